@@ -1,0 +1,1 @@
+"""Pure logic of the audio nodes: no rclpy here, unit-tested alone."""

@@ -1,0 +1,1 @@
+"""heisenberg_brain."""

@@ -1,0 +1,1 @@
+"""Pure logic of the brain: no rclpy here, unit-tested alone."""

@@ -1,0 +1,1 @@
+"""Thin rclpy shells around heisenberg_brain.core."""

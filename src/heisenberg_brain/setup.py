@@ -1,0 +1,26 @@
+from setuptools import find_packages, setup
+
+package_name = 'heisenberg_brain'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='Heisenberg developers',
+    maintainer_email='dev@heisenberg.invalid',
+    description='State machine, llama-server client, prompts, sessions and the Respond action.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'brain = heisenberg_brain.nodes.brain:main',
+            'llama_server = heisenberg_brain.nodes.llama_server:main',
+        ],
+    },
+)
