@@ -1,0 +1,78 @@
+"""The brain's configuration: frozen, validated dataclasses.
+
+The node declares one ROS parameter per field (``llm.endpoint``, ``llm.temperature``, ...)
+with the field's description, and builds these once at start-up; a bad value stops the
+node with a message naming the parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urlparse
+
+PROMPT_FORMATS = ('plain', 'chatml', 'llama2', 'server')
+PERSONALITIES = ('concise', 'friendly', 'professional', 'technical', 'robot')
+
+
+def _describe(text: str, **extra) -> dict:
+    return {'description': text, **extra}
+
+
+@dataclasses.dataclass(frozen=True)
+class LLMConfig:
+    """How to talk to llama-server and what to ask of it (the seed's defaults)."""
+
+    endpoint: str = dataclasses.field(default='http://localhost:8080/completion', metadata=_describe(
+        "llama-server's native /completion URL (streamed as SSE)"))
+    temperature: float = dataclasses.field(default=0.7, metadata=_describe('sampling temperature, 0 = greedy'))
+    max_tokens: int = dataclasses.field(default=512, metadata=_describe(
+        'default n_predict for a reply (a Respond goal may ask for fewer or more)'))
+    seed: int = dataclasses.field(default=-1, metadata=_describe('sampling seed; -1 = random'))
+    max_history_turns: int = dataclasses.field(default=5, metadata=_describe(
+        'turns (user + assistant) kept per session before the oldest slide out'))
+    prompt_format: str = dataclasses.field(default='chatml', metadata=_describe(
+        "plain | chatml | llama2 | server (the model's own chat template, applied by llama-server)"))
+    personality: str = dataclasses.field(default='concise', metadata=_describe(
+        'default personality: ' + ' | '.join(PERSONALITIES)))
+    system_prompt: str = dataclasses.field(default='', metadata=_describe(
+        "custom system prompt; empty = the personality's"))
+    stop: tuple[str, ...] = dataclasses.field(default=(), metadata=_describe(
+        'extra stop strings (the prompt format adds its own)'))
+    connect_timeout: float = dataclasses.field(default=2.0, metadata=_describe(
+        'seconds to open the TCP connection to llama-server'))
+    first_token_timeout: float = dataclasses.field(default=20.0, metadata=_describe(
+        'seconds from request to first token (covers prompt processing)'))
+    token_timeout: float = dataclasses.field(default=5.0, metadata=_describe(
+        'seconds allowed between two tokens before the stream counts as stalled'))
+    total_timeout: float = dataclasses.field(default=120.0, metadata=_describe(
+        'seconds for a whole reply'))
+    retries: int = dataclasses.field(default=2, metadata=_describe(
+        'retries on connection errors, only before the first token'))
+    retry_backoff: float = dataclasses.field(default=0.25, metadata=_describe(
+        'first retry delay in seconds, doubled each retry'))
+
+    def __post_init__(self):
+        url = urlparse(self.endpoint)
+        if url.scheme not in ('http', 'https') or not url.netloc:
+            raise ValueError(f'llm.endpoint must be an http(s) URL, got {self.endpoint!r}')
+        if not 0.0 <= self.temperature <= 5.0:
+            raise ValueError(f'llm.temperature must be in [0, 5], got {self.temperature}')
+        if self.max_tokens < 1:
+            raise ValueError(f'llm.max_tokens must be >= 1, got {self.max_tokens}')
+        if self.max_history_turns < 0:
+            raise ValueError(f'llm.max_history_turns must be >= 0, got {self.max_history_turns}')
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f'llm.prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}')
+        if self.personality not in PERSONALITIES:
+            raise ValueError(f'llm.personality must be one of {PERSONALITIES}, got {self.personality!r}')
+        for name in ('connect_timeout', 'first_token_timeout', 'token_timeout', 'total_timeout'):
+            if getattr(self, name) <= 0:
+                raise ValueError(f'llm.{name} must be > 0, got {getattr(self, name)}')
+        if self.retries < 0 or self.retry_backoff < 0:
+            raise ValueError('llm.retries and llm.retry_backoff must be >= 0')
+
+    @property
+    def base_url(self) -> str:
+        """The server root (scheme://host:port) derived from the endpoint."""
+        url = urlparse(self.endpoint)
+        return f'{url.scheme}://{url.netloc}'

@@ -1,0 +1,157 @@
+"""Own a llama.cpp ``llama-server`` process: start it on loopback, wait for /health, stop it.
+
+Used by the ``llama_server`` node (launch), the no-ROS run script and the tests, so the
+server is always started the same way: one slot (``-np 1``, right for a small model on a
+CPU), prompt cache on, bound to 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+class LlamaServerError(RuntimeError):
+    """llama-server could not be started or did not become healthy."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LlamaServerConfig:
+    """How to start llama-server."""
+
+    binary: str = dataclasses.field(default='', metadata={
+        'description': 'llama-server executable; empty = $HEISENBERG_LLAMA_SERVER, then PATH'})
+    model_path: str = dataclasses.field(default='', metadata={
+        'description': 'GGUF file to serve (a local path; nothing is downloaded)'})
+    host: str = dataclasses.field(default='127.0.0.1', metadata={
+        'description': 'address to bind; loopback unless the robot needs otherwise'})
+    port: int = dataclasses.field(default=8080, metadata={'description': 'TCP port; 0 = pick a free one'})
+    context_size: int = dataclasses.field(default=4096, metadata={'description': 'n_ctx in tokens'})
+    threads: int = dataclasses.field(default=0, metadata={'description': 'CPU threads; 0 = all cores'})
+    parallel_slots: int = dataclasses.field(default=1, metadata={'description': '-np: concurrent slots'})
+    startup_timeout: float = dataclasses.field(default=60.0, metadata={
+        'description': 'seconds to wait for /health to answer ok'})
+    extra_args: tuple[str, ...] = dataclasses.field(default=(), metadata={
+        'description': 'further llama-server arguments'})
+
+    def __post_init__(self):
+        if not self.model_path:
+            raise ValueError('model_path is empty: point it at a GGUF file')
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f'port {self.port} is out of range')
+        if self.context_size < 256:
+            raise ValueError(f'context_size {self.context_size} is too small (>= 256)')
+        if self.parallel_slots < 1:
+            raise ValueError('parallel_slots must be >= 1')
+        if self.startup_timeout <= 0:
+            raise ValueError('startup_timeout must be > 0')
+
+
+def find_binary(configured: str = '') -> str:
+    """Return the llama-server to run, or raise with what to do about it."""
+    for candidate in (configured, os.environ.get('HEISENBERG_LLAMA_SERVER', ''), shutil.which('llama-server') or ''):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise LlamaServerError('no llama-server found: run scripts/setup.sh (it builds one into '
+                           '~/.cache/heisenberg), put llama-server on PATH, or set HEISENBERG_LLAMA_SERVER')
+
+
+def free_port(host: str = '127.0.0.1') -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str, timeout: float = 2.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read().decode())
+
+
+class LlamaServerProcess:
+    """A running llama-server. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, config: LlamaServerConfig, log_path: str | os.PathLike | None = None):
+        self.config = config
+        self.port = config.port or free_port(config.host)
+        self.log_path = Path(log_path) if log_path else None
+        self._process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def base_url(self) -> str:
+        return f'http://{self.config.host}:{self.port}'
+
+    @property
+    def completion_url(self) -> str:
+        return self.base_url + '/completion'
+
+    def command(self) -> list[str]:
+        cfg = self.config
+        cmd = [find_binary(cfg.binary), '--model', cfg.model_path, '--host', cfg.host,
+               '--port', str(self.port), '--ctx-size', str(cfg.context_size),
+               '--parallel', str(cfg.parallel_slots), '--slots', '--metrics', '--no-webui']
+        if cfg.threads > 0:
+            cmd += ['--threads', str(cfg.threads)]
+        return cmd + list(cfg.extra_args)
+
+    def start(self) -> 'LlamaServerProcess':
+        if not Path(self.config.model_path).is_file():
+            raise LlamaServerError(f'model file not found: {self.config.model_path} '
+                                   '(run scripts/setup.sh to place the registry models in models/)')
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open('ab')
+        self._process = subprocess.Popen(
+            self.command(), stdin=subprocess.DEVNULL,
+            stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True)  # Ctrl-C in a terminal reaches us, we stop it in order
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout
+        last_error = 'no answer'
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise LlamaServerError(f'llama-server exited with code {self._process.returncode} '
+                                       f'while starting (see {self.log_path or "its output"})')
+            try:
+                if get_json(self.base_url + '/health', timeout=1.0).get('status') == 'ok':
+                    return
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last_error = str(exc)
+            time.sleep(0.1)
+        self.stop()
+        raise LlamaServerError(f'llama-server at {self.base_url} not healthy after '
+                               f'{self.config.startup_timeout:.0f} s: {last_error}')
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> 'LlamaServerProcess':
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

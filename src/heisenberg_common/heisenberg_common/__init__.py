@@ -1,0 +1,1 @@
+"""What every Heisenberg node shares: config parameters, QoS profiles, a clean main()."""

@@ -1,0 +1,38 @@
+"""main() for every node: multi-threaded executor, clean shutdown on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+from heisenberg_common.params import ConfigError
+
+
+def run_node(node_factory, args=None, num_threads: int | None = None) -> int:
+    """Create the node with node_factory() and spin it until shutdown.
+
+    Returns a process exit code: 0 on a clean stop, 2 on rejected parameters (the
+    message says which), so a launch file's respawn does not loop on a bad config.
+    """
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_factory()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except ConfigError as exc:
+        print(f'[FATAL] {exc}', file=sys.stderr, flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, 'close', None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
