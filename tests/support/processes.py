@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+TESTS_DIR = Path(__file__).resolve().parent.parent
+
 
 def write_params(path: Path, node_name: str, params: dict, namespace: str = '/heisenberg') -> Path:
     """Write a ROS parameter file for one node (the same format as config/assistant.yaml)."""
@@ -31,8 +33,11 @@ class NodeProcess:
         cmd += list(ros_args)
         self.log_path = (log_dir or Path('.')) / f'{name}.log'
         self._log = self.log_path.open('wb')
+        env = os.environ.copy()
+        # Test-only modules (support.*) must import in the child as they do under pytest.
+        env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get('PYTHONPATH')]))
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True, env=os.environ.copy())
+                                        start_new_session=True, env=env)
 
     def output(self) -> str:
         self._log.flush()

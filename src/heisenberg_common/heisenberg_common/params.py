@@ -67,11 +67,13 @@ def declare_config(node, config_cls, prefix: str = ''):
         try:
             value = node.declare_parameter(name, default_value, descriptor).value
         except Exception as exc:  # rclpy raises several types for a wrong type
-            raise ConfigError(f'parameter {node.get_namespace()}/{node.get_name()}:{name}: {exc}') from exc
+            raise ConfigError(
+                f"parameter {node.get_namespace()}/{node.get_name()}:{name}: {exc}") from exc
         if element is not None:
             value = tuple(value)
         values[field.name] = value
     try:
         return config_cls(**values)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f'{node.get_name()}: invalid parameters{" under " + prefix if prefix else ""}: {exc}') from exc
+        where = f' under {prefix}' if prefix else ''
+        raise ConfigError(f'{node.get_name()}: invalid parameters{where}: {exc}') from exc
