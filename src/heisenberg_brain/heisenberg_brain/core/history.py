@@ -1,0 +1,250 @@
+"""Conversation history per session, and fitting a prompt into the model's context.
+
+Turns slide out of a window of N and are folded into a short extractive summary (no LLM
+call: it must be instant and deterministic). ``fit_prompt`` makes a prompt fit a token
+budget, counting tokens with the caller's tokenizer (llama-server's /tokenize), so the
+server never sees a prompt longer than its context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from typing import Awaitable, Callable, Sequence
+
+from heisenberg_brain.core.prompts import Turn
+from heisenberg_brain.core.sentences import SentenceSplitter
+
+DEFAULT_SESSION = 'default'
+SUMMARY_PREFIX = 'Earlier: '
+_QUOTE_CHARS = 100  # one side of a turn in the summary; longer first sentences are cut
+_FACT_START = re.compile(r'(?<=\s)The user said ')
+
+
+class SessionStore:
+    """Per-session sliding window of turns plus a summary of the turns that slid out.
+
+    Thread-safe: the node's callbacks run on a multi-threaded executor.
+    """
+
+    def __init__(self, max_turns: int, *, summary_chars: int = 400):
+        if max_turns < 0:
+            raise ValueError(f'max_turns must be >= 0, got {max_turns}')
+        self.max_turns = max_turns
+        self.summary_chars = summary_chars
+        self._turns: dict[str, list[Turn]] = {}
+        self._summaries: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def turns(self, session_id: str) -> list[Turn]:
+        with self._lock:
+            return list(self._turns.get(_key(session_id), ()))
+
+    def summary(self, session_id: str) -> str:
+        with self._lock:
+            return self._summaries.get(_key(session_id), '')
+
+    def add(self, session_id: str, user: str, assistant: str) -> None:
+        """Store a turn as it happened (assistant may be empty or cut short by a cancel)."""
+        if self.max_turns == 0:
+            return
+        key = _key(session_id)
+        with self._lock:
+            turns = self._turns.setdefault(key, [])
+            turns.append(Turn(user=user.strip(), assistant=assistant.strip()))
+            slid_out = turns[:-self.max_turns]
+            if slid_out:
+                del turns[:-self.max_turns]
+                self._summaries[key] = fold_into_summary(
+                    self._summaries.get(key, ''), slid_out, self.summary_chars)
+
+    def set_summary(self, session_id: str, summary: str) -> None:
+        key = _key(session_id)
+        with self._lock:
+            self._turns.setdefault(key, [])
+            self._summaries[key] = summary.strip()
+
+    def clear(self, session_id: str) -> None:
+        key = _key(session_id)
+        with self._lock:
+            self._turns.pop(key, None)
+            self._summaries.pop(key, None)
+
+    def session_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._turns)
+
+
+def _key(session_id: str) -> str:
+    return session_id or DEFAULT_SESSION
+
+
+def summarize_turns(turns: Sequence[Turn], max_chars: int = 400) -> str:
+    """An extractive summary: the first sentence of each side of each turn, newest kept."""
+    return fold_into_summary('', turns, max_chars)
+
+
+def fold_into_summary(summary: str, turns: Sequence[Turn], max_chars: int = 400) -> str:
+    """Append the turns' facts to an existing summary; cut its oldest facts to stay in max_chars."""
+    body = summary.strip()
+    if body.startswith(SUMMARY_PREFIX):
+        body = body[len(SUMMARY_PREFIX):]
+    facts = [_fact(turn) for turn in turns]
+    body = ' '.join(part for part in [body, *facts] if part)
+    kept = _keep_newest(body, max_chars - len(SUMMARY_PREFIX))
+    return SUMMARY_PREFIX + kept if kept else ''
+
+
+def _fact(turn: Turn) -> str:
+    user = _first_sentence(turn.user)
+    assistant = _first_sentence(turn.assistant)
+    said = f'The user said "{user}"' if user else 'The user said nothing'
+    if not assistant:
+        return f'{said} and you did not answer.'
+    stop = '' if assistant[-1] in '.!?…' else '.'
+    return f'{said} and you replied "{assistant}"{stop}'
+
+
+def _first_sentence(text: str) -> str:
+    splitter = SentenceSplitter(max_clause_chars=10_000)
+    chunks = splitter.push(text)
+    first = chunks[0] if chunks else (splitter.flush() or '')
+    first = first.replace('"', "'")  # the fact quotes it
+    if len(first) <= _QUOTE_CHARS:
+        return first
+    return first[:_QUOTE_CHARS].rsplit(' ', 1)[0] + '…'
+
+
+def _keep_newest(body: str, budget: int) -> str:
+    """The end of body within budget chars, starting at a fact (or word) boundary if it must cut."""
+    if len(body) <= budget:
+        return body
+    if budget <= 0:
+        return ''
+    cut_from = len(body) - budget
+    for start in _FACT_START.finditer(body):
+        if start.start() >= cut_from:
+            return body[start.start():]
+    return _from_word_start(body, cut_from)
+
+
+def _from_word_start(text: str, start: int) -> str:
+    """text[start:], moved on to the next word if start is inside one (unless that leaves nothing)."""
+    tail = text[start:]
+    if start == 0 or text[start - 1].isspace():
+        return tail.strip()
+    space = tail.find(' ')
+    return tail[space + 1:].strip() if 0 <= space < len(tail.rstrip()) - 1 else tail.strip()
+
+
+@dataclasses.dataclass
+class FitResult:
+    """The prompt that fits, and what it took to make it fit."""
+
+    prompt: str
+    turns: list[Turn]
+    summary: str
+    dropped_turns: int
+    truncated_user: bool
+
+
+class PromptTooLong(ValueError):
+    """Even the system prompt with an empty question does not fit the token budget."""
+
+
+BuildPrompt = Callable[[list[Turn], str, str], Awaitable[str]]
+CountTokens = Callable[[str], Awaitable[int]]
+_SAFETY = 0.9  # aim under the budget when estimating, so one check usually suffices
+
+
+@dataclasses.dataclass
+class _Measured:
+    prompt: str
+    tokens: int
+    turns: list[Turn]
+    summary: str
+    user_text: str
+
+
+async def fit_prompt(build: BuildPrompt, count_tokens: CountTokens, turns: Sequence[Turn],
+                     user_text: str, summary: str, budget_tokens: int,
+                     *, summary_chars: int = 400) -> FitResult:
+    """Build the richest prompt that fits in budget_tokens; never return one over it.
+
+    Tried in order: all turns + summary; the oldest turns folded into the summary one by
+    one; no summary (and by then no turns); the user text cut, keeping its end. Each try
+    costs a build and a count (HTTP round trips in the node), so the first try's
+    tokens-per-character ratio is used to jump to the first plan estimated to fit; the
+    estimate leans towards dropping more, so one more check usually ends the search.
+    Raises PromptTooLong when even the bare system prompt is over budget.
+    """
+    if budget_tokens < 1:
+        raise ValueError(f'budget_tokens must be >= 1, got {budget_tokens}')
+    turns = list(turns)
+
+    async def measure(kept: list[Turn], text: str, summ: str) -> _Measured:
+        prompt = await build(kept, text, summ)
+        return _Measured(prompt, await count_tokens(prompt), kept, summ, text)
+
+    def result(m: _Measured) -> FitResult:
+        return FitResult(prompt=m.prompt, turns=m.turns, summary=m.summary,
+                         dropped_turns=len(turns) - len(m.turns), truncated_user=m.user_text != user_text)
+
+    first = await measure(turns, user_text, summary)
+    if first.tokens <= budget_tokens:
+        return result(first)
+
+    plans = [plan for plan in _shrinking_plans(turns, summary, summary_chars) if plan != (turns, summary)]
+    tokens_per_char = first.tokens / max(1, len(first.prompt))
+    full_chars = _content_chars(turns, summary)
+
+    def estimate(plan: tuple[list[Turn], str]) -> float:
+        return first.tokens - tokens_per_char * (full_chars - _content_chars(*plan))
+
+    # Every plan after the first one estimated to fit is tried; the last (bare) one always is.
+    start = next((i for i, plan in enumerate(plans) if estimate(plan) <= budget_tokens), len(plans) - 1)
+    bare_tokens = first.tokens
+    for kept, summ in plans[max(0, start):]:
+        tried = await measure(kept, user_text, summ)
+        if tried.tokens <= budget_tokens:
+            return result(tried)
+        bare_tokens = tried.tokens
+    return result(await _cut_user_text(measure, user_text, bare_tokens, budget_tokens))
+
+
+def _shrinking_plans(turns: list[Turn], summary: str, summary_chars: int) -> list[tuple[list[Turn], str]]:
+    """(turns, summary) after folding 1..n oldest turns into the summary, then nothing at all."""
+    plans = [(turns[folded:], fold_into_summary(summary, turns[:folded], summary_chars))
+             for folded in range(1, len(turns) + 1)]
+    plans.append(([], ''))
+    return plans
+
+
+def _content_chars(turns: Sequence[Turn], summary: str) -> int:
+    return len(summary) + sum(len(t.user) + len(t.assistant) for t in turns)
+
+
+async def _cut_user_text(measure, user_text: str, full_tokens: int, budget: int) -> _Measured:
+    """The bare prompt with only the end of the user text, as much as fits."""
+    empty = await measure([], '', '')
+    if empty.tokens > budget:
+        raise PromptTooLong(f'the system prompt alone takes {empty.tokens} tokens, '
+                            f'over the budget of {budget}')
+    room = budget - empty.tokens
+    user_tokens = max(1, full_tokens - empty.tokens)
+    keep = int(len(user_text) * room / user_tokens * _SAFETY)
+    for _ in range(4):
+        if keep <= 0:
+            break
+        tried = await measure([], _keep_end(user_text, keep), '')
+        if tried.tokens <= budget:
+            return tried
+        tried_tokens = max(1, tried.tokens - empty.tokens)
+        keep = min(keep - 1, int(keep * room / tried_tokens * _SAFETY))
+    return empty
+
+
+def _keep_end(text: str, chars: int) -> str:
+    """At most the last chars characters of text, from a word start, marked as cut."""
+    return '…' + _from_word_start(text, max(0, len(text) - chars))

@@ -1,0 +1,128 @@
+"""System prompts per personality, and the prompt text for each prompt format.
+
+Every reply is spoken by Piper, so every system prompt asks for plain spoken sentences:
+no markdown, no lists, no emoji. The 'server' format is not rendered here: the node sends
+``messages()`` to llama-server's /apply-template so the model's own chat template is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from heisenberg_brain.core.config import PERSONALITIES, PROMPT_FORMATS
+
+_SPOKEN = ('Your replies are spoken aloud by a speech synthesizer, so write plain sentences only: '
+           'no markdown, no lists, no headings, no emoji, no code, no URLs.')
+
+PERSONALITY_PROMPTS: dict[str, str] = {
+    'concise': (
+        'You are Heisenberg, a voice assistant. Answer in one or two short sentences. '
+        f'{_SPOKEN} If you do not know, say so in a few words.'),
+    'friendly': (
+        'You are Heisenberg, a warm and friendly voice assistant. Talk the way a kind person talks: '
+        'natural, upbeat and short, two or three sentences at most. '
+        f'{_SPOKEN}'),
+    'professional': (
+        'You are Heisenberg, a professional voice assistant. Be courteous, precise and neutral. '
+        'Give the answer first, then at most one supporting detail, in two or three sentences. '
+        f'{_SPOKEN}'),
+    'technical': (
+        'You are Heisenberg, a technical voice assistant for engineers. Use exact terms, numbers and '
+        'units, and say symbols as words when they would be misread aloud. '
+        'Keep it to three or four sentences unless asked for more. '
+        f'{_SPOKEN}'),
+    'robot': (
+        'You are Heisenberg, a helpful robot. Speak plainly and briefly, in one or two short sentences. '
+        'Say clearly what you can do and what you cannot do; never pretend to have done something. '
+        f'{_SPOKEN}'),
+}
+
+_STOPS: dict[str, tuple[str, ...]] = {
+    'plain': ('\nUser:', '\nSystem:'),
+    'chatml': ('<|im_end|>', '<|im_start|>'),
+    'llama2': ('</s>', '[INST]'),
+    # llama-server stops at the model's own end-of-generation tokens for its template.
+    'server': (),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Turn:
+    """One exchange: what the user said and what the assistant actually said (maybe cut short)."""
+
+    user: str
+    assistant: str
+
+
+class PromptBuilder:
+    """Turns (system, summary, turns, user text) into messages or a prompt string."""
+
+    def __init__(self, prompt_format: str, system_prompt: str = ''):
+        if prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f'prompt format must be one of {PROMPT_FORMATS}, got {prompt_format!r}')
+        self.prompt_format = prompt_format
+        self.system_prompt = system_prompt.strip()
+
+    def system_text(self, personality: str) -> str:
+        """The system prompt: the custom one from config if set, else the personality's."""
+        if personality not in PERSONALITY_PROMPTS:
+            raise ValueError(f'personality must be one of {PERSONALITIES}, got {personality!r}')
+        return self.system_prompt or PERSONALITY_PROMPTS[personality]
+
+    def messages(self, turns: Sequence[Turn], user_text: str, personality: str,
+                 summary: str = '') -> list[dict]:
+        """OpenAI-style [{'role', 'content'}...]: system (+ summary), past turns, the new user text."""
+        result = [{'role': 'system', 'content': self._system_with_summary(personality, summary)}]
+        for turn in turns:
+            result.append({'role': 'user', 'content': turn.user.strip()})
+            result.append({'role': 'assistant', 'content': turn.assistant.strip()})
+        result.append({'role': 'user', 'content': user_text.strip()})
+        return result
+
+    def render(self, turns: Sequence[Turn], user_text: str, personality: str, summary: str = '') -> str:
+        """The prompt string for /completion in this builder's format (not for 'server')."""
+        if self.prompt_format == 'server':
+            raise ValueError("the 'server' format is rendered by llama-server's /apply-template "
+                             'from messages(), not by render()')
+        messages = self.messages(turns, user_text, personality, summary)
+        return _RENDERERS[self.prompt_format](messages)
+
+    def stop_strings(self) -> tuple[str, ...]:
+        """The stop strings this format needs so the model does not write the next turn itself."""
+        return _STOPS[self.prompt_format]
+
+    def _system_with_summary(self, personality: str, summary: str) -> str:
+        system = self.system_text(personality)
+        summary = summary.strip()
+        return f'{system}\n\n{summary}' if summary else system
+
+
+def _render_plain(messages: list[dict]) -> str:
+    labels = {'system': 'System', 'user': 'User', 'assistant': 'Assistant'}
+    lines = [f"{labels[m['role']]}: {m['content']}" for m in messages]
+    return '\n'.join(lines) + '\nAssistant:'
+
+
+def _render_chatml(messages: list[dict]) -> str:
+    parts = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+    return ''.join(parts) + '<|im_start|>assistant\n'
+
+
+def _render_llama2(messages: list[dict]) -> str:
+    system = messages[0]['content']
+    dialogue = messages[1:]
+    out = []
+    # dialogue is user, assistant, user, assistant, ..., user: pair them up, last one open.
+    for index in range(0, len(dialogue), 2):
+        user = dialogue[index]['content']
+        if index == 0 and system:
+            user = f'<<SYS>>\n{system}\n<</SYS>>\n\n{user}'
+        if index + 1 < len(dialogue):
+            out.append(f"<s>[INST] {user} [/INST] {dialogue[index + 1]['content']} </s>")
+        else:
+            out.append(f'<s>[INST] {user} [/INST]')
+    return ''.join(out)
+
+
+_RENDERERS = {'plain': _render_plain, 'chatml': _render_chatml, 'llama2': _render_llama2}

@@ -1,0 +1,237 @@
+"""SessionStore, the extractive summary, and fit_prompt's never-over-budget strategy.
+
+fit_prompt is tested with a word-count tokenizer: pure logic standing in for the
+token count, so every budget can be swept and the guarantee proved exhaustively.
+"""
+
+import asyncio
+import threading
+
+import pytest
+
+from heisenberg_brain.core.history import (
+    FitResult, PromptTooLong, SessionStore, fit_prompt, fold_into_summary, summarize_turns)
+from heisenberg_brain.core.prompts import PromptBuilder, Turn
+
+
+def test_window_keeps_the_newest_turns_and_folds_the_rest_into_the_summary():
+    store = SessionStore(max_turns=2)
+    store.add('kitchen', 'My name is Ada.', 'Nice to meet you, Ada. How can I help?')
+    store.add('kitchen', 'What is two plus two?', 'Four.')
+    assert store.summary('kitchen') == ''
+    store.add('kitchen', 'And three plus three?', 'Six.')
+    assert store.turns('kitchen') == [Turn('What is two plus two?', 'Four.'),
+                                      Turn('And three plus three?', 'Six.')]
+    assert store.summary('kitchen') == (
+        'Earlier: The user said "My name is Ada." and you replied "Nice to meet you, Ada."')
+    store.add('kitchen', 'Thanks.', 'You are welcome.')
+    assert store.summary('kitchen') == (
+        'Earlier: The user said "My name is Ada." and you replied "Nice to meet you, Ada." '
+        'The user said "What is two plus two?" and you replied "Four."')
+
+
+def test_sessions_are_separate_and_empty_id_means_default():
+    store = SessionStore(max_turns=3)
+    store.add('', 'Hi.', 'Hello.')
+    store.add('arm', 'Lift.', 'Lifting.')
+    assert store.turns('default') == [Turn('Hi.', 'Hello.')]
+    assert store.turns('') == store.turns('default')
+    assert store.turns('arm') == [Turn('Lift.', 'Lifting.')]
+    assert store.session_ids() == ['default', 'arm']
+    assert store.turns('unknown') == [] and store.summary('unknown') == ''
+
+
+def test_zero_turns_keeps_no_history():
+    store = SessionStore(max_turns=0)
+    store.add('s', 'Hi.', 'Hello.')
+    assert store.turns('s') == [] and store.summary('s') == '' and store.session_ids() == []
+
+
+def test_cancelled_answers_are_stored_as_said():
+    store = SessionStore(max_turns=1)
+    store.add('s', 'Tell me a story.', '')
+    assert store.turns('s') == [Turn('Tell me a story.', '')]
+    store.add('s', 'Tell me another one.', 'Once upon a time there ')
+    assert store.turns('s') == [Turn('Tell me another one.', 'Once upon a time there')]
+    store.add('s', 'Stop.', 'Ok.')
+    assert store.summary('s') == (
+        'Earlier: The user said "Tell me a story." and you did not answer. '
+        'The user said "Tell me another one." and you replied "Once upon a time there".')
+
+
+def test_clear_and_set_summary():
+    store = SessionStore(max_turns=2)
+    store.add('s', 'Hi.', 'Hello.')
+    store.set_summary('s', ' The user likes tea. ')
+    assert store.summary('s') == 'The user likes tea.'
+    store.clear('s')
+    assert store.turns('s') == [] and store.summary('s') == '' and store.session_ids() == []
+    store.set_summary('t', 'Known.')
+    assert store.session_ids() == ['t']
+
+
+def test_negative_window_is_refused():
+    with pytest.raises(ValueError):
+        SessionStore(max_turns=-1)
+
+
+def test_concurrent_adds_lose_nothing():
+    store = SessionStore(max_turns=1000)
+
+    def worker(n):
+        for i in range(100):
+            store.add('s', f'q{n}-{i}', 'a')
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.turns('s')) == 400
+
+
+SUMMARY_TABLE = [
+    ([], ''),
+    ([Turn('What is the capital of France? And Spain?', "Paris is the capital. Madrid is Spain's.")],
+     'Earlier: The user said "What is the capital of France?" and you replied "Paris is the capital."'),
+    ([Turn('Tell me a story.', '')], 'Earlier: The user said "Tell me a story." and you did not answer.'),
+    ([Turn('', 'Hello.')], 'Earlier: The user said nothing and you replied "Hello."'),
+    ([Turn('He said "hi" to me.', 'Nice.')],
+     'Earlier: The user said "He said \'hi\' to me." and you replied "Nice."'),
+    ([Turn('Dr. Smith called. He left.', 'Ok.')],
+     'Earlier: The user said "Dr. Smith called." and you replied "Ok."'),
+    ([Turn('Steps:\n1. Go.', 'Fine')], 'Earlier: The user said "Steps:" and you replied "Fine".'),
+    ([Turn('a', 'b'), Turn('c', 'd')],
+     'Earlier: The user said "a" and you replied "b". The user said "c" and you replied "d".'),
+]
+
+
+@pytest.mark.parametrize('turns, expected', SUMMARY_TABLE)
+def test_summarize_turns(turns, expected):
+    assert summarize_turns(turns) == expected
+
+
+def test_summary_is_bounded_and_keeps_the_newest_facts():
+    turns = [Turn(f'Question number {i}?', f'Answer number {i}.') for i in range(20)]
+    summary = summarize_turns(turns, max_chars=200)
+    assert len(summary) <= 200
+    assert summary.startswith('Earlier: The user said "Question number ')
+    assert summary.endswith('"Question number 19?" and you replied "Answer number 19."')
+    assert 'number 0?' not in summary
+
+
+def test_long_first_sentences_are_shortened():
+    summary = summarize_turns([Turn('word ' * 50, 'Short.')])
+    assert len(summary) < 200 and '…"' in summary
+
+
+def test_fold_into_an_existing_summary_and_cut_plain_text_at_a_word():
+    assert fold_into_summary('Earlier: The user likes tea.', [Turn('Hi.', 'Hello.')]) == (
+        'Earlier: The user likes tea. The user said "Hi." and you replied "Hello."')
+    assert fold_into_summary('alpha beta gamma delta', [], max_chars=20) == 'Earlier: gamma delta'
+    assert summarize_turns([Turn('Hi.', 'Hello.')] * 3, max_chars=5) == ''
+
+
+# --- fit_prompt with a word-count tokenizer ----------------------------------------------------
+
+BUILDER = PromptBuilder('plain', system_prompt='Answer briefly.')
+TURNS = [Turn(f'Tell me fact number {i} about the moon.',
+              f'Fact {i} is that the moon has no air. So there is no weather and no sound there at all.')
+         for i in range(5)]
+QUESTION = 'And how far away is the moon from the earth?'
+
+
+class WordCounter:
+    """Counts calls, and tokens as whitespace-separated words."""
+
+    def __init__(self):
+        self.calls = 0
+
+    async def __call__(self, text: str) -> int:
+        self.calls += 1
+        return len(text.split())
+
+
+async def build(turns, user_text, summary):
+    return BUILDER.render(turns, user_text, 'concise', summary)
+
+
+def fit(budget, turns=TURNS, user_text=QUESTION, summary=''):
+    counter = WordCounter()
+    result = asyncio.run(fit_prompt(build, counter, turns, user_text, summary, budget))
+    return result, counter.calls
+
+
+def words(text):
+    return len(text.split())
+
+
+FULL = words(BUILDER.render(TURNS, QUESTION, 'concise'))
+BARE = words(BUILDER.render([], QUESTION, 'concise'))
+EMPTY = words(BUILDER.render([], '', 'concise'))
+
+
+def test_everything_fits_in_one_count():
+    result, calls = fit(FULL)
+    assert result == FitResult(prompt=BUILDER.render(TURNS, QUESTION, 'concise'), turns=TURNS, summary='',
+                               dropped_turns=0, truncated_user=False)
+    assert calls == 1
+
+
+def test_just_over_budget_folds_the_oldest_turn_into_the_summary():
+    result, calls = fit(FULL - 1)
+    assert result.turns == TURNS[result.dropped_turns:]
+    assert 1 <= result.dropped_turns <= 2
+    assert result.summary.startswith('Earlier: The user said "Tell me fact number 0 about the moon."')
+    assert result.prompt == BUILDER.render(result.turns, QUESTION, 'concise', result.summary)
+    assert words(result.prompt) <= FULL - 1 and not result.truncated_user
+    assert calls == 2
+
+
+def test_room_for_the_question_only_drops_history_and_summary():
+    result, calls = fit(BARE)
+    assert result.turns == [] and result.summary == '' and result.dropped_turns == 5
+    assert result.prompt == BUILDER.render([], QUESTION, 'concise') and not result.truncated_user
+    assert calls <= 3
+
+
+def test_a_long_question_keeps_its_end():
+    long_question = 'Some rambling context. ' * 30 + 'What is the moon made of?'
+    result, calls = fit(EMPTY + 12, user_text=long_question)
+    assert result.truncated_user and result.turns == [] and result.summary == ''
+    assert result.prompt.endswith('What is the moon made of?\nAssistant:')
+    assert '\nUser: …' in result.prompt
+    assert words(result.prompt) <= EMPTY + 12
+    assert calls <= 6
+
+
+def test_not_even_the_system_prompt_fits():
+    with pytest.raises(PromptTooLong, match='system prompt'):
+        fit(EMPTY - 1)
+
+
+def test_budget_must_be_positive():
+    with pytest.raises(ValueError):
+        fit(0)
+
+
+@pytest.mark.parametrize('summary', ['', 'Earlier: The user said "I live in Oslo." and you replied "Nice."'])
+@pytest.mark.parametrize('user_text', [QUESTION, 'word ' * 200 + 'end?'])
+def test_no_budget_ever_gives_a_prompt_over_it(summary, user_text):
+    """Every budget from too small to plenty: in budget, richest plan order kept, few counts."""
+    full = words(BUILDER.render(TURNS, user_text, 'concise', summary))
+    for budget in range(EMPTY, full + 3):
+        result, calls = fit(budget, user_text=user_text, summary=summary)
+        assert words(result.prompt) <= budget, budget
+        assert result.turns == TURNS[result.dropped_turns:]
+        assert result.prompt == BUILDER.render(result.turns, result.prompt.rsplit('User: ', 1)[1][:-len(
+            '\nAssistant:')], 'concise', result.summary)
+        if result.truncated_user:
+            assert result.dropped_turns == len(TURNS) and result.summary == ''
+        assert calls <= 8, (budget, calls)
+    assert fit(full, user_text=user_text, summary=summary)[0].dropped_turns == 0
+
+
+def test_with_no_history_an_over_budget_prompt_goes_straight_to_cutting():
+    result, calls = fit(EMPTY + 5, turns=[])
+    assert result.truncated_user and result.prompt.endswith('from the earth?\nAssistant:')
+    assert calls <= 4
