@@ -1,0 +1,157 @@
+"""Piper text-to-speech: text -> graph-format audio, one sentence at a time.
+
+Piper synthesizes one sentence per ONNX run; yielding each sentence as soon as it is
+ready lets the first one play while the next is still being made. The voice's own rate
+(22050 Hz for joe-medium) is resampled to the output rate (the graph's 16 kHz by
+default, so the echo canceller and the tests reuse the graph format).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from heisenberg_audio.core.audio_format import float_to_int16, resample
+
+DEFAULT_VOICE = 'piper/en_US-joe-medium.onnx'
+WARMUP_TEXT = 'Hello.'
+
+
+def _describe(text: str, **extra) -> dict:
+    return {'description': text, **extra}
+
+
+class VoiceNotFoundError(FileNotFoundError):
+    """The voice model (or its .onnx.json beside it) is not where the config says."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VoiceConfig:
+    """Which Piper voice to load and how it should speak."""
+
+    model_path: str = dataclasses.field(default=DEFAULT_VOICE, metadata=_describe(
+        'Piper voice .onnx (its .onnx.json must sit beside it); relative paths resolve against '
+        '$HEISENBERG_MODELS', read_only=True))
+    speaker_id: int = dataclasses.field(default=-1, metadata=_describe(
+        "speaker of a multi-speaker voice; -1 = the voice's default"))
+    length_scale: float = dataclasses.field(default=1.0, metadata=_describe(
+        'phoneme duration scale: < 1 speaks faster, > 1 slower'))
+    noise_scale: float = dataclasses.field(default=-1.0, metadata=_describe(
+        "generator noise (expressiveness); < 0 = the voice's own value"))
+    noise_w_scale: float = dataclasses.field(default=-1.0, metadata=_describe(
+        "phoneme width noise (rhythm variation); < 0 = the voice's own value"))
+    sentence_silence: float = dataclasses.field(default=0.0, metadata=_describe(
+        'seconds of silence added after every sentence'))
+    warmup: bool = dataclasses.field(default=True, metadata=_describe(
+        'synthesize a short word at start-up so the first real sentence is fast'))
+
+    def __post_init__(self):
+        if not self.model_path.strip():
+            raise ValueError('voice.model_path must not be empty')
+        if self.speaker_id < -1:
+            raise ValueError(f'voice.speaker_id must be >= -1, got {self.speaker_id}')
+        if not 0.1 <= self.length_scale <= 10.0:
+            raise ValueError(f'voice.length_scale must be in [0.1, 10], got {self.length_scale}')
+        for name in ('noise_scale', 'noise_w_scale'):
+            if getattr(self, name) > 5.0:
+                raise ValueError(f'voice.{name} must be <= 5 (< 0 = the default), got {getattr(self, name)}')
+        if not 0.0 <= self.sentence_silence <= 5.0:
+            raise ValueError(f'voice.sentence_silence must be in [0, 5] s, got {self.sentence_silence}')
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get('HEISENBERG_MODELS', 'models'))
+
+
+def resolve_model_path(model_path: str, base: Path | None = None) -> Path:
+    """Absolute paths (and ~) stay as they are; relative ones resolve against the models dir."""
+    path = Path(model_path).expanduser()
+    if path.is_absolute():
+        return path
+    return (base if base is not None else models_dir()) / path
+
+
+def check_voice_files(model: Path) -> None:
+    """Raise VoiceNotFoundError naming the missing file (model or its JSON config)."""
+    for path in (model, Path(f'{model}.json')):
+        if not path.is_file():
+            raise VoiceNotFoundError(
+                f'Piper voice file not found: {path} (set voice.model_path, or HEISENBERG_MODELS for '
+                f'relative paths; scripts/setup.sh installs the default {DEFAULT_VOICE})')
+
+
+def audio_seconds(samples: np.ndarray | int, sample_rate: int) -> float:
+    count = samples if isinstance(samples, int) else len(samples)
+    return count / float(sample_rate)
+
+
+class Synthesizer:
+    """A loaded Piper voice producing int16 mono audio at output_sample_rate.
+
+    Not thread-safe: one thread synthesizes at a time (the tts node has one worker).
+    """
+
+    def __init__(self, config: VoiceConfig, output_sample_rate: int = 16000, base_dir: Path | None = None):
+        from piper import PiperVoice  # heavy import (onnxruntime), only when a voice is wanted
+        from piper.config import SynthesisConfig
+
+        self.config = config
+        self.output_sample_rate = output_sample_rate
+        self.model_path = resolve_model_path(config.model_path, base_dir)
+        check_voice_files(self.model_path)
+        started = time.monotonic()
+        self._voice = PiperVoice.load(str(self.model_path))
+        self.load_seconds = time.monotonic() - started
+        self.voice_sample_rate = int(self._voice.config.sample_rate)
+        self._syn_config = SynthesisConfig(
+            speaker_id=self._speaker_id(),
+            length_scale=config.length_scale,
+            noise_scale=config.noise_scale if config.noise_scale >= 0 else None,
+            noise_w_scale=config.noise_w_scale if config.noise_w_scale >= 0 else None)
+        self._silence = np.zeros(int(round(config.sentence_silence * output_sample_rate)), dtype=np.int16)
+        self.warmup_seconds = self.warm_up() if config.warmup else 0.0
+
+    @property
+    def name(self) -> str:
+        return self.model_path.stem
+
+    def _speaker_id(self) -> int | None:
+        speakers = int(self._voice.config.num_speakers)
+        if self.config.speaker_id < 0:
+            return 0 if speakers > 1 else None
+        if self.config.speaker_id >= speakers:
+            raise ValueError(f'voice.speaker_id={self.config.speaker_id} but {self.name} has '
+                             f'{speakers} speaker(s) (ids 0..{speakers - 1})')
+        return self.config.speaker_id if speakers > 1 else None
+
+    def warm_up(self, text: str = WARMUP_TEXT) -> float:
+        """Run the voice once (ONNX allocates and optimizes on its first run); returns seconds."""
+        started = time.monotonic()
+        for _ in self.sentences(text):
+            pass
+        return time.monotonic() - started
+
+    def sentences(self, text: str) -> Iterator[np.ndarray]:
+        """Yield each sentence of text as int16 samples at output_sample_rate (+ sentence_silence).
+
+        Text with nothing to say (empty, whitespace, lone punctuation) yields nothing.
+        """
+        if not text.strip():
+            return
+        for chunk in self._voice.synthesize(text, syn_config=self._syn_config):
+            audio = resample(chunk.audio_float_array, chunk.sample_rate, self.output_sample_rate)
+            samples = float_to_int16(audio)
+            if len(self._silence):
+                samples = np.concatenate([samples, self._silence])
+            if len(samples):
+                yield samples
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """The whole text at once (tests, benchmarks)."""
+        parts = list(self.sentences(text))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)

@@ -1,0 +1,44 @@
+"""The tts node's parameters: frozen, described, validated once at start-up.
+
+Voice parameters are nested under ``voice.`` (``voice.model_path``, ``voice.length_scale``…);
+output parameters sit at the top level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from heisenberg_audio.core.synthesizer import VoiceConfig
+
+
+def _describe(text: str, **extra) -> dict:
+    return {'description': text, **extra}
+
+
+@dataclasses.dataclass(frozen=True)
+class TtsConfig:
+    voice: VoiceConfig = dataclasses.field(default_factory=VoiceConfig)
+    output_sample_rate: int = dataclasses.field(default=16000, metadata=_describe(
+        'sample rate of audio/out in Hz (S16LE mono); 16000 = the graph format, resampled from the '
+        "voice's own rate", read_only=True))
+    chunk_ms: int = dataclasses.field(default=100, metadata=_describe(
+        'duration of one audio/out message in milliseconds (a goal\'s last chunk may be shorter)'))
+    lead_time: float = dataclasses.field(default=0.15, metadata=_describe(
+        'seconds a chunk may be sent ahead of its playback time: more absorbs jitter, less makes a '
+        'flush quieter sooner (what is already sent still plays downstream)'))
+    play_locally: bool = dataclasses.field(default=False, metadata=_describe(
+        'also play the audio on a local sound card (sounddevice); a missing device is reported, '
+        'not fatal', read_only=True))
+    output_device: str = dataclasses.field(default='', metadata=_describe(
+        "local output device: '' = system default, else an index or part of its name", read_only=True))
+    record_dir: str = dataclasses.field(default='', metadata=_describe(
+        "if set, each utterance's emitted audio is also written to <record_dir>/<utterance_id>.wav",
+        read_only=True))
+
+    def __post_init__(self):
+        if not 8000 <= self.output_sample_rate <= 48000:
+            raise ValueError(f'output_sample_rate must be in [8000, 48000] Hz, got {self.output_sample_rate}')
+        if not 10 <= self.chunk_ms <= 1000:
+            raise ValueError(f'chunk_ms must be in [10, 1000], got {self.chunk_ms}')
+        if not 0.0 <= self.lead_time <= 2.0:
+            raise ValueError(f'lead_time must be in [0, 2] s, got {self.lead_time}')
