@@ -58,7 +58,9 @@ class LlamaServerConfig:
 
 def find_binary(configured: str = '') -> str:
     """Return the llama-server to run, or raise with what to do about it."""
-    for candidate in (configured, os.environ.get('HEISENBERG_LLAMA_SERVER', ''), shutil.which('llama-server') or ''):
+    candidates = (configured, os.environ.get('HEISENBERG_LLAMA_SERVER', ''),
+                  shutil.which('llama-server') or '')
+    for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise LlamaServerError('no llama-server found: run scripts/setup.sh (it builds one into '
@@ -121,8 +123,11 @@ class LlamaServerProcess:
         deadline = time.monotonic() + self.config.startup_timeout
         last_error = 'no answer'
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise LlamaServerError(f'llama-server exited with code {self._process.returncode} '
+            process = self._process
+            if process is None:  # stop() was called from another thread while we waited
+                raise LlamaServerError(f'llama-server at {self.base_url} was stopped while starting')
+            if process.poll() is not None:
+                raise LlamaServerError(f'llama-server exited with code {process.returncode} '
                                        f'while starting (see {self.log_path or "its output"})')
             try:
                 if get_json(self.base_url + '/health', timeout=1.0).get('status') == 'ok':

@@ -1,0 +1,122 @@
+"""The llama_server node as a real process.
+
+It serves /health, reports on /diagnostics over DDS, restarts a server that died, and
+leaves no llama-server behind on SIGINT.
+"""
+
+import time
+
+import psutil
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import SingleThreadedExecutor
+from support.processes import NodeProcess, write_params
+
+from heisenberg_brain.core.llama_server import free_port, get_json
+
+MODULE = 'heisenberg_brain.nodes.llama_server'
+
+
+def llama_servers_on(port: int) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(['cmdline']):
+        cmdline = process.info['cmdline'] or []
+        if any('llama-server' in part for part in cmdline[:1]) and str(port) in cmdline \
+                and '--port' in cmdline:
+            found.append(process)
+    return found
+
+
+def wait_health(port: int, node: NodeProcess, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert node.alive(), node.output()
+        try:
+            if get_json(f'http://127.0.0.1:{port}/health', timeout=1.0).get('status') == 'ok':
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+class DiagnosticsListener:
+    """Subscribes to /diagnostics in this test process (its own rclpy context)."""
+
+    def __init__(self):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('diagnostics_listener', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.received: list[DiagnosticStatus] = []
+        self.node.create_subscription(DiagnosticArray, '/diagnostics',
+                                      lambda msg: self.received.extend(msg.status), 10)
+
+    def wait_for(self, predicate, within: float) -> DiagnosticStatus | None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.1)
+            for status in self.received:
+                if predicate(status):
+                    return status
+        return None
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def values(status: DiagnosticStatus) -> dict:
+    return {item.key: item.value for item in status.values}
+
+
+@pytest.fixture
+def diagnostics():
+    listener = DiagnosticsListener()
+    yield listener
+    listener.close()
+
+
+@pytest.mark.llm
+def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnostics):
+    port = free_port()
+    params = write_params(tmp_path / 'llama_server.yaml', 'llama_server',
+                          {'model_path': str(gguf_path), 'port': port, 'context_size': 1024})
+    node = NodeProcess(MODULE, 'llama_server', params_files=(params,), log_dir=tmp_path)
+    try:
+        assert wait_health(port, node, within=90), node.output()
+        ok = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.OK, within=10)
+        assert ok is not None, node.output()
+        assert ok.name == '/heisenberg/llama_server'
+        assert values(ok)['url'] == f'http://127.0.0.1:{port}'
+        assert values(ok)['model_path'] == str(gguf_path) and values(ok)['restarts'] == '0'
+
+        [server] = llama_servers_on(port)
+        server.kill()  # a crash: the node must notice and start a new one
+        server.wait(5)
+        diagnostics.received.clear()
+        down = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.ERROR, within=10)
+        assert down is not None and 'exited' in down.message
+        back = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.OK and values(s)['restarts'] == '1',
+                                    within=90)
+        assert back is not None, node.output()
+        assert wait_health(port, node, within=10)
+        [restarted] = llama_servers_on(port)
+        assert restarted.pid != server.pid
+    finally:
+        code = node.stop(grace=15)
+    assert code == 0, node.log_path.read_text()
+    assert llama_servers_on(port) == [], 'llama-server left running after the node stopped'
+
+
+def test_missing_model_path_exits_with_a_message(tmp_path):
+    node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path)
+    try:
+        code = node.process.wait(60)
+    finally:
+        node.stop()
+    assert code == 2
+    assert 'model_path is empty' in node.log_path.read_text()
