@@ -1,0 +1,106 @@
+"""wake_word: openWakeWord on `audio/in` -> WakeWordDetection events on `wake_word`.
+
+Each detection carries the keyword, its score, the threshold and the stamp of the end of
+the 80 ms frame where it fired. Audio that is not the graph format (per `audio/info`) or
+a malformed payload is refused with a throttled log and an ERROR/WARN diagnostic; the
+node never dies of it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from heisenberg_interfaces.msg import WakeWordDetection
+from rclpy.node import Node
+from rclpy.time import Time
+
+from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
+from heisenberg_audio.core.capture_health import HealthReport, StreamHealth
+from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordDetector
+from heisenberg_audio.nodes.audio_messages import format_of, samples_of
+from heisenberg_common.params import ConfigError, declare_config
+from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.runner import run_node
+
+
+class WakeWordNode(Node):
+
+    def __init__(self):
+        super().__init__('wake_word')
+        self.config = declare_config(self, WakeWordConfig)
+        try:
+            self._detector = WakeWordDetector(self.config)
+        except (OSError, ValueError) as exc:  # missing file, or a file ONNX runtime rejects
+            raise ConfigError(f'{self.get_name()}: cannot load openWakeWord: {exc}') from exc
+        self._health = StreamHealth(stale_after=1.0)
+        self._detection_pub = self.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(AudioInfo, 'audio/info', self._on_info, LATCHED)
+        self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN)
+        self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
+        self.get_logger().info(f"listening for {', '.join(self._detector.keywords)} "
+                               f'(threshold {self.config.threshold}, patience {self.config.patience}, '
+                               f'refractory {self.config.refractory} s)')
+
+    def _on_info(self, info: AudioInfo) -> None:
+        fmt = format_of(info)
+        reason = unusable_reason(fmt) or mismatch_reason(fmt)
+        problem = f'audio/info: cannot use this audio, refusing it: {reason}' if reason else None
+        if not self._health.set_problem(problem):
+            return
+        if problem:
+            self.get_logger().error(problem)
+        else:
+            self.get_logger().info('audio/info: graph format, listening')
+        self._publish_diagnostics()
+
+    def _on_audio(self, msg: AudioDataStamped) -> None:
+        if self._health.problem:
+            self.get_logger().error(f'dropping audio/in: {self._health.problem}', throttle_duration_sec=5.0)
+            return
+        try:
+            samples = samples_of(msg)
+        except ValueError as exc:
+            self._health.error(f'malformed audio/in payload dropped: {exc}')
+            self.get_logger().warning(f'dropping audio/in message: {exc}', throttle_duration_sec=5.0)
+            return
+        stamp_ns = Time.from_msg(msg.header.stamp).nanoseconds or self.get_clock().now().nanoseconds
+        frames_before = self._detector.frames_processed
+        for detection in self._detector.process(samples, stamp_ns):
+            self._publish_detection(detection)
+        if self._detector.frames_processed > frames_before:
+            self._health.frame(self._detector.frames_processed - frames_before)
+
+    def _publish_detection(self, detection: Detection) -> None:
+        msg = WakeWordDetection(keyword=detection.keyword, score=detection.score,
+                                threshold=detection.threshold)
+        msg.header.stamp = Time(nanoseconds=detection.stamp_ns).to_msg()
+        self._detection_pub.publish(msg)
+        self.get_logger().info(f"wake word '{detection.keyword}' (score {detection.score:.3f})")
+
+    def _publish_diagnostics(self) -> None:
+        scores = ', '.join(f'{k}={v:.3f}' for k, v in self._detector.last_scores.items())
+        report = self._health.report(**{
+            'model loaded': True, 'models': ', '.join(self._detector.model_files),
+            'frames/s processed': f'{self._health.frame_rate():.1f}',
+            'detections': self._detector.detections, 'last score': scores or 'none yet'})
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [diagnostic_status(self.get_fully_qualified_name(), 'openWakeWord', report)]
+        self._diagnostics_pub.publish(array)
+
+
+def diagnostic_status(name: str, hardware_id: str, report: HealthReport) -> DiagnosticStatus:
+    return DiagnosticStatus(level=bytes([report.level]), name=name, message=report.message,
+                            hardware_id=hardware_id,
+                            values=[KeyValue(key=key, value=value) for key, value in report.values.items()])
+
+
+def main(args=None):
+    return run_node(WakeWordNode, args=args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
