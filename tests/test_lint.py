@@ -8,7 +8,7 @@ from ament_pep257.main import main as pep257_main
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON_TREES = ['src/heisenberg_common', 'src/heisenberg_audio', 'src/heisenberg_brain',
-                'tests', 'bench', 'scripts', 'conftest.py']
+                'src/heisenberg_bringup', 'tests', 'bench', 'scripts', 'conftest.py']
 LINE_LENGTH = '110'
 
 

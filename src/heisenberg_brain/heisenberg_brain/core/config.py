@@ -22,9 +22,11 @@ def _describe(text: str, **extra) -> dict:
 class LLMConfig:
     """How to talk to llama-server and what to ask of it (the seed's defaults)."""
 
-    endpoint: str = dataclasses.field(default='http://localhost:8080/completion', metadata=_describe(
-        "llama-server's native /completion URL (streamed as SSE)"))
-    temperature: float = dataclasses.field(default=0.7, metadata=_describe('sampling temperature, 0 = greedy'))
+    endpoint: str = dataclasses.field(
+        default='http://localhost:8080/completion',
+        metadata=_describe("llama-server's native /completion URL (streamed as SSE)"))
+    temperature: float = dataclasses.field(default=0.7, metadata=_describe(
+        'sampling temperature, 0 = greedy'))
     max_tokens: int = dataclasses.field(default=512, metadata=_describe(
         'default n_predict for a reply (a Respond goal may ask for fewer or more)'))
     seed: int = dataclasses.field(default=-1, metadata=_describe('sampling seed; -1 = random'))
@@ -76,3 +78,38 @@ class LLMConfig:
         """The server root (scheme://host:port) derived from the endpoint."""
         url = urlparse(self.endpoint)
         return f'{url.scheme}://{url.netloc}'
+
+
+@dataclasses.dataclass(frozen=True)
+class BrainConfig:
+    """The brain node's parameters (``llm.*`` nested)."""
+
+    llm: LLMConfig = dataclasses.field(default_factory=LLMConfig)
+    voice_session_id: str = dataclasses.field(default='voice', metadata=_describe(
+        'history session of spoken turns (Respond goals name their own)'))
+    apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=_describe(
+        'spoken when a voice reply fails (server down, timeout)'))
+    first_clause_min_chars: int = dataclasses.field(default=24, metadata=_describe(
+        'speak the first clause (at , ; :) once it has this many characters; 0 = wait for a sentence'))
+    max_clause_chars: int = dataclasses.field(default=160, metadata=_describe(
+        'longest chunk sent to tts; longer sentences are cut at a clause boundary'))
+    listen_timeout: float = dataclasses.field(default=25.0, metadata=_describe(
+        'seconds in LISTENING without a transcript before giving up (stt normally answers first)'))
+    think_timeout: float = dataclasses.field(default=40.0, metadata=_describe(
+        'seconds in THINKING without any token or audio before the reply is abandoned'))
+    speak_stall_timeout: float = dataclasses.field(default=20.0, metadata=_describe(
+        'seconds in SPEAKING without any token or audio before the reply is abandoned'))
+    error_hold: float = dataclasses.field(default=6.0, metadata=_describe(
+        'longest stay in ERROR (while the apology is spoken)'))
+    health_period: float = dataclasses.field(default=5.0, metadata=_describe(
+        'seconds between llama-server health checks for /diagnostics'))
+
+    def __post_init__(self):
+        for name in ('listen_timeout', 'think_timeout', 'speak_stall_timeout', 'error_hold',
+                     'health_period'):
+            if getattr(self, name) <= 0:
+                raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if self.first_clause_min_chars < 0 or self.max_clause_chars < 8:
+            raise ValueError('first_clause_min_chars must be >= 0 and max_clause_chars >= 8')
+        if not self.voice_session_id:
+            raise ValueError('voice_session_id must not be empty')

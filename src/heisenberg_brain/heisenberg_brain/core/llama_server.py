@@ -30,8 +30,9 @@ class LlamaServerConfig:
 
     binary: str = dataclasses.field(default='', metadata={
         'description': 'llama-server executable; empty = $HEISENBERG_LLAMA_SERVER, then PATH'})
-    model_path: str = dataclasses.field(default='', metadata={
-        'description': 'GGUF file to serve (a local path; nothing is downloaded)'})
+    model_path: str = dataclasses.field(default='llm/SmolLM2-135M-Instruct.Q4_1.gguf', metadata={
+        'description': 'GGUF file to serve: a local path, relative ones under $HEISENBERG_MODELS '
+                       '(nothing is downloaded)'})
     host: str = dataclasses.field(default='127.0.0.1', metadata={
         'description': 'address to bind; loopback unless the robot needs otherwise'})
     port: int = dataclasses.field(default=8080, metadata={'description': 'TCP port; 0 = pick a free one'})
@@ -89,6 +90,14 @@ class LlamaServerProcess:
         self._log = None
 
     @property
+    def model_file(self) -> str:
+        """The GGUF path; a relative one is looked up under $HEISENBERG_MODELS (default ./models)."""
+        path = Path(self.config.model_path)
+        if not path.is_absolute():
+            path = Path(os.environ.get('HEISENBERG_MODELS', 'models')) / path
+        return str(path)
+
+    @property
     def base_url(self) -> str:
         return f'http://{self.config.host}:{self.port}'
 
@@ -98,7 +107,7 @@ class LlamaServerProcess:
 
     def command(self) -> list[str]:
         cfg = self.config
-        cmd = [find_binary(cfg.binary), '--model', cfg.model_path, '--host', cfg.host,
+        cmd = [find_binary(cfg.binary), '--model', self.model_file, '--host', cfg.host,
                '--port', str(self.port), '--ctx-size', str(cfg.context_size),
                '--parallel', str(cfg.parallel_slots), '--slots', '--metrics', '--no-webui']
         if cfg.threads > 0:
@@ -106,8 +115,8 @@ class LlamaServerProcess:
         return cmd + list(cfg.extra_args)
 
     def start(self) -> 'LlamaServerProcess':
-        if not Path(self.config.model_path).is_file():
-            raise LlamaServerError(f'model file not found: {self.config.model_path} '
+        if not Path(self.model_file).is_file():
+            raise LlamaServerError(f'model file not found: {self.model_file} '
                                    '(run scripts/setup.sh to place the registry models in models/)')
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

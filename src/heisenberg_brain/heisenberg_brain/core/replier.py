@@ -1,0 +1,142 @@
+"""One reply, from a request to streamed tokens and closed sentences (no ROS here).
+
+The brain node runs ``Replier.reply`` as an asyncio task for a voice turn or a Respond
+goal; cancelling the task closes the HTTP stream (llama-server stops generating) and the
+partial answer is still stored in the session's history, as what was actually said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Callable
+
+from heisenberg_brain.core.config import PERSONALITIES, LLMConfig
+from heisenberg_brain.core.history import SessionStore, fit_prompt
+from heisenberg_brain.core.llm_client import Done, LlamaClient, Token
+from heisenberg_brain.core.prompts import PromptBuilder, Turn
+from heisenberg_brain.core.sentences import SentenceSplitter
+
+MAX_PROMPT_CHARS = 20000  # longer goals are cut (keeping the end) before any tokenization
+CONTEXT_MARGIN_TOKENS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplyRequest:
+    """What to answer, as a voice turn or a Respond goal asks it."""
+
+    prompt: str
+    session_id: str = ''
+    personality: str = ''
+    max_tokens: int = 0
+    speak: bool = False
+    source: str = 'action'  # 'voice' | 'action'
+
+
+def request_error(request: ReplyRequest) -> str | None:
+    """Why a request cannot be answered (a clear message for the caller), or None."""
+    if not request.prompt.strip():
+        return 'the prompt is empty: ask something'
+    if request.personality and request.personality not in PERSONALITIES:
+        return (f"unknown personality '{request.personality}': use one of {', '.join(PERSONALITIES)} "
+                '(or empty for the default)')
+    if request.max_tokens < 0:
+        return f'max_tokens must be >= 0 (0 = default), got {request.max_tokens}'
+    return None
+
+
+@dataclasses.dataclass
+class ReplyOutcome:
+    """Filled in while the reply runs, so a cancelled reply still has its partial state."""
+
+    text: str = ''
+    finish_reason: str = ''       # stop | length | cancelled | error
+    token_count: int = 0
+    time_to_first_token: float = -1.0
+    error: str = ''
+    timings: dict = dataclasses.field(default_factory=dict)
+    dropped_turns: int = 0
+    truncated_prompt: bool = False
+
+
+class Replier:
+    """Builds the prompt within the context, streams the reply, splits it for speech."""
+
+    def __init__(self, config: LLMConfig, client: LlamaClient, sessions: SessionStore,
+                 max_clause_chars: int = 160, first_clause_min_chars: int = 0):
+        self.config = config
+        self.client = client
+        self.sessions = sessions
+        self.builder = PromptBuilder(config.prompt_format, config.system_prompt)
+        self.stop = tuple(dict.fromkeys(self.builder.stop_strings() + tuple(config.stop)))
+        self._splitter_args = (max_clause_chars, first_clause_min_chars)
+        self._context_size: int | None = None
+
+    async def context_size(self) -> int:
+        if self._context_size is None:
+            self._context_size = await self.client.context_size()
+        return self._context_size
+
+    async def _build(self, turns: list[Turn], user_text: str, summary: str, personality: str) -> str:
+        if self.config.prompt_format == 'server':
+            return await self.client.apply_template(
+                self.builder.messages(turns, user_text, personality, summary))
+        return self.builder.render(turns, user_text, personality, summary)
+
+    async def _count_tokens(self, text: str, budget: int) -> int:
+        # A token is at least one byte, so a prompt of fewer bytes than the budget fits
+        # without asking the server (saves a round trip on most turns).
+        size = len(text.encode())
+        return size if size <= budget else await self.client.count_tokens(text)
+
+    async def reply(self, request: ReplyRequest, outcome: ReplyOutcome,
+                    on_token: Callable[[Token], None] = lambda token: None,
+                    on_sentence: Callable[[str], None] = lambda sentence: None) -> ReplyOutcome:
+        """Answer request, filling outcome as it goes. Raises LLMError; cancellable."""
+        personality = request.personality or self.config.personality
+        user_text = request.prompt.strip()[-MAX_PROMPT_CHARS:]
+        n_ctx = await self.context_size()
+        max_tokens = request.max_tokens or self.config.max_tokens
+        max_tokens = max(1, min(max_tokens, n_ctx // 2))
+        budget = n_ctx - max_tokens - CONTEXT_MARGIN_TOKENS
+
+        fit = await fit_prompt(
+            lambda turns, text, summary: self._build(turns, text, summary, personality),
+            lambda text: self._count_tokens(text, budget),
+            self.sessions.turns(request.session_id), user_text,
+            self.sessions.summary(request.session_id), budget)
+        outcome.dropped_turns = fit.dropped_turns
+        outcome.truncated_prompt = fit.truncated_user or len(request.prompt.strip()) > len(user_text)
+
+        splitter = SentenceSplitter(*self._splitter_args)
+        started = time.monotonic()
+        try:
+            async for item in self.client.stream(
+                    fit.prompt, max_tokens=max_tokens, temperature=self.config.temperature,
+                    seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop):
+                if isinstance(item, Done):
+                    outcome.finish_reason = item.finish_reason
+                    outcome.token_count = item.token_count or outcome.token_count
+                    outcome.timings = item.timings
+                    break
+                if outcome.time_to_first_token < 0:
+                    outcome.time_to_first_token = time.monotonic() - started
+                outcome.text += item.text
+                outcome.token_count = item.index + 1
+                on_token(item)
+                for sentence in splitter.push(item.text):
+                    on_sentence(sentence)
+            if (rest := splitter.flush()) is not None:
+                on_sentence(rest)
+        except asyncio.CancelledError:
+            outcome.finish_reason = 'cancelled'
+            raise
+        except Exception as exc:
+            outcome.finish_reason = 'error'
+            outcome.error = str(exc)
+            raise
+        finally:
+            if outcome.finish_reason != 'error':
+                self.sessions.add(request.session_id, user_text, outcome.text)
+        return outcome
