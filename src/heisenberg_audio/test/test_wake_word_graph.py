@@ -49,12 +49,21 @@ def detections(probe: Probe) -> list:
     return probe.messages('wake_word')
 
 
+def wait_for_wake_word(probe: Probe) -> bool:
+    """Until wake_word listens on audio/in (its model loaded) and the probe hears its events."""
+    def ready():
+        listeners = probe.node.get_subscriptions_info_by_topic('/heisenberg/audio/in')
+        return (probe.node.count_publishers('/heisenberg/wake_word') >= 1
+                and any(info.node_name == 'wake_word' for info in listeners))
+    return probe.wait_for(ready, 30.0)
+
+
 def play_through_graph(tmp_path, nodes, probe, audio: np.ndarray, settle: float) -> list:
     """capture plays audio from a WAV file into wake_word; returns capture's frames heard by the probe."""
     frames = probe.subscribe(AudioDataStamped, 'audio/in', AUDIO_IN)
     wake = start_wake_word(tmp_path, nodes)
+    assert wait_for_wake_word(probe), wake.output()
     path = write_wav(tmp_path / 'in.wav', audio)
-    # waits for the probe and wake_word (which subscribes once its model is loaded)
     capture = start_capture(tmp_path, nodes, source='file', file_path=str(path), wait_for_subscribers=2)
     duration = len(audio) / 16000
     assert probe.wait_for(lambda: len(frames) * 0.02 >= duration, duration + 20.0), capture.output()
@@ -96,8 +105,8 @@ def test_44k1_stereo_topic_feed_through_capture_wakes(tmp_path, nodes, probe, sp
     wake = start_wake_word(tmp_path, nodes)
     capture = start_capture(tmp_path, nodes, source='topic', input_topic='driver/audio',
                             input_info_topic='driver/info')
-    assert probe.wait_for(lambda: audio_pub.get_subscription_count() >= 1
-                          and probe.node.count_subscribers('/heisenberg/audio/in') >= 1, 20.0)
+    assert wait_for_wake_word(probe), wake.output()
+    assert probe.wait_for(lambda: audio_pub.get_subscription_count() >= 1, 20.0), capture.output()
     time.sleep(0.3)
     chunk = 882  # 20 ms at 44.1 kHz, as a driver would send
     start_ns = time.time_ns()

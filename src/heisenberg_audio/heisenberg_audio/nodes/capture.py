@@ -85,9 +85,18 @@ class CaptureNode(Node):
         self._diagnostics_pub.publish(array)
 
     def _start_thread(self, target, *args) -> None:
-        self._thread = threading.Thread(target=target, args=args, name=f'capture-{self.config.source}',
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run_until_shutdown, args=(target, *args),
+                                        name=f'capture-{self.config.source}', daemon=True)
         self._thread.start()
+
+    def _run_until_shutdown(self, target, *args) -> None:
+        try:
+            target(*args)
+        except Exception:
+            # Ctrl-C shuts the context down before close() stops this thread: a last publish
+            # then fails, which is the end we wanted, not an error.
+            if self.context.ok() and not self._stop.is_set():
+                raise
 
     # ------------------------------------------------------------------ file
 
