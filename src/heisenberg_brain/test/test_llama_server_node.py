@@ -4,6 +4,7 @@ It serves /health, reports on /diagnostics over DDS, restarts a server that died
 leaves no llama-server behind on SIGINT.
 """
 
+import socket
 import time
 
 import psutil
@@ -112,11 +113,24 @@ def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnost
     assert llama_servers_on(port) == [], 'llama-server left running after the node stopped'
 
 
-def test_missing_model_path_exits_with_a_message(tmp_path):
-    node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path)
-    try:
-        code = node.process.wait(60)
-    finally:
-        node.stop()
-    assert code == 2
-    assert 'model_path is empty' in node.log_path.read_text()
+@pytest.mark.parametrize('trouble', ['model file missing', 'port taken'])
+def test_a_server_that_cannot_start_is_reported_and_retried(tmp_path, gguf_path, diagnostics, trouble):
+    with socket.socket() as squatter:
+        squatter.bind(('127.0.0.1', 0))
+        port = squatter.getsockname()[1]
+        if trouble == 'port taken':
+            squatter.listen()
+        params = {'model_path': str(tmp_path / 'absent.gguf') if trouble == 'model file missing'
+                  else str(gguf_path), 'port': port}
+        node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path,
+                           params_files=(write_params(tmp_path / 'p.yaml', 'llama_server', params),))
+        try:
+            expected = 'model file not found' if trouble == 'model file missing' else 'already in use'
+            error = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.ERROR, within=20)
+            assert error is not None and expected in error.message, node.output()
+            retried = diagnostics.wait_for(lambda s: values(s)['restarts'] != '0', within=10)
+            assert retried is not None and node.alive()
+        finally:
+            code = node.stop(grace=15)
+    assert code == 0, node.log_path.read_text()
+    assert llama_servers_on(port) == []

@@ -74,6 +74,12 @@ def free_port(host: str = '127.0.0.1') -> int:
         return sock.getsockname()[1]
 
 
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
 def get_json(url: str, timeout: float = 2.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read().decode())
@@ -118,11 +124,16 @@ class LlamaServerProcess:
         if not Path(self.model_file).is_file():
             raise LlamaServerError(f'model file not found: {self.model_file} '
                                    '(run scripts/setup.sh to place the registry models in models/)')
+        if port_in_use(self.config.host, self.port):
+            # Else another server's /health would answer for ours, which dies failing to bind.
+            raise LlamaServerError(f'{self.base_url} is already in use (another llama-server?): stop it, '
+                                   'or choose another port (0 picks a free one)')
+        command = self.command()
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open('ab')
         self._process = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL,
+            command, stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C in a terminal reaches us, we stop it in order
         self.wait_healthy()
