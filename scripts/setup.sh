@@ -114,9 +114,11 @@ then base_paths+=(compat); fi
 want="$(find "${base_paths[@]}" -type f \( -name '*.msg' -o -name '*.action' -o -name '*.srv' \
           -o -name 'CMakeLists.txt' -o -name 'package.xml' -o -name 'setup.py' -o -name 'setup.cfg' \
           -o -path '*/launch/*' -o -path '*/config/*' -o -path '*/resource/*' \) -print0 \
-        | sort -z | xargs -0 cat | sha256sum | cut -c1-16)-${base_paths[*]}"
+        | sort -z | xargs -0 cat | sha256sum | cut -c1-16)-$(find "${base_paths[@]}" -name '*.py' \
+        | sort | sha256sum | cut -c1-8)-${base_paths[*]}"
 if [[ "$(cat install/.heisenberg-build-stamp 2>/dev/null)" != "$want" ]]; then
-  # Python sources are symlinked, so editing them needs no rebuild; package metadata does.
+  # Python sources are symlinked, so editing them needs no rebuild; package metadata and
+  # added or removed modules (ament_cmake_python links files one by one) do.
   colcon --log-base log build --symlink-install --base-paths "${base_paths[@]}" \
     --event-handlers console_cohesion- summary+ --cmake-args -DBUILD_TESTING=OFF \
     -DPython3_EXECUTABLE="$VENV/bin/python" || fail "colcon build (see log/latest_build)"

@@ -24,6 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from std_msgs.msg import String
 
 from heisenberg_brain.core.config import BrainConfig
 from heisenberg_brain.core.fsm import Action, Event, State, step
@@ -103,6 +104,8 @@ class BrainNode(Node):
         reentrant = ReentrantCallbackGroup()
         self._state_pub = self.create_publisher(AssistantState, 'state', LATCHED)
         self._metrics_pub = self.create_publisher(TurnMetrics, 'metrics', EVENTS)
+        # Every reply's text as it streams (voice turns too), for consoles and loggers.
+        self._reply_pub = self.create_publisher(String, 'reply', EVENTS)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', EVENTS)
         self.create_subscription(WakeWordDetection, 'wake_word', self._on_wake_word, EVENTS,
                                  callback_group=reentrant)
@@ -236,7 +239,10 @@ class BrainNode(Node):
         self._last_progress = time.monotonic()
         if math.isnan(reply.first_token_at):
             reply.first_token_at = self._now()
-        if reply.goal_handle is not None and reply is self._active:
+        if reply is not self._active:
+            return
+        self._reply_pub.publish(String(data=token.text))
+        if reply.goal_handle is not None:
             reply.goal_handle.publish_feedback(Respond.Feedback(delta=token.text, token_index=token.index))
 
     def _on_sentence(self, reply: ActiveReply, sentence: str):

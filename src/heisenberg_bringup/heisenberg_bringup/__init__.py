@@ -1,0 +1,1 @@
+"""Python side of the bringup: the node graph without ros2 launch, and the demo runner."""

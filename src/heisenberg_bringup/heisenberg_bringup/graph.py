@@ -1,0 +1,162 @@
+"""The assistant's node graph as processes, without ``ros2 launch``.
+
+The same nodes as launch/assistant.launch.py, with the same parameter file and the same
+namespace, each in its own process (``python -m <module> --ros-args ...``), respawned when
+it dies unless it exited with code 2 (rejected parameters: respawning would loop). Used by
+the README's run command (``run_assistant``) and by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+# In start order: llama-server first (the brain checks it), tts before brain (Speak server).
+NODE_MODULES = {
+    'llama_server': 'heisenberg_brain.nodes.llama_server',
+    'tts': 'heisenberg_audio.nodes.tts',
+    'capture': 'heisenberg_audio.nodes.capture',
+    'wake_word': 'heisenberg_audio.nodes.wake_word',
+    'stt': 'heisenberg_audio.nodes.stt',
+    'brain': 'heisenberg_brain.nodes.brain',
+}
+CONFIG_EXIT_CODE = 2
+
+
+class GraphError(RuntimeError):
+    """A node cannot run (e.g. its parameters were rejected); the message says which and why."""
+
+
+def write_params(path: Path, node_name: str, params: dict, namespace: str = 'heisenberg') -> Path:
+    """Write a ROS parameter file for one node (the same format as config/assistant.yaml)."""
+    path.write_text(yaml.safe_dump({f'/{namespace}/{node_name}': {'ros__parameters': params}}))
+    return path
+
+
+class NodeProcess:
+    """One node run as ``python -m module`` in its own process group, output to a log file."""
+
+    def __init__(self, module: str, name: str, namespace: str = 'heisenberg',
+                 params_files: tuple[Path, ...] = (), log_dir: Path | None = None,
+                 ros_args: tuple[str, ...] = (), env: dict | None = None):
+        self.module = module
+        self.name = name
+        cmd = [sys.executable, '-m', module, '--ros-args', '-r', f'__node:={name}', '-r', f'__ns:=/{namespace}']
+        for params in params_files:
+            cmd += ['--params-file', str(params)]
+        self.command = cmd + list(ros_args)
+        self.env = env if env is not None else os.environ.copy()
+        self.log_path = Path(log_dir or '.') / f'{name}.log'
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.starts = 0
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.starts += 1
+        with self.log_path.open('ab') as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True, env=self.env)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGINT, then SIGKILL after `grace` s (an action server can be slow to exit)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGINT)
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            except ProcessLookupError:
+                pass
+        return self.process.returncode
+
+
+class Graph:
+    """Start, supervise and stop the assistant's nodes.
+
+    ``overrides`` maps a node name to parameters that win over ``params_file`` (written to
+    a second parameter file, as launch arguments would).
+    """
+
+    def __init__(self, params_file: Path, log_dir: Path, overrides: dict[str, dict] | None = None,
+                 nodes: tuple[str, ...] = tuple(NODE_MODULES), namespace: str = 'heisenberg',
+                 respawn: bool = True, log_level: str = 'info'):
+        unknown = set(nodes) - set(NODE_MODULES)
+        if unknown:
+            raise GraphError(f'unknown node(s) {sorted(unknown)}; known: {list(NODE_MODULES)}')
+        if not Path(params_file).is_file():
+            raise GraphError(f'parameter file not found: {params_file}')
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.params_files = [Path(params_file)]
+        if overrides:
+            path = self.log_dir / 'overrides.yaml'
+            path.write_text(yaml.safe_dump({f'/{namespace}/{node}': {'ros__parameters': params}
+                                            for node, params in overrides.items()}))
+            self.params_files.append(path)
+        self.node_names = [name for name in NODE_MODULES if name in nodes]
+        self.namespace = namespace
+        self.respawn = respawn
+        self.log_level = log_level
+        self.processes: dict[str, NodeProcess] = {}
+
+    def start(self) -> 'Graph':
+        for name in self.node_names:
+            self.processes[name] = NodeProcess(
+                NODE_MODULES[name], name, self.namespace, tuple(self.params_files), self.log_dir,
+                ros_args=('--log-level', self.log_level))
+        return self
+
+    def poll(self) -> list[str]:
+        """Respawn dead nodes; return a line per respawn. Raises GraphError on a config exit."""
+        events = []
+        for name, node in self.processes.items():
+            code = node.process.poll()
+            if code is None:
+                continue
+            if code == CONFIG_EXIT_CODE or not self.respawn:
+                tail = '\n'.join(node.output().splitlines()[-5:])
+                raise GraphError(f'node {name} exited with code {code}:\n{tail}')
+            events.append(f'node {name} died (exit {code}); respawning (start #{node.starts + 1})')
+            node.start()
+        return events
+
+    def kill(self, name: str) -> None:
+        """Kill a node hard (for fault tests); poll() brings it back."""
+        os.killpg(self.processes[name].process.pid, signal.SIGKILL)
+        self.processes[name].process.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+
+    def wait_until(self, predicate, timeout: float, interval: float = 0.05) -> bool:
+        """Supervise (respawn) while waiting for predicate()."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            self.poll()
+            time.sleep(interval)
+        return bool(predicate())
+
+    def __enter__(self) -> 'Graph':
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,196 @@
+"""Run the whole assistant without ``ros2 launch`` and show what it does.
+
+Starts the same nodes as assistant.launch.py with config/assistant.yaml (llama-server on
+127.0.0.1 included), then prints the state transitions, what was heard, the answer as it
+streams, and the latency of each turn. With no microphone it plays a sample question
+("Hey Jarvis. What is the capital of France?", spoken by the Piper voice) as the
+microphone, writes the spoken reply to a WAV file, and exits once the answer is spoken.
+Ctrl-C stops everything, llama-server included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from heisenberg_bringup.graph import Graph, GraphError
+
+ROOT = Path(os.environ.get('HEISENBERG_ROOT', Path.cwd()))
+MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
+SAMPLE_QUESTION = 'Hey Jarvis. What is the capital of France?'
+
+
+def has_microphone() -> bool:
+    try:
+        import sounddevice
+        return any(device['max_input_channels'] > 0 for device in sounddevice.query_devices())
+    except Exception:  # no PortAudio, no devices: no microphone
+        return False
+
+
+def make_sample(path: Path, text: str, voice: Path = MODELS / 'piper' / 'en_US-joe-medium.onnx') -> Path:
+    """Speak text with the Piper voice into a 16 kHz WAV (silence around it, like a room)."""
+    from piper import PiperVoice
+    import soxr
+    chunks = list(PiperVoice.load(str(voice)).synthesize(text))
+    audio = np.concatenate([chunk.audio_float_array for chunk in chunks])
+    audio = soxr.resample(audio, chunks[0].sample_rate, 16000)
+    pad = np.zeros(16000, dtype=np.float32)
+    pcm = (np.clip(np.concatenate([pad, audio, pad, pad]), -1, 1) * 32767).astype(np.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), 'wb') as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--source', choices=('auto', 'mic', 'file'), default='auto',
+                        help='audio source; auto = the microphone if there is one, else a sample file')
+    parser.add_argument('--file', type=Path, help='WAV/FLAC to play as the microphone (default: a sample)')
+    parser.add_argument('--question', default=SAMPLE_QUESTION, help='text of the generated sample')
+    parser.add_argument('--params-file', type=Path, default=ROOT / 'config' / 'assistant.yaml')
+    parser.add_argument('--model', help='GGUF for llama-server (default: the config file\'s)')
+    parser.add_argument('--personality', help='concise | friendly | professional | technical | robot')
+    parser.add_argument('--out', type=Path, default=ROOT / 'out', help='logs, sample and reply WAVs go here')
+    parser.add_argument('--keep-running', action='store_true',
+                        help='with a file source, keep running after the reply instead of exiting')
+    parser.add_argument('--timeout', type=float, default=300.0, help='file source: give up after this long')
+    parser.add_argument('--log-level', default='warn', help='log level of the nodes (their logs: OUT/logs)')
+    return parser.parse_args(argv)
+
+
+class Console:
+    """Prints the graph's activity; tells the runner when a file-driven turn is over."""
+
+    def __init__(self):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from std_msgs.msg import String
+
+        from heisenberg_common.qos import EVENTS, LATCHED
+        from heisenberg_interfaces.msg import AssistantState, Transcript, TurnMetrics
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('console', namespace='heisenberg', context=self.context)
+        self.turn_over = threading.Event()
+        self.replied = False
+        self.spoke = False
+        self._streaming = False
+        self.node.create_subscription(AssistantState, 'state', self._on_state, LATCHED)
+        self.node.create_subscription(Transcript, 'transcript', self._on_transcript, EVENTS)
+        self.node.create_subscription(String, 'reply', self._on_reply, EVENTS)
+        self.node.create_subscription(TurnMetrics, 'metrics', self._on_metrics, EVENTS)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _print(self, text: str):
+        if self._streaming:
+            print()
+            self._streaming = False
+        print(text, flush=True)
+
+    def _on_state(self, msg):
+        self._print(f'[state] {msg.state_name:<9} ({msg.cause}{": " + msg.detail if msg.detail else ""})')
+        if msg.state_name == 'SPEAKING':
+            self.spoke = True
+        if msg.state_name == 'IDLE' and msg.cause in ('SPEECH_FINISHED', 'LLM_COMPLETE', 'NOTHING_HEARD',
+                                                       'STATE_TIMEOUT'):
+            self.turn_over.set()
+
+    def _on_transcript(self, msg):
+        if msg.is_final:
+            self._print(f'[heard] {msg.text!r}' if not msg.nothing_heard else f'[heard] nothing ({msg.reason})')
+
+    def _on_reply(self, msg):
+        if not self._streaming:
+            print('[reply] ', end='')
+            self._streaming = True
+        self.replied = True
+        print(msg.data, end='', flush=True)
+
+    def _on_metrics(self, msg):
+        def ms(value):
+            return 'n/a' if math.isnan(value) else f'{value * 1000:.0f} ms'
+        self._print(f'[latency] voice-to-voice {ms(msg.voice_to_voice)}: endpoint {ms(msg.endpoint_delay)}, '
+                    f'to transcript {ms(msg.speech_end_to_transcript)}, to first token '
+                    f'{ms(msg.transcript_to_first_token)}, to first sentence {ms(msg.first_token_to_first_sentence)},'
+                    f' to first audio {ms(msg.first_sentence_to_first_audio)}; {msg.token_count} tokens '
+                    f'({msg.finish_reason})')
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown(context=self.context)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    source = args.source
+    if source == 'auto':
+        source = 'mic' if has_microphone() and args.file is None else 'file'
+    record_dir = args.out / 'replies'
+    overrides = {'capture': {'source': source}, 'tts': {'record_dir': str(record_dir)}}
+    if source == 'file':
+        audio_file = args.file or make_sample(args.out / 'sample_question.wav', args.question)
+        overrides['capture']['file_path'] = str(audio_file)
+        print(f'No microphone: playing {audio_file} ("{args.question}") as the microphone.'
+              if args.file is None else f'Playing {audio_file} as the microphone.')
+    if args.model:
+        overrides['llama_server'] = {'model_path': str(Path(args.model).resolve())}
+    if args.personality:
+        overrides['brain'] = {'llm.personality': args.personality}
+
+    graph = Graph(args.params_file, args.out / 'logs', overrides, log_level=args.log_level)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console = None
+    print(f'Starting llama-server and the nodes (logs in {args.out / "logs"}) ...', flush=True)
+    try:
+        graph.start()
+        console = Console()
+        deadline = time.monotonic() + args.timeout
+        once = source == 'file' and not args.keep_running
+        while not stop.is_set():
+            for line in graph.poll():
+                print(f'[graph] {line}', flush=True)
+            if once and console.turn_over.wait(0.2):
+                break
+            if once and time.monotonic() > deadline:
+                print(f'[graph] no complete turn within {args.timeout:.0f} s; stopping', file=sys.stderr)
+                return 1
+            if not once:
+                time.sleep(0.2)
+    except GraphError as exc:
+        print(f'[graph] {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('\nStopping ...')
+    finally:
+        if console is not None:
+            console.close()
+        graph.stop()
+    replies = sorted(record_dir.glob('*.wav'), key=lambda p: p.stat().st_mtime)
+    if replies:
+        print(f'Spoken reply written to {replies[-1]} (play it: aplay {replies[-1]})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
