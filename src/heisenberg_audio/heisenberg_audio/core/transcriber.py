@@ -1,0 +1,143 @@
+"""faster-whisper speech-to-text from a local model directory, and what we keep of its text.
+
+`Transcriber.transcribe(audio)` gives a `Transcription`: the text with a leading wake
+phrase removed ("Hey Jarvis, what time is it?" -> "What time is it?"), or
+`nothing_heard` with the reason when the text is empty, only the wake phrase, only
+punctuation or a non-speech tag, or one of whisper's known inventions on silence
+("Thank you for watching"). The text rules are plain functions, tested as tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import time
+
+import numpy as np
+
+from heisenberg_audio.core.audio_format import int16_to_float
+from heisenberg_audio.core.stt_config import SttConfig
+
+GREETINGS = frozenset({'hey', 'hi', 'hay', 'a', 'ok', 'okay', 'hello', 'yo', 'oi'})
+NAME_SIMILARITY = 0.8                 # a name alone must be close ("Jarvis", "Jervis", "Javis")
+NAME_SIMILARITY_AFTER_GREETING = 0.6  # after "hey" a looser match ("Hey Travis")
+
+_TOKEN = re.compile(r'\S+')
+# Whole-text tags whisper writes for sounds: "[BLANK_AUDIO]", "(music)", "♪♪", "*laughs*".
+_NON_SPEECH_TAG = re.compile(r'^\s*(?:[\[(*♪♫][^\[\]()*♪♫]*[\])*♪♫]?\s*)+$')
+_WORD_CHARS = re.compile(r"[^\w\s]|_")
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcription:
+    text: str                 # what the user asked (empty when nothing_heard)
+    raw_text: str             # whisper's text as it came
+    language: str
+    nothing_heard: bool
+    reason: str               # why nothing_heard ('' otherwise)
+    transcribe_time: float    # seconds spent in whisper
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation dropped, single spaces: the form phrases are compared in."""
+    return ' '.join(_WORD_CHARS.sub(' ', text.lower()).split())
+
+
+def _bare_word(token: str) -> str:
+    return normalize(token).replace(' ', '')
+
+
+def _is_name(word: str, names: tuple[str, ...], threshold: float) -> bool:
+    return any(difflib.SequenceMatcher(None, word, name.lower()).ratio() >= threshold for name in names)
+
+
+def strip_wake_phrase(text: str, names: tuple[str, ...] = ('jarvis',)) -> str:
+    """Remove a leading "Hey Jarvis" / "Jarvis," (and near spellings), repeated or not."""
+    tokens = _TOKEN.findall(text)
+    stripped = False
+    while tokens:
+        first = _bare_word(tokens[0])
+        if len(tokens) > 1 and first in GREETINGS and _is_name(
+                _bare_word(tokens[1]), names, NAME_SIMILARITY_AFTER_GREETING):
+            tokens = tokens[2:]
+        elif _is_name(first, names, NAME_SIMILARITY):
+            tokens = tokens[1:]
+        else:
+            break
+        stripped = True
+    rest = ' '.join(tokens)
+    if not stripped:
+        return rest
+    rest = rest.lstrip(' ,.;:!?-')
+    return rest[:1].upper() + rest[1:]
+
+
+def nothing_heard_reason(text: str, hallucinations: tuple[str, ...]) -> str:
+    """Why text is not a request ('' when it is one)."""
+    if not text.strip():
+        return 'empty transcript'
+    if _NON_SPEECH_TAG.match(text):
+        return f'non-speech tag: {text.strip()!r}'
+    words = normalize(text)
+    if not words:
+        return f'no words: {text.strip()!r}'
+    if words in hallucinations:
+        return f'hallucination: {text.strip()!r}'
+    return ''
+
+
+def clean_text(raw_text: str, config: SttConfig) -> tuple[str, str]:
+    """Whisper's text -> (request text, nothing-heard reason); one of them is empty."""
+    raw = raw_text.strip()
+    text = strip_wake_phrase(raw, config.wake_names)
+    if raw and not text:
+        return '', f'only the wake phrase: {raw!r}'
+    reason = nothing_heard_reason(text, frozenset(normalize(p) for p in config.hallucinations))
+    return ('', reason) if reason else (text, '')
+
+
+class Transcriber:
+    """A faster-whisper model loaded once from config.model_dir, used from one thread."""
+
+    def __init__(self, config: SttConfig):
+        from faster_whisper import WhisperModel  # heavy import, only where a model is used
+        model_dir = config.resolved_model_dir
+        if not (model_dir / 'model.bin').is_file():
+            raise FileNotFoundError(f'no faster-whisper model in {model_dir} (model.bin missing)')
+        self.config = config
+        self.model_dir = model_dir
+        self.model = WhisperModel(str(model_dir), device='cpu', compute_type=config.compute_type,
+                                  cpu_threads=config.threads, local_files_only=True)
+        self.multilingual = bool(self.model.model.is_multilingual)
+        if not self.multilingual and config.language not in ('', 'en'):
+            raise ValueError(f"language '{config.language}' needs a multilingual model; "
+                             f'{model_dir.name} is English-only (try whisper-base)')
+        if self.multilingual and config.language and config.language not in self.model.supported_languages:
+            raise ValueError(f"language '{config.language}' is not one whisper knows")
+        self.language = config.language or (None if self.multilingual else 'en')
+
+    def warm_up(self) -> float:
+        """Run one transcription so the first real one is not slowed by first-use costs."""
+        start = time.perf_counter()
+        self.recognize(np.zeros(16000, dtype=np.int16))
+        return time.perf_counter() - start
+
+    def recognize(self, audio: np.ndarray) -> tuple[str, str]:
+        """int16 16 kHz audio -> (whisper's raw text, language)."""
+        segments, info = self.model.transcribe(
+            int16_to_float(audio), language=self.language, beam_size=self.config.beam_size,
+            # One short request: no timestamps, no context carried over, and a single
+            # greedy/beam pass instead of the temperature fallback ladder (latency).
+            without_timestamps=True, condition_on_previous_text=False, temperature=0.0,
+            vad_filter=False)
+        text = ' '.join(segment.text.strip() for segment in segments)
+        return text.strip(), info.language
+
+    def transcribe(self, audio: np.ndarray) -> Transcription:
+        start = time.perf_counter()
+        raw, language = self.recognize(audio)
+        elapsed = time.perf_counter() - start
+        text, reason = clean_text(raw, self.config)
+        return Transcription(text=text, raw_text=raw, language=language, nothing_heard=bool(reason),
+                             reason=reason, transcribe_time=elapsed)

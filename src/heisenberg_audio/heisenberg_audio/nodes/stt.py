@@ -1,0 +1,295 @@
+"""stt: after a wake word, find the user's utterance with Silero VAD and transcribe it.
+
+Subscribes audio/in (AudioDataStamped, graph format), audio/info (latched AudioInfo) and
+wake_word (WakeWordDetection); publishes Transcript on transcript (final transcripts, or
+nothing_heard with a reason) and the node's health on /diagnostics. The logic is in
+core/endpointing.py (when), core/transcriber.py (what) and core/stt_worker.py (whisper
+off the audio thread, speculation during the trailing silence).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import sys
+import threading
+import time
+
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from heisenberg_interfaces.msg import Transcript, WakeWordDetection
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.time import Time
+
+from heisenberg_audio.core.audio_format import mismatch_reason
+from heisenberg_audio.core.endpointing import (EndOfSpeech, Endpointer, NoSpeech, Speculation,
+                                               SpeechDropped, SpeechStarted, TurnStarted, Utterance)
+from heisenberg_audio.core.stt_config import SttConfig
+from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
+from heisenberg_audio.core.stt_worker import SpeculativeTranscriber
+from heisenberg_audio.core.transcriber import Transcriber, Transcription
+from heisenberg_audio.nodes.audio_messages import format_of, samples_of
+from heisenberg_common.params import ConfigError, declare_config
+from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.runner import run_node
+
+AUDIO_SILENT_AFTER = 1.0   # s without audio before an open turn is closed on the clock
+# AUDIO_IN's best-effort profile, with room for 2 s of 20 ms frames: stt needs every
+# frame, and a burst arriving while the CPU is busy with whisper must not overflow.
+AUDIO_IN_QUEUE = copy.copy(AUDIO_IN)
+AUDIO_IN_QUEUE.depth = 100
+ERROR_THROTTLE = 5.0       # s between repeats of the same error log
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def time_msg(stamp: float):
+    return Time(nanoseconds=int(round(stamp * 1e9))).to_msg()
+
+
+class SttNode(Node):
+    def __init__(self):
+        super().__init__('stt')
+        self.config = declare_config(self, SttConfig)
+        self._load_models()
+        self._stats_lock = threading.Lock()
+        self._stats = {'turns': 0, 'transcripts': 0, 'nothing_heard': 0, 'rejected_frames': 0,
+                       'last_latency': float('nan'), 'last_endpoint_delay': float('nan'),
+                       'last_transcribe_time': float('nan')}
+        self._format_error = ''
+        self._audio_format = 'not announced (assuming 16000 Hz mono S16LE)'
+        self._last_audio_wall: float | None = None
+        self._closing = False
+
+        self._transcripts = self.create_publisher(Transcript, 'transcript', EVENTS)
+        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # Audio, format, wake words and the audio watchdog share one mutually exclusive
+        # group: the endpointer sees them in order, without locks. Whisper runs elsewhere.
+        audio_group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(AudioInfo, 'audio/info', self._on_info, LATCHED,
+                                 callback_group=audio_group)
+        self.create_subscription(WakeWordDetection, 'wake_word', self._on_wake, EVENTS,
+                                 callback_group=audio_group)
+        self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUE,
+                                 callback_group=audio_group)
+        self.create_timer(0.25, self._watch_audio, callback_group=audio_group)
+        self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+
+    def _load_models(self) -> None:
+        config = self.config
+        try:
+            self._detector = SpeechDetector(SileroVad(config.resolved_vad_model))
+            start = time.perf_counter()
+            self._transcriber = Transcriber(config)
+            loaded = time.perf_counter() - start
+        except (FileNotFoundError, ValueError) as exc:
+            raise ConfigError(f'{self.get_name()}: {exc}') from exc
+        except Exception as exc:  # onnxruntime / CTranslate2 raise their own types on bad files
+            raise ConfigError(f'{self.get_name()}: cannot load a model: {exc}') from exc
+        warm_up = self._transcriber.warm_up()
+        self._endpointer = Endpointer(config)
+        self._worker = SpeculativeTranscriber(self._transcriber.transcribe)
+        self.get_logger().info(
+            f'whisper {self._transcriber.model_dir} loaded in {loaded:.2f} s ({config.compute_type}, '
+            f'beam {config.beam_size}, {config.threads} threads, language '
+            f"'{self._transcriber.language or 'detect'}'), warm-up {warm_up:.2f} s; "
+            f"VAD {config.resolved_vad_model.name}; speculative {'on' if config.speculative else 'off'}")
+
+    def close(self) -> None:
+        self._closing = True  # a transcription still running must not publish on a dead node
+        self._worker.close()
+
+    # -- inputs ----------------------------------------------------------------------
+
+    def _on_info(self, msg: AudioInfo) -> None:
+        fmt = format_of(msg)
+        described = f'{fmt.sample_rate} Hz, {fmt.channels} ch, {fmt.sample_format}'
+        if described == self._audio_format:
+            return  # the same announcement again (a late joiner's latched copy)
+        self._audio_format = described
+        reason = mismatch_reason(fmt)
+        self._detector.reset()
+        self._endpointer.reset()
+        if reason:
+            self._format_error = (f'audio/in is unusable: {reason}. stt takes the graph format only; '
+                                  f'let capture convert the stream')
+            self.get_logger().error(self._format_error)
+        elif self._format_error:
+            self._format_error = ''
+            self.get_logger().info(f'audio/in format is usable again ({self._audio_format})')
+
+    def _on_audio(self, msg: AudioDataStamped) -> None:
+        if self._format_error:
+            self._reject_frame(self._format_error)
+            return
+        try:
+            samples = samples_of(msg)
+        except ValueError as exc:
+            self._reject_frame(f'audio/in frame dropped: {exc}')
+            return
+        self._last_audio_wall = time.monotonic()
+        gaps = self._detector.gaps
+        frames = self._detector.push(samples, seconds(msg.header.stamp))
+        if self._detector.gaps != gaps:
+            self.get_logger().warning(
+                f'audio/in jumped {self._detector.last_gap:+.3f} s '
+                f'(the stream paused, or frames were lost upstream)',
+                throttle_duration_sec=ERROR_THROTTLE)
+        for frame in frames:
+            self._handle(self._endpointer.push(frame))
+
+    def _reject_frame(self, why: str) -> None:
+        with self._stats_lock:
+            self._stats['rejected_frames'] += 1
+        self.get_logger().error(why, throttle_duration_sec=ERROR_THROTTLE)
+
+    def _on_wake(self, msg: WakeWordDetection) -> None:
+        stamp = seconds(msg.header.stamp)
+        self.get_logger().info(f"wake word '{msg.keyword}' (score {msg.score:.2f}) at {stamp:.3f}")
+        events = self._endpointer.start_turn(stamp)
+        if self._format_error:
+            # We cannot listen: say so at once, so the brain does not wait for this turn.
+            self._endpointer.abandon()
+            events = events[:1] + [NoSpeech(events[0].turn_id, stamp, stamp, self._format_error)]
+        self._handle(events)
+
+    def _watch_audio(self) -> None:
+        """Close an open turn when audio stops arriving (a dead capture must not hang it)."""
+        last_frame_end = self._endpointer.last_frame_end
+        if self._endpointer.turn_id == 0 or self._last_audio_wall is None or last_frame_end is None:
+            return
+        silent_for = time.monotonic() - self._last_audio_wall
+        if silent_for > AUDIO_SILENT_AFTER:
+            self._handle(self._endpointer.expire(last_frame_end + silent_for))
+
+    # -- events ----------------------------------------------------------------------
+
+    def _handle(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, TurnStarted):
+                self._on_turn_started(event)
+            elif isinstance(event, SpeechStarted):
+                self.get_logger().debug(f'turn {event.turn_id}: speech from {event.speech_start:.3f}')
+            elif isinstance(event, SpeechDropped):
+                self.get_logger().info(
+                    f'turn {event.turn_id}: ignored {event.speech_end - event.speech_start:.2f} s of '
+                    f'speech ({event.reason}); still listening')
+            elif isinstance(event, Speculation):
+                self._worker.speculate(event.utterance.key, event.utterance.audio)
+            elif isinstance(event, EndOfSpeech):
+                self._transcribe(event.utterance)
+            elif isinstance(event, NoSpeech):
+                self._publish_nothing_heard(event)
+
+    def _on_turn_started(self, event: TurnStarted) -> None:
+        with self._stats_lock:
+            self._stats['turns'] += 1
+        replaced = f' (replaces unfinished turn {event.superseded})' if event.superseded else ''
+        self.get_logger().info(f'turn {event.turn_id}: listening{replaced}')
+
+    def _transcribe(self, utterance: Utterance) -> None:
+        future, speculative = self._worker.final(utterance.key, utterance.audio)
+        endpoint_wall = time.monotonic()
+        future.add_done_callback(functools.partial(
+            self._on_transcribed, utterance, speculative, endpoint_wall))
+
+    def _on_transcribed(self, utterance: Utterance, speculative: bool, endpoint_wall: float,
+                        future) -> None:
+        if future.cancelled() or self._closing:
+            return
+        error = future.exception()
+        if error is not None:
+            self.get_logger().error(f'turn {utterance.turn_id}: transcription failed: {error}')
+            result = Transcription('', '', '', True, f'transcription failed: {error}', 0.0)
+        else:
+            result = future.result()
+        after_endpoint = time.monotonic() - endpoint_wall
+        self._publish_transcript(utterance, result)
+        self._log_transcript(utterance, result, speculative, after_endpoint)
+        with self._stats_lock:
+            self._stats['transcripts' if not result.nothing_heard else 'nothing_heard'] += 1
+            self._stats['last_endpoint_delay'] = utterance.endpoint_delay
+            self._stats['last_transcribe_time'] = result.transcribe_time
+            self._stats['last_latency'] = utterance.endpoint_delay + after_endpoint
+
+    def _publish_transcript(self, utterance: Utterance, result: Transcription) -> None:
+        msg = Transcript()
+        msg.header.stamp = time_msg(utterance.speech_end)
+        msg.text = result.text
+        msg.language = result.language
+        msg.is_final = True
+        msg.nothing_heard = result.nothing_heard
+        msg.reason = result.reason
+        msg.turn_id = utterance.turn_id
+        msg.speech_start = time_msg(utterance.speech_start)
+        msg.speech_end = time_msg(utterance.speech_end)
+        msg.endpoint_delay = float(utterance.endpoint_delay)
+        msg.transcribe_time = float(result.transcribe_time)
+        self._transcripts.publish(msg)
+
+    def _log_transcript(self, utterance: Utterance, result: Transcription, speculative: bool,
+                        after_endpoint: float) -> None:
+        timing = (f'speech {utterance.speech_end - utterance.speech_start:.2f} s, '
+                  f'{utterance.reason} after {utterance.endpoint_delay:.2f} s, whisper '
+                  f"{result.transcribe_time:.2f} s{' (speculative)' if speculative else ''}, "
+                  f'published {after_endpoint:.3f} s after the endpoint')
+        said = (f'nothing heard: {result.reason}' if result.nothing_heard
+                else f'"{result.text}" [{result.language}]')
+        self.get_logger().info(f'turn {utterance.turn_id}: {said} ({timing})')
+
+    def _publish_nothing_heard(self, event: NoSpeech) -> None:
+        msg = Transcript()
+        msg.header.stamp = time_msg(event.stamp)
+        msg.is_final = True
+        msg.nothing_heard = True
+        msg.reason = event.reason
+        msg.turn_id = event.turn_id
+        msg.language = self._transcriber.language or ''
+        self._transcripts.publish(msg)
+        with self._stats_lock:
+            self._stats['nothing_heard'] += 1
+        self.get_logger().info(f'turn {event.turn_id}: nothing heard: {event.reason}')
+
+    # -- health ----------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        with self._stats_lock:
+            stats = dict(self._stats)
+        age = None if self._last_audio_wall is None else time.monotonic() - self._last_audio_wall
+        flowing = age is not None and age < AUDIO_SILENT_AFTER
+        if self._format_error:
+            level, message = DiagnosticStatus.ERROR, self._format_error
+        elif not flowing:
+            level, message = DiagnosticStatus.WARN, 'no audio on audio/in'
+        else:
+            level, message = DiagnosticStatus.OK, f'listening ({self._endpointer.phase.value})'
+        values = {
+            'model_loaded': 'true', 'model_dir': str(self._transcriber.model_dir),
+            'language': self._transcriber.language or 'detect',
+            'audio_flowing': str(flowing).lower(), 'audio_format': self._audio_format,
+            'last_audio_age_s': 'never' if age is None else f'{age:.2f}',
+            'phase': self._endpointer.phase.value, 'turns': str(stats['turns']),
+            'transcripts': str(stats['transcripts']), 'nothing_heard': str(stats['nothing_heard']),
+            'rejected_frames': str(stats['rejected_frames']), 'audio_gaps': str(self._detector.gaps),
+            'speculative_hits': str(self._worker.hits), 'speculative_misses': str(self._worker.misses),
+            'last_endpoint_delay_s': f"{stats['last_endpoint_delay']:.3f}",
+            'last_transcribe_time_s': f"{stats['last_transcribe_time']:.3f}",
+            'last_latency_s': f"{stats['last_latency']:.3f}",
+        }
+        status = DiagnosticStatus(
+            level=level, name=f'{self.get_name()}: speech-to-text', message=message, hardware_id='',
+            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
+
+
+def main(args=None):
+    return run_node(SttNode, args=args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

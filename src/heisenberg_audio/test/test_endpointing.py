@@ -1,0 +1,215 @@
+"""Endpointer case tables on synthetic VAD probability sequences.
+
+A pattern string is a stream of 32 ms windows: '#' voiced (p=0.9), '.' silent (p=0.05),
+' ' missing (lost upstream: never pushed).
+Each window's samples hold its own index, so an utterance's audio tells which windows
+it kept. Times below are in windows (W = 0.032 s) from T0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from heisenberg_audio.core.endpointing import (EndOfSpeech, Endpointer, NoSpeech, Phase, Speculation,
+                                               SpeechDropped, SpeechStarted, TurnStarted, VadFrame)
+from heisenberg_audio.core.stt_config import SttConfig
+from heisenberg_audio.core.stt_vad import WINDOW
+
+W = WINDOW / 16000
+T0 = 1000.0
+CONFIG = SttConfig()  # vad 0.5, end of speech 0.5 s (16 W), speculative 0.2 s (7 W), pad 0.2 s (6 W)
+
+
+def frame(index: int, voiced: bool) -> VadFrame:
+    return VadFrame(np.full(WINDOW, index, dtype=np.int16), T0 + index * W, 0.9 if voiced else 0.05)
+
+
+def at(index: float) -> float:
+    return T0 + index * W
+
+
+def window_of(stamp: float) -> int:
+    return int(round((stamp - T0) / W))
+
+
+def run(pattern: str, wake_at: float | None = None, arrives_after: int | None = None, **overrides):
+    """Feed the pattern and return the events, each with the window index it came at.
+
+    The wake word (stamp = window wake_at) is handled after window arrives_after (-1: first).
+    """
+    endpointer = Endpointer(dataclasses.replace(CONFIG, **overrides))
+    if arrives_after is None and wake_at is not None:
+        arrives_after = -1
+    events = []
+    if arrives_after == -1:
+        events += [(-1, e) for e in endpointer.start_turn(at(wake_at))]
+    for index, char in enumerate(pattern):
+        if char != ' ':
+            events += [(index, e) for e in endpointer.push(frame(index, char == '#'))]
+        if index == arrives_after:
+            events += [(index, e) for e in endpointer.start_turn(at(wake_at))]
+    return endpointer, events
+
+
+def kinds(events) -> list[str]:
+    return [type(e).__name__ for _, e in events]
+
+
+def windows(utterance) -> tuple[int, int]:
+    """First and last window index in the utterance's audio."""
+    return int(utterance.audio[0]), int(utterance.audio[-1])
+
+
+def finals(events):
+    return [e.utterance for _, e in events if isinstance(e, EndOfSpeech)]
+
+
+# name, pattern, wake_at, arrives_after, overrides, expected event kinds, expected final audio windows
+CASES = [
+    ('question in the same breath as the wake phrase: kept from its onset (pre-roll)',
+     '.' * 10 + '#' * 30 + '.' * 20, 25, 28, {},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (4, 46)),
+    ('pause after the wake phrase: the phrase is dropped, the question kept',
+     '.' * 10 + '#' * 20 + '.' * 25 + '#' * 20 + '.' * 20, 32, 34, {},
+     ['TurnStarted', 'SpeechStarted', 'SpeechDropped', 'SpeechStarted', 'Speculation', 'EndOfSpeech'],
+     (49, 81)),
+    ('anchor in the gap: the question starts at its own onset, padded',
+     '.' * 10 + '#' * 20 + '.' * 10 + '#' * 30 + '.' * 20, 36, 37, {'wake_margin': 0.1},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (34, 76)),
+    ('the pad never reaches back into earlier voiced audio',
+     '.' * 10 + '#' * 20 + '.' * 4 + '#' * 30 + '.' * 20, 31, 31, {'wake_margin': 0.0},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (30, 70)),
+    ('wake word first, then a question: end of speech after 0.5 s of silence',
+     '.' * 20 + '#' * 40 + '.' * 30, 5, None, {},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (14, 66)),
+    ('speech resumes during the trailing silence: speculation again, one final',
+     '.' * 10 + '#' * 20 + '.' * 10 + '#' * 20 + '.' * 20, 2, None, {},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'Speculation', 'EndOfSpeech'], (4, 66)),
+    ('speculative off: no speculation',
+     '.' * 20 + '#' * 40 + '.' * 30, 5, None, {'speculative': False},
+     ['TurnStarted', 'SpeechStarted', 'EndOfSpeech'], (14, 66)),
+    ('max utterance: cut while still speaking',
+     '.' * 10 + '#' * 100, 2, None, {'max_utterance': 2.0},
+     ['TurnStarted', 'SpeechStarted', 'EndOfSpeech'], (4, 72)),
+    ('a blip shorter than min_speech is ignored, then the question is heard',
+     '.' * 10 + '#' + '.' * 30 + '#' * 20 + '.' * 20, 2, None, {},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'SpeechDropped', 'SpeechStarted', 'Speculation',
+      'EndOfSpeech'], (35, 67)),
+    ('no speech within the timeout: nothing heard',
+     '.' * 200, 5, None, {'no_speech_timeout': 5.0},
+     ['TurnStarted', 'NoSpeech'], None),
+    ('only the wake phrase, then silence: nothing heard after the timeout',
+     '.' * 10 + '#' * 20 + '.' * 200, 31, 32, {},
+     ['TurnStarted', 'SpeechStarted', 'SpeechDropped', 'NoSpeech'], None),
+    ('speech without a wake word: no events',
+     '.' * 10 + '#' * 30 + '.' * 30, None, None, {},
+     [], None),
+    ('audio lost in the middle of speech is not silence: one utterance',
+     '.' * 10 + '#' * 20 + ' ' * 30 + '#' * 20 + '.' * 20, 2, None, {},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (4, 86)),
+    ('the wake message arrives before its audio',
+     '.' * 20 + '#' * 30 + '.' * 20, 15, -1, {},
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (14, 56)),
+]
+
+
+@pytest.mark.parametrize('name, pattern, wake_at, arrives_after, overrides, expected, audio',
+                         CASES, ids=[c[0] for c in CASES])
+def test_endpointer_cases(name, pattern, wake_at, arrives_after, overrides, expected, audio):
+    endpointer, events = run(pattern, wake_at, arrives_after, **overrides)
+    assert kinds(events) == expected
+    if audio is not None:
+        (utterance,) = finals(events)
+        assert windows(utterance) == audio
+        present = [i for i in range(audio[0], audio[1] + 1) if pattern[i] != ' ']
+        assert np.array_equal(np.unique(utterance.audio), present)
+    assert endpointer.phase is Phase.IDLE or not expected
+
+
+def test_end_of_speech_timing_and_times():
+    _, events = run('.' * 20 + '#' * 40 + '.' * 30, wake_at=5)
+    (utterance,) = finals(events)
+    (at_index, _), = [(i, e) for i, e in events if isinstance(e, EndOfSpeech)]
+    assert utterance.speech_start == pytest.approx(at(20)) and utterance.speech_end == pytest.approx(at(60))
+    assert 0.5 <= utterance.endpoint_delay < 0.5 + W
+    assert at_index == 60 + 15  # the 16th silent window ends the utterance
+    assert utterance.reason == 'end_of_speech' and utterance.turn_id == 1
+
+
+def test_speculation_matches_the_final_only_when_the_audio_is_unchanged():
+    _, events = run('.' * 10 + '#' * 20 + '.' * 10 + '#' * 20 + '.' * 20, wake_at=2)
+    first, second = [e.utterance for _, e in events if isinstance(e, Speculation)]
+    (final,) = finals(events)
+    assert first.key != final.key
+    assert second.key == final.key and np.array_equal(second.audio, final.audio)
+
+
+def test_max_utterance_reason_and_length():
+    _, events = run('.' * 10 + '#' * 100, wake_at=2, max_utterance=2.0)
+    (utterance,) = finals(events)
+    assert utterance.reason == 'max_utterance'
+    assert 2.0 <= utterance.decided_at - utterance.speech_start < 2.0 + W
+
+
+def test_no_speech_timeout_fires_at_the_deadline():
+    _, events = run('.' * 200, wake_at=5, no_speech_timeout=3.0)
+    (index, event), = [(i, e) for i, e in events if isinstance(e, NoSpeech)]
+    assert event.stamp >= at(5) + 3.0 > event.stamp - W
+    assert 'no speech within 3.0 s' in event.reason
+
+
+def test_pre_roll_bounds_how_far_back_a_late_wake_reaches():
+    # Speech runs for 5 s before the wake message arrives; only pre_roll (3 s) was kept.
+    _, events = run('.' * 10 + '#' * 200 + '.' * 30, wake_at=160, arrives_after=170, max_utterance=15.0)
+    (utterance,) = finals(events)
+    assert utterance.audio_start >= at(170) - CONFIG.pre_roll - W
+    assert utterance.speech_end == pytest.approx(at(210))
+
+
+def test_a_new_wake_word_replaces_an_unfinished_turn():
+    endpointer = Endpointer(CONFIG)
+    first = endpointer.start_turn(T0)
+    for index in range(10):
+        endpointer.push(frame(index, False))
+    second = endpointer.start_turn(at(10))
+    assert first == [TurnStarted(1, T0, 0)]
+    assert second == [TurnStarted(2, at(10), 1)]
+    assert endpointer.turn_id == 2
+
+
+def test_expire_closes_turns_when_audio_stops():
+    endpointer = Endpointer(CONFIG)
+    endpointer.start_turn(T0)
+    for index in range(30):
+        endpointer.push(frame(index, index >= 10))
+    assert endpointer.phase is Phase.SPEECH
+    assert endpointer.expire(at(30) + 0.2) == []
+    (event,) = endpointer.expire(at(30) + 1.0)
+    assert isinstance(event, EndOfSpeech) and event.utterance.reason == 'audio_stopped'
+
+    endpointer.start_turn(at(40))
+    assert endpointer.expire(at(40) + 1.0) == []
+    (event,) = endpointer.expire(at(40) + 5.5)
+    assert isinstance(event, NoSpeech) and 'no audio' in event.reason
+
+
+def test_events_carry_their_turn():
+    _, events = run('.' * 10 + '#' + '.' * 30 + '#' * 20 + '.' * 20, wake_at=2)
+    started = [e for _, e in events if isinstance(e, SpeechStarted)]
+    dropped = [e for _, e in events if isinstance(e, SpeechDropped)]
+    assert [window_of(e.speech_start) for e in started] == [10, 41]
+    assert dropped[0].reason == 'too short'
+    assert {e.turn_id for _, e in events if hasattr(e, 'turn_id')} == {1}
+
+
+def test_reset_forgets_the_pre_roll():
+    endpointer = Endpointer(CONFIG)
+    for index in range(30):
+        endpointer.push(frame(index, index >= 10))
+    endpointer.reset()
+    events = endpointer.start_turn(at(29))
+    assert kinds([(0, e) for e in events]) == ['TurnStarted']
+    assert endpointer.phase is Phase.WAITING

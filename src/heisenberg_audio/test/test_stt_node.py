@@ -1,0 +1,168 @@
+"""The stt node as a real process over real DDS, fed real-time audio and wake word events.
+
+The test process plays the part of capture and wake_word: it publishes 20 ms
+AudioDataStamped frames at real-time pace (stamped with their capture time) and a
+WakeWordDetection stamped just after "Hey Jarvis." ends, as openWakeWord fires.
+"""
+
+from __future__ import annotations
+
+import time
+
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from heisenberg_interfaces.msg import Transcript, WakeWordDetection
+import numpy as np
+import pytest
+from rclpy.time import Time
+
+from heisenberg_audio.core.audio_format import AudioFormat, SAMPLE_RATE
+from heisenberg_audio.nodes.audio_messages import audio_message, info_message
+from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from support.processes import NodeProcess, write_params
+from support.ros_client import RosClient
+from support.speech import silence
+
+FRAME = 320  # 20 ms
+
+pytestmark = pytest.mark.models
+
+
+def stamp_msg(seconds: float):
+    return Time(nanoseconds=int(round(seconds * 1e9))).to_msg()
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class AudioFeeder:
+    """The test's capture + wake_word stand-in, and a listener for what stt publishes."""
+
+    def __init__(self, client: RosClient):
+        node = client.node
+        self.audio = node.create_publisher(AudioDataStamped, 'audio/in', AUDIO_IN)
+        self.info = node.create_publisher(AudioInfo, 'audio/info', LATCHED)
+        self.wake = node.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
+        self.transcripts: list[tuple[float, Transcript]] = []
+        self.diagnostics: list[DiagnosticStatus] = []
+        node.create_subscription(Transcript, 'transcript',
+                                 lambda m: self.transcripts.append((time.time(), m)), EVENTS)
+        node.create_subscription(DiagnosticArray, '/diagnostics',
+                                 lambda m: self.diagnostics.extend(m.status), 10)
+        self.node = node
+
+    def connected(self) -> bool:
+        return (self.audio.get_subscription_count() > 0 and self.wake.get_subscription_count() > 0
+                and self.node.count_publishers('transcript') > 0)
+
+    def announce(self, fmt: AudioFormat = AudioFormat()) -> None:
+        self.info.publish(info_message(fmt))
+
+    def send_wake(self, stamp: float) -> None:
+        msg = WakeWordDetection(keyword='hey_jarvis', score=0.99, threshold=0.5)
+        msg.header.stamp = stamp_msg(stamp)
+        self.wake.publish(msg)
+
+    def play(self, audio: np.ndarray, wake_at: float | None = None, wake_delay: float = 0.2) -> float:
+        """Stream audio in real time and return the capture time of audio[0].
+
+        The wake word fires wake_at s into the audio; its message goes out wake_delay s later.
+        """
+        t0 = time.time()
+        clock0 = time.monotonic()
+        wake_pending = wake_at is not None
+        for start in range(0, len(audio), FRAME):
+            # A frame leaves when its last sample has been captured.
+            delay = clock0 + (start + FRAME) / SAMPLE_RATE - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.audio.publish(audio_message(audio[start:start + FRAME], stamp_msg(t0 + start / SAMPLE_RATE)))
+            if wake_pending and (start + FRAME) / SAMPLE_RATE >= wake_at + wake_delay:
+                self.send_wake(t0 + wake_at)
+                wake_pending = False
+        return t0
+
+    def wait_transcripts(self, count: int, timeout: float) -> list[Transcript]:
+        RosClient.wait_for(lambda: len(self.transcripts) >= count, timeout)
+        return [m for _, m in self.transcripts]
+
+
+def question_audio(speech, question: str = 'What is the capital of France?', lead: float = 0.5,
+                   tail: float = 1.5):
+    """Return audio of "Hey Jarvis. <question>", the wake time, the question's onset and end (s)."""
+    phrase = speech.say('Hey Jarvis.')
+    asked = speech.say(question)
+    audio = np.concatenate([silence(lead), phrase, asked, silence(tail)])
+    wake_at = lead + len(phrase) / SAMPLE_RATE + 0.05
+    loud = np.nonzero(np.abs(asked.astype(np.int32)) > 300)[0]  # Piper pads its sentences with silence
+    onset = lead + (len(phrase) + loud[0]) / SAMPLE_RATE
+    speech_end = lead + (len(phrase) + loud[-1] + 1) / SAMPLE_RATE
+    return audio, wake_at, onset, speech_end
+
+
+@pytest.fixture(scope='module')
+def stt(models_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('stt')
+    params = write_params(tmp / 'stt.yaml', 'stt', {'model_dir': str(models_dir / 'whisper-tiny.en')})
+    node = NodeProcess('heisenberg_audio.nodes.stt', 'stt', params_files=(params,), log_dir=tmp)
+    client = RosClient('stt_test_client')
+    feeder = AudioFeeder(client)
+    try:
+        assert RosClient.wait_for(feeder.connected, 90), 'stt never came up:\n' + node.output()
+        feeder.announce()
+        yield node, feeder
+    finally:
+        client.close()
+        assert node.stop() in (0, -2), node.output()
+
+
+def test_wake_word_and_question_give_one_final_transcript(stt, speech):
+    node, feeder = stt
+    feeder.transcripts.clear()
+    audio, wake_at, onset, speech_end = question_audio(speech)
+    t0 = feeder.play(audio, wake_at=wake_at)
+    (msg,) = feeder.wait_transcripts(1, 15)
+    time.sleep(1.0)  # and nothing else follows
+    assert len(feeder.transcripts) == 1, [m for _, m in feeder.transcripts]
+    assert msg.is_final and not msg.nothing_heard, msg
+    text = msg.text.lower()
+    assert 'capital' in text and 'france' in text and 'jarvis' not in text, msg.text
+    assert msg.language == 'en' and msg.turn_id >= 1
+    assert abs(seconds(msg.speech_end) - (t0 + speech_end)) < 0.25
+    assert seconds(msg.speech_start) < t0 + onset + 0.1  # the question's first syllable is kept
+    assert 0.5 <= msg.endpoint_delay < 0.6 and msg.transcribe_time > 0
+    assert f'turn {msg.turn_id}: "' in node.output()
+
+
+def test_wake_word_then_silence_is_nothing_heard(stt):
+    node, feeder = stt
+    feeder.transcripts.clear()
+    feeder.play(silence(6.0), wake_at=0.2)
+    (msg,) = feeder.wait_transcripts(1, 5)
+    assert msg.is_final and msg.nothing_heard and msg.text == ''
+    assert 'no speech within 5.0 s' in msg.reason
+    assert f'turn {msg.turn_id}: nothing heard: no speech' in node.output()
+
+
+def test_unusable_format_is_a_clear_error_and_the_node_lives(stt):
+    node, feeder = stt
+    feeder.diagnostics.clear()
+    feeder.announce(AudioFormat(sample_rate=8000))
+    feeder.play(silence(0.5))
+    assert RosClient.wait_for(lambda: any(
+        s.level == DiagnosticStatus.ERROR and '8000 Hz' in s.message for s in feeder.diagnostics), 5)
+    assert node.alive()
+    assert 'audio/in is unusable: expected 16000 Hz' in node.output()
+
+    # A wake word now cannot be listened to: nothing heard at once, with the reason.
+    feeder.transcripts.clear()
+    feeder.send_wake(time.time())
+    (msg,) = feeder.wait_transcripts(1, 5)
+    assert msg.nothing_heard and 'unusable' in msg.reason
+
+    feeder.announce()  # back to the graph format: audio is accepted again
+    feeder.diagnostics.clear()
+    feeder.play(silence(1.5))
+    assert RosClient.wait_for(lambda: any(s.level == DiagnosticStatus.OK for s in feeder.diagnostics), 5)
+    assert node.alive()
