@@ -80,7 +80,7 @@ class Console:
         from rclpy.executors import SingleThreadedExecutor
         from std_msgs.msg import String
 
-        from heisenberg_common.qos import EVENTS, LATCHED
+        from heisenberg_common.qos import EVENTS, STATE
         from heisenberg_interfaces.msg import AssistantState, Transcript, TurnMetrics
 
         self.rclpy = rclpy
@@ -91,7 +91,7 @@ class Console:
         self.replied = False
         self.spoke = False
         self._streaming = False
-        self.node.create_subscription(AssistantState, 'state', self._on_state, LATCHED)
+        self.node.create_subscription(AssistantState, 'state', self._on_state, STATE)
         self.node.create_subscription(Transcript, 'transcript', self._on_transcript, EVENTS)
         self.node.create_subscription(String, 'reply', self._on_reply, EVENTS)
         self.node.create_subscription(TurnMetrics, 'metrics', self._on_metrics, EVENTS)

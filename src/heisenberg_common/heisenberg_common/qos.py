@@ -8,6 +8,13 @@ LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
+# The assistant's state: transient local like LATCHED, but deep enough that no transition is
+# overwritten before a subscriber takes it (a reliable depth-1 writer drops the older of two
+# quick transitions). A late subscriber gets the last few transitions; the newest is the state.
+STATE = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                   reliability=ReliabilityPolicy.RELIABLE,
+                   durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
 # Microphone audio: a late frame is worth less than the next one.
 AUDIO_IN = qos_profile_sensor_data
 

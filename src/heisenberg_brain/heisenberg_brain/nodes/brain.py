@@ -34,7 +34,7 @@ from heisenberg_brain.core.llm_errors import LLMError
 from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, request_error
 from heisenberg_brain.core.sentences import clean_for_speech
 from heisenberg_common.params import declare_config
-from heisenberg_common.qos import EVENTS, LATCHED
+from heisenberg_common.qos import EVENTS, STATE
 from heisenberg_common.runner import run_node
 from heisenberg_interfaces.action import Respond, Speak
 from heisenberg_interfaces.msg import (AssistantState, SpeechActivity, Transcript, TurnMetrics,
@@ -102,7 +102,7 @@ class BrainNode(Node):
                                self.config.max_clause_chars, self.config.first_clause_min_chars)
 
         reentrant = ReentrantCallbackGroup()
-        self._state_pub = self.create_publisher(AssistantState, 'state', LATCHED)
+        self._state_pub = self.create_publisher(AssistantState, 'state', STATE)
         self._metrics_pub = self.create_publisher(TurnMetrics, 'metrics', EVENTS)
         # Every reply's text as it streams (voice turns too), for consoles and loggers.
         self._reply_pub = self.create_publisher(String, 'reply', EVENTS)
