@@ -157,6 +157,7 @@ def test_unusable_audio_info_is_refused_and_the_node_lives(tmp_path, nodes, prob
     odd.audio.data = bytes(641)
     audio_pub.publish(odd)
     feed(np.concatenate([silence(0.3), speech.say('Hey Jarvis.'), silence(1.0)]), pace=True)
-    assert probe.wait_for(lambda: detections(probe), 5.0), wake.output()
+    last_report = probe.diagnostics_of('/heisenberg/wake_word')[-1:]
+    assert probe.wait_for(lambda: detections(probe), 5.0), (wake.output(), last_report)
     assert wake.alive() and 'odd number of bytes' in wake.output()
     assert wake.stop() == 0

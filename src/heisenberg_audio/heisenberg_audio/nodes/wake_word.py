@@ -14,6 +14,7 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from heisenberg_interfaces.msg import WakeWordDetection
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
@@ -23,6 +24,11 @@ from heisenberg_audio.nodes.audio_messages import format_of, samples_of
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
+
+# AUDIO_IN with a 1 s queue (50 frames of 20 ms) on this side: when the process is briefly
+# starved of CPU, the phrase is scored late rather than dropped (scoring runs ~30x real time).
+AUDIO_IN_QUEUED = QoSProfile(history=AUDIO_IN.history, depth=50, reliability=AUDIO_IN.reliability,
+                             durability=AUDIO_IN.durability)
 
 
 class WakeWordNode(Node):
@@ -38,7 +44,7 @@ class WakeWordNode(Node):
         self._detection_pub = self.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(AudioInfo, 'audio/info', self._on_info, LATCHED)
-        self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN)
+        self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUED)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(f"listening for {', '.join(self._detector.keywords)} "
                                f'(threshold {self.config.threshold}, patience {self.config.patience}, '
