@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -115,8 +114,11 @@ class Graph:
         self.log_level = log_level
         self.processes: dict[str, NodeProcess] = {}
 
-    def start(self) -> 'Graph':
+    def start(self, names=None) -> 'Graph':
+        """Start the named nodes (default: all) that are not running yet."""
         for name in self.node_names:
+            if (names is not None and name not in names) or name in self.processes:
+                continue
             self.processes[name] = NodeProcess(
                 NODE_MODULES[name], name, self.namespace, tuple(self.params_files), self.log_dir,
                 ros_args=('--log-level', self.log_level))
@@ -144,16 +146,6 @@ class Graph:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
-
-    def wait_until(self, predicate, timeout: float, interval: float = 0.05) -> bool:
-        """Supervise (respawn) while waiting for predicate()."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            self.poll()
-            time.sleep(interval)
-        return bool(predicate())
 
     def __enter__(self) -> 'Graph':
         return self.start()

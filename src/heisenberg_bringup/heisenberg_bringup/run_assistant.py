@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from heisenberg_bringup.graph import Graph, GraphError
+from heisenberg_bringup.monitor import GraphMonitor
 
 ROOT = Path(os.environ.get('HEISENBERG_ROOT', Path.cwd()))
 MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
@@ -72,72 +73,45 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-class Console:
-    """Prints the graph's activity; tells the runner when a file-driven turn is over."""
+def console_printer(monitor_ref: list):
+    """on_event callback printing what the graph does, as it happens."""
+    streaming = [False]
 
-    def __init__(self):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from std_msgs.msg import String
-
-        from heisenberg_common.qos import EVENTS, STATE
-        from heisenberg_interfaces.msg import AssistantState, Transcript, TurnMetrics
-
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('console', namespace='heisenberg', context=self.context)
-        self.turn_over = threading.Event()
-        self.replied = False
-        self.spoke = False
-        self._streaming = False
-        self.node.create_subscription(AssistantState, 'state', self._on_state, STATE)
-        self.node.create_subscription(Transcript, 'transcript', self._on_transcript, EVENTS)
-        self.node.create_subscription(String, 'reply', self._on_reply, EVENTS)
-        self.node.create_subscription(TurnMetrics, 'metrics', self._on_metrics, EVENTS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def _print(self, text: str):
-        if self._streaming:
+    def say(text: str):
+        if streaming[0]:
             print()
-            self._streaming = False
+            streaming[0] = False
         print(text, flush=True)
 
-    def _on_state(self, msg):
-        self._print(f'[state] {msg.state_name:<9} ({msg.cause}{": " + msg.detail if msg.detail else ""})')
-        if msg.state_name == 'SPEAKING':
-            self.spoke = True
-        if msg.state_name == 'IDLE' and msg.cause in ('SPEECH_FINISHED', 'LLM_COMPLETE', 'NOTHING_HEARD',
-                                                       'STATE_TIMEOUT'):
-            self.turn_over.set()
+    def on_event(kind, msg):
+        if kind == 'state':
+            say(f'[state] {msg.state_name:<9} ({msg.cause}{": " + msg.detail if msg.detail else ""})')
+        elif kind == 'transcript' and msg.is_final:
+            say(f'[heard] {msg.text!r}' if not msg.nothing_heard else f'[heard] nothing ({msg.reason})')
+        elif kind == 'reply':
+            if not streaming[0]:
+                print('[reply] ', end='')
+                streaming[0] = True
+            print(msg.data, end='', flush=True)
+        elif kind == 'metrics':
+            say(f'[latency] voice-to-voice {_ms(msg.voice_to_voice)}: endpoint {_ms(msg.endpoint_delay)}, '
+                f'to transcript {_ms(msg.speech_end_to_transcript)}, to first token '
+                f'{_ms(msg.transcript_to_first_token)}, to first sentence '
+                f'{_ms(msg.first_token_to_first_sentence)}, to first audio {_ms(msg.first_sentence_to_first_audio)};'
+                f' {msg.token_count} tokens ({msg.finish_reason})')
+    return on_event
 
-    def _on_transcript(self, msg):
-        if msg.is_final:
-            self._print(f'[heard] {msg.text!r}' if not msg.nothing_heard else f'[heard] nothing ({msg.reason})')
 
-    def _on_reply(self, msg):
-        if not self._streaming:
-            print('[reply] ', end='')
-            self._streaming = True
-        self.replied = True
-        print(msg.data, end='', flush=True)
+def _ms(value: float) -> str:
+    return 'n/a' if math.isnan(value) else f'{value * 1000:.0f} ms'
 
-    def _on_metrics(self, msg):
-        def ms(value):
-            return 'n/a' if math.isnan(value) else f'{value * 1000:.0f} ms'
-        self._print(f'[latency] voice-to-voice {ms(msg.voice_to_voice)}: endpoint {ms(msg.endpoint_delay)}, '
-                    f'to transcript {ms(msg.speech_end_to_transcript)}, to first token '
-                    f'{ms(msg.transcript_to_first_token)}, to first sentence {ms(msg.first_token_to_first_sentence)},'
-                    f' to first audio {ms(msg.first_sentence_to_first_audio)}; {msg.token_count} tokens '
-                    f'({msg.finish_reason})')
 
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.try_shutdown(context=self.context)
+TURN_OVER = ('SPEECH_FINISHED', 'LLM_COMPLETE', 'NOTHING_HEARD', 'STATE_TIMEOUT')
+
+
+def turn_over(monitor: GraphMonitor, since: float) -> bool:
+    """A reply (or a 'nothing heard') has ended since `since`."""
+    return any(msg.state_name == 'IDLE' and msg.cause in TURN_OVER for msg in monitor.of('state', since))
 
 
 def main(argv=None) -> int:
@@ -160,31 +134,36 @@ def main(argv=None) -> int:
     graph = Graph(args.params_file, args.out / 'logs', overrides, log_level=args.log_level)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    console = None
+    monitor = None
     print(f'Starting llama-server and the nodes (logs in {args.out / "logs"}) ...', flush=True)
     try:
-        graph.start()
-        console = Console()
-        deadline = time.monotonic() + args.timeout
+        monitor = GraphMonitor(on_event=console_printer([]))
+        # Everything but the microphone first: audio is only worth sending once the models listen.
+        graph.start([name for name in graph.node_names if name != 'capture'])
+        if not monitor.wait_ready(timeout=180, poll=graph.poll):
+            print('[graph] nodes not ready after 180 s (see the logs)', file=sys.stderr)
+            return 1
+        started = time.monotonic()
+        graph.start(['capture'])
+        print('Ready. Listening.' if source == 'mic' else 'Ready. Playing the question ...', flush=True)
         once = source == 'file' and not args.keep_running
         while not stop.is_set():
             for line in graph.poll():
                 print(f'[graph] {line}', flush=True)
-            if once and console.turn_over.wait(0.2):
+            if once and turn_over(monitor, started):
                 break
-            if once and time.monotonic() > deadline:
+            if once and time.monotonic() - started > args.timeout:
                 print(f'[graph] no complete turn within {args.timeout:.0f} s; stopping', file=sys.stderr)
                 return 1
-            if not once:
-                time.sleep(0.2)
+            time.sleep(0.1)
     except GraphError as exc:
         print(f'[graph] {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('\nStopping ...')
     finally:
-        if console is not None:
-            console.close()
+        if monitor is not None:
+            monitor.close()
         graph.stop()
     replies = sorted(record_dir.glob('*.wav'), key=lambda p: p.stat().st_mtime)
     if replies:

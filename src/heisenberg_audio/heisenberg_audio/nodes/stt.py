@@ -280,7 +280,7 @@ class SttNode(Node):
             'last_latency_s': f"{stats['last_latency']:.3f}",
         }
         status = DiagnosticStatus(
-            level=level, name=f'{self.get_name()}: speech-to-text', message=message, hardware_id='',
+            level=level, name=f'{self.get_fully_qualified_name()}: speech-to-text', message=message, hardware_id='',
             values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
