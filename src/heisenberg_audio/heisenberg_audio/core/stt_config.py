@@ -10,6 +10,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from heisenberg_common.model_paths import resolve_model_path
+
 COMPUTE_TYPES = ('int8', 'int8_float32', 'int16', 'float32')
 
 # Whisper's usual inventions on silence, noise and music (compared after lower-casing and
@@ -25,10 +27,6 @@ DEFAULT_HALLUCINATIONS = (
 
 def _describe(text: str) -> dict:
     return {'description': text}
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get('HEISENBERG_MODELS', 'models'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,4 +123,4 @@ class SttConfig:
 
 def _resolve(path: str) -> Path:
     """$VARS and ~ expanded; a relative path is taken under the models directory."""
-    return models_dir() / os.path.expandvars(os.path.expanduser(path))
+    return resolve_model_path(os.path.expandvars(path))

@@ -9,7 +9,6 @@ default, so the echo canceller and the tests reuse the graph format).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from heisenberg_audio.core.audio_format import float_to_int16, resample
+from heisenberg_common.model_paths import resolve_model_path
 
 DEFAULT_VOICE = 'piper/en_US-joe-medium.onnx'
 WARMUP_TEXT = 'Hello.'
@@ -74,18 +74,6 @@ class VoiceConfig:
 def split_clauses(text: str) -> list[str]:
     """Cut text after clause punctuation; pieces keep their punctuation (Piper pauses on it)."""
     return [piece for piece in (p.strip() for p in _CLAUSE_END.split(text)) if piece]
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get('HEISENBERG_MODELS', 'models'))
-
-
-def resolve_model_path(model_path: str, base: Path | None = None) -> Path:
-    """Absolute paths (and ~) stay as they are; relative ones resolve against the models dir."""
-    path = Path(model_path).expanduser()
-    if path.is_absolute():
-        return path
-    return (base if base is not None else models_dir()) / path
 
 
 def check_voice_files(model: Path) -> None:

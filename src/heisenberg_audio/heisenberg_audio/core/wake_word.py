@@ -10,13 +10,12 @@ audio's own (stamps), so a file played faster than real time behaves the same.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE, FrameBuffer
+from heisenberg_common.model_paths import resolve_model_path
 
 FRAME_SAMPLES = 1280  # openWakeWord's step: 80 ms at 16 kHz
 NS_PER_SAMPLE = 1_000_000_000 // SAMPLE_RATE
@@ -62,15 +61,6 @@ class WakeWordConfig:
             raise ValueError(f'refractory must be >= 0, got {self.refractory}')
         if self.diagnostics_period <= 0:
             raise ValueError(f'diagnostics_period must be > 0, got {self.diagnostics_period}')
-
-
-def resolve_model_path(path: str, models_dir: str = '') -> Path:
-    """Absolute paths stay; relative ones are under models_dir, $HEISENBERG_MODELS or ./models."""
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute():
-        return candidate
-    base = models_dir or os.environ.get('HEISENBERG_MODELS') or 'models'
-    return Path(base).expanduser() / candidate
 
 
 def keyword_of(model_name: str) -> str:

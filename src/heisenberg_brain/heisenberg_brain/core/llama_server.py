@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from heisenberg_common.model_paths import resolve_model_path
+
 
 class LlamaServerError(RuntimeError):
     """llama-server could not be started or did not become healthy."""
@@ -98,10 +100,7 @@ class LlamaServerProcess:
     @property
     def model_file(self) -> str:
         """The GGUF path; a relative one is looked up under $HEISENBERG_MODELS (default ./models)."""
-        path = Path(self.config.model_path)
-        if not path.is_absolute():
-            path = Path(os.environ.get('HEISENBERG_MODELS', 'models')) / path
-        return str(path)
+        return str(resolve_model_path(self.config.model_path))
 
     @property
     def base_url(self) -> str:
