@@ -58,9 +58,9 @@ class Probe:
             time.sleep(0.05)
         return bool(predicate())
 
-    def diagnostics_of(self, node_name: str) -> list:
+    def diagnostics_of(self, status_name: str) -> list:
         return [status for array in self.messages('/diagnostics') for status in array.status
-                if status.name.endswith(node_name)]
+                if status.name == status_name]
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -200,7 +200,7 @@ def test_missing_mic_with_reopen_stays_up_and_reports(tmp_path, nodes, probe):
                             diagnostics_period=0.5)
 
     def reports():
-        return probe.diagnostics_of('/heisenberg/capture')
+        return probe.diagnostics_of('/heisenberg/capture: audio capture')
 
     assert probe.wait_for(lambda: len(reports()) >= 3, 15.0), capture.output()
     assert capture.alive()
@@ -228,7 +228,7 @@ def test_topic_source_refuses_unusable_input_and_stays_up(tmp_path, nodes, probe
         audio_pub.publish(message)
         time.sleep(0.02)
     assert probe.wait_for(
-        lambda: any(s.level == b'\x02' for s in probe.diagnostics_of('/heisenberg/capture')), 5.0)
+        lambda: any(s.level == b'\x02' for s in probe.diagnostics_of('/heisenberg/capture: audio capture')), 5.0)
     assert "coding_format 'MP3' is compressed" in capture.output()
     assert capture.alive() and not frames
 

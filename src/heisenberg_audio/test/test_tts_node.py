@@ -233,7 +233,7 @@ def test_diagnostics_report_the_voice_and_the_goals(client):
         with client.lock:
             for _, array in reversed(client.diagnostics):
                 for status in array.status:
-                    if status.name.startswith('/heisenberg/tts:'):
+                    if status.name == '/heisenberg/tts: text-to-speech':
                         return status
         return None
     wait_until(lambda: tts_status() is not None, 5)
@@ -266,7 +266,7 @@ def test_local_playback_without_a_device_is_a_diagnostic_not_a_crash(tmp_path, c
 
         def warned():
             with client.lock:
-                return any(s.name.startswith('/heisenberg/tts_speaker:') and s.level == s.WARN
+                return any(s.name == '/heisenberg/tts_speaker: text-to-speech' and s.level == s.WARN
                            and 'no-such-device-xyz' in s.message
                            for _, a in client.diagnostics for s in a.status)
         wait_until(warned, 10)

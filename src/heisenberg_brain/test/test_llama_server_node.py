@@ -91,7 +91,7 @@ def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnost
         assert wait_health(port, node, within=90), node.output()
         ok = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.OK, within=10)
         assert ok is not None, node.output()
-        assert ok.name == '/heisenberg/llama_server'
+        assert ok.name == '/heisenberg/llama_server: llama-server'
         assert values(ok)['url'] == f'http://127.0.0.1:{port}'
         assert values(ok)['model_path'] == str(gguf_path) and values(ok)['restarts'] == '0'
 

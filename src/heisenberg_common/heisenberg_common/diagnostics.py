@@ -19,7 +19,8 @@ class DiagnosticsPublisher:
         self.name = f'{node.get_fully_qualified_name()}: {task}'
         self.hardware_id = hardware_id
 
-    def publish(self, level, message: str, values: dict | None = None, hardware_id: str | None = None) -> None:
+    def publish(self, level, message: str, values: dict | None = None,
+                hardware_id: str | None = None) -> None:
         """level: OK/WARN/ERROR/STALE (bytes, as in DiagnosticStatus) or an int 0..3."""
         status = DiagnosticStatus(
             level=bytes([level]) if isinstance(level, int) else level, name=self.name, message=message,

@@ -12,16 +12,16 @@ import sys
 import threading
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import StreamConverter
 from heisenberg_audio.core.capture_config import CaptureConfig
-from heisenberg_audio.core.capture_health import HealthReport, StreamHealth
+from heisenberg_audio.core.capture_health import StreamHealth
 from heisenberg_audio.core.capture_sources import (FileSource, FrameStamper, MicSource, Pacer, SourceError,
                                                    StampedFrame, TopicInput)
 from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message
+from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_IN, LATCHED
 from heisenberg_common.runner import run_node
@@ -34,7 +34,7 @@ class CaptureNode(Node):
         self.config = declare_config(self, CaptureConfig)
         self._audio_pub = self.create_publisher(AudioDataStamped, 'audio/in', AUDIO_IN)
         self._info_pub = self.create_publisher(AudioInfo, 'audio/info', LATCHED)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = DiagnosticsPublisher(self, 'audio capture')
         self._health = StreamHealth(stale_after=max(1.0, 5 * self.config.frame_ms / 1000))
         self._stop = threading.Event()
         self._diagnostics_lock = threading.Lock()  # the source thread reports too, not only the timer
@@ -79,10 +79,8 @@ class CaptureNode(Node):
         with self._diagnostics_lock:
             report = self._health.report(source=self.config.source, input=self._source_label,
                                          **{'frames/s': f'{self._health.frame_rate():.1f}'})
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [diagnostic_status(self.get_fully_qualified_name(), self._source_label, report)]
-        self._diagnostics_pub.publish(array)
+        self._diagnostics.publish(report.level, report.message, report.values,
+                                  hardware_id=self._source_label)
 
     def _start_thread(self, target, *args) -> None:
         self._thread = threading.Thread(target=self._run_until_shutdown, args=(target, *args),
@@ -213,12 +211,6 @@ class CaptureNode(Node):
         except SourceError as exc:
             self._health.error(str(exc))
             self.get_logger().error(f'{self.config.input_topic}: {exc}', throttle_duration_sec=5.0)
-
-
-def diagnostic_status(name: str, hardware_id: str, report: HealthReport) -> DiagnosticStatus:
-    return DiagnosticStatus(level=bytes([report.level]), name=name, message=report.message,
-                            hardware_id=hardware_id,
-                            values=[KeyValue(key=key, value=value) for key, value in report.values.items()])
 
 
 def main(args=None):

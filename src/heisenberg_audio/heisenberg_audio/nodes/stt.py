@@ -16,7 +16,6 @@ import threading
 import time
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from heisenberg_interfaces.msg import Transcript, WakeWordDetection
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -30,6 +29,7 @@ from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
 from heisenberg_audio.core.stt_worker import SpeculativeTranscriber
 from heisenberg_audio.core.transcriber import Transcriber, Transcription
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of
+from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
@@ -65,7 +65,7 @@ class SttNode(Node):
         self._closing = False
 
         self._transcripts = self.create_publisher(Transcript, 'transcript', EVENTS)
-        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = DiagnosticsPublisher(self, 'speech-to-text')
         # Audio, format, wake words and the audio watchdog share one mutually exclusive
         # group: the endpointer sees them in order, without locks. Whisper runs elsewhere.
         audio_group = MutuallyExclusiveCallbackGroup()
@@ -261,11 +261,11 @@ class SttNode(Node):
         age = None if self._last_audio_wall is None else time.monotonic() - self._last_audio_wall
         flowing = age is not None and age < AUDIO_SILENT_AFTER
         if self._format_error:
-            level, message = DiagnosticStatus.ERROR, self._format_error
+            level, message = ERROR, self._format_error
         elif not flowing:
-            level, message = DiagnosticStatus.WARN, 'no audio on audio/in'
+            level, message = WARN, 'no audio on audio/in'
         else:
-            level, message = DiagnosticStatus.OK, f'listening ({self._endpointer.phase.value})'
+            level, message = OK, f'listening ({self._endpointer.phase.value})'
         values = {
             'model_loaded': 'true', 'model_dir': str(self._transcriber.model_dir),
             'language': self._transcriber.language or 'detect',
@@ -279,12 +279,7 @@ class SttNode(Node):
             'last_transcribe_time_s': f"{stats['last_transcribe_time']:.3f}",
             'last_latency_s': f"{stats['last_latency']:.3f}",
         }
-        status = DiagnosticStatus(
-            level=level, name=f'{self.get_fully_qualified_name()}: speech-to-text', message=message, hardware_id='',
-            values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics.publish(array)
+        self._diagnostics.publish(level, message, values)
 
 
 def main(args=None):

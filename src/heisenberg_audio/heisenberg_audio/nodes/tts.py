@@ -23,7 +23,6 @@ from pathlib import Path
 from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -35,6 +34,7 @@ from heisenberg_audio.core.tts_config import TtsConfig
 from heisenberg_audio.core.tts_pipeline import Outcome, SpeakJob, SpeechPipeline
 from heisenberg_audio.core.tts_recorder import UtteranceRecorder
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
+from heisenberg_common.diagnostics import OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
@@ -66,7 +66,7 @@ class TtsNode(Node):
         self._audio_pub = self.create_publisher(AudioDataStamped, 'audio/out', AUDIO_OUT)
         self._info_pub = self.create_publisher(AudioInfo, 'audio/out_info', LATCHED)
         self._activity_pub = self.create_publisher(SpeechActivity, 'speech_activity', EVENTS)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = DiagnosticsPublisher(self, 'text-to-speech', hardware_id=self.synthesizer.name)
         self._info_pub.publish(info_message(self.format))
         self._player, self._player_error = self._open_player()
         self._recorder = UtteranceRecorder(Path(self.config.record_dir), self.format.sample_rate) \
@@ -203,11 +203,6 @@ class TtsNode(Node):
 
     def _publish_diagnostics(self) -> None:
         stats = self._pipeline.stats
-        status = DiagnosticStatus(
-            name=f'{self.get_fully_qualified_name()}: text-to-speech', hardware_id=self.synthesizer.name,
-            level=DiagnosticStatus.WARN if self._player_error else DiagnosticStatus.OK,
-            message=(f'local playback unavailable: {self._player_error}' if self._player_error
-                     else 'voice loaded'))
         values = {
             'voice': str(self.synthesizer.model_path), 'voice_loaded': 'true',
             'sample_rate': self.format.sample_rate, 'queue_length': self._pipeline.queue_length,
@@ -218,10 +213,10 @@ class TtsNode(Node):
             'real_time_factor': f'{stats.real_time_factor:.3f}',
             'local_playback': 'on' if self._player else ('unavailable' if self._player_error else 'off'),
         }
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
+        if self._player_error:
+            self._diagnostics.publish(WARN, f'local playback unavailable: {self._player_error}', values)
+        else:
+            self._diagnostics.publish(OK, 'voice loaded', values)
 
     def close(self) -> None:
         self._pipeline.close()

@@ -11,16 +11,16 @@ from __future__ import annotations
 import sys
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from heisenberg_interfaces.msg import WakeWordDetection
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
-from heisenberg_audio.core.capture_health import HealthReport, StreamHealth
+from heisenberg_audio.core.capture_health import StreamHealth
 from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordDetector
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of
+from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
@@ -42,7 +42,7 @@ class WakeWordNode(Node):
             raise ConfigError(f'{self.get_name()}: cannot load openWakeWord: {exc}') from exc
         self._health = StreamHealth(stale_after=1.0)
         self._detection_pub = self.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = DiagnosticsPublisher(self, 'wake word', hardware_id='openWakeWord')
         self.create_subscription(AudioInfo, 'audio/info', self._on_info, LATCHED)
         self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUED)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
@@ -92,16 +92,7 @@ class WakeWordNode(Node):
             'model loaded': True, 'models': ', '.join(self._detector.model_files),
             'frames/s processed': f'{self._health.frame_rate():.1f}',
             'detections': self._detector.detections, 'last score': scores or 'none yet'})
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [diagnostic_status(self.get_fully_qualified_name(), 'openWakeWord', report)]
-        self._diagnostics_pub.publish(array)
-
-
-def diagnostic_status(name: str, hardware_id: str, report: HealthReport) -> DiagnosticStatus:
-    return DiagnosticStatus(level=bytes([report.level]), name=name, message=report.message,
-                            hardware_id=hardware_id,
-                            values=[KeyValue(key=key, value=value) for key, value in report.values.items()])
+        self._diagnostics.publish(report.level, report.message, report.values)
 
 
 def main(args=None):

@@ -14,18 +14,18 @@ import threading
 import time
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.logging import get_logging_directory
 from rclpy.node import Node
 
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerError, LlamaServerProcess
+from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import declare_config
 from heisenberg_common.runner import run_node
 
 RESTART_DELAY_FIRST = 1.0   # seconds before the first restart, doubled after each failure
 RESTART_DELAY_MAX = 30.0
 STABLE_AFTER = 60.0         # a server that stayed up this long resets the delay
-_LEVELS = {'ok': DiagnosticStatus.OK, 'starting': DiagnosticStatus.WARN, 'error': DiagnosticStatus.ERROR}
+_LEVELS = {'ok': OK, 'starting': WARN, 'error': ERROR}
 
 
 class LlamaServerNode(Node):
@@ -34,7 +34,7 @@ class LlamaServerNode(Node):
         super().__init__('llama_server')
         self.config = declare_config(self, LlamaServerConfig)
         self._server = LlamaServerProcess(self.config, log_path=self._log_path())
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = DiagnosticsPublisher(self, 'llama-server', hardware_id='llama-server')
         self._lock = threading.Lock()
         self._state, self._message, self._restarts = 'starting', 'starting llama-server', 0
         self._stop = threading.Event()
@@ -100,18 +100,9 @@ class LlamaServerNode(Node):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             state, message, restarts = self._state, self._message, self._restarts
-        status = DiagnosticStatus(
-            level=_LEVELS[state], name=self.get_fully_qualified_name(), hardware_id='llama-server',
-            message=message, values=[
-                KeyValue(key='state', value=state),
-                KeyValue(key='model_path', value=self.config.model_path),
-                KeyValue(key='url', value=self._server.base_url),
-                KeyValue(key='restarts', value=str(restarts)),
-                KeyValue(key='log', value=str(self._server.log_path)),
-            ])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
+        self._diagnostics.publish(_LEVELS[state], message, {
+            'state': state, 'model_path': self.config.model_path, 'url': self._server.base_url,
+            'restarts': restarts, 'log': self._server.log_path})
 
     def _log_path(self) -> Path:
         port = self.config.port or 'auto'
