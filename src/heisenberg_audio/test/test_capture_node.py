@@ -23,6 +23,7 @@ from heisenberg_common.qos import AUDIO_IN, LATCHED
 
 FRAME = 320
 FRAME_NS = 20_000_000
+CAPTURE_STATUS = '/heisenberg/capture: audio capture'  # its /diagnostics status name
 
 
 class Probe:
@@ -200,7 +201,7 @@ def test_missing_mic_with_reopen_stays_up_and_reports(tmp_path, nodes, probe):
                             diagnostics_period=0.5)
 
     def reports():
-        return probe.diagnostics_of('/heisenberg/capture: audio capture')
+        return probe.diagnostics_of(CAPTURE_STATUS)
 
     assert probe.wait_for(lambda: len(reports()) >= 3, 15.0), capture.output()
     assert capture.alive()
@@ -228,7 +229,7 @@ def test_topic_source_refuses_unusable_input_and_stays_up(tmp_path, nodes, probe
         audio_pub.publish(message)
         time.sleep(0.02)
     assert probe.wait_for(
-        lambda: any(s.level == b'\x02' for s in probe.diagnostics_of('/heisenberg/capture: audio capture')), 5.0)
+        lambda: any(s.level == b'\x02' for s in probe.diagnostics_of(CAPTURE_STATUS)), 5.0)
     assert "coding_format 'MP3' is compressed" in capture.output()
     assert capture.alive() and not frames
 

@@ -19,6 +19,7 @@ from heisenberg_audio.nodes.audio_messages import audio_message, info_message
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 
 pytestmark = pytest.mark.models
+WAKE_WORD_STATUS = '/heisenberg/wake_word: wake word'  # its /diagnostics status name
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_unusable_audio_info_is_refused_and_the_node_lives(tmp_path, nodes, prob
 
     def errors_mentioning(text: str) -> bool:
         return any(s.level == b'\x02' and text in s.message
-                   for s in probe.diagnostics_of('/heisenberg/wake_word: wake word'))
+                   for s in probe.diagnostics_of(WAKE_WORD_STATUS))
 
     info_pub.publish(AudioInfo(channels=1, sample_rate=8000, sample_format='S16LE', coding_format='wave'))
     feed(silence(0.2))
@@ -157,7 +158,7 @@ def test_unusable_audio_info_is_refused_and_the_node_lives(tmp_path, nodes, prob
     odd.audio.data = bytes(641)
     audio_pub.publish(odd)
     feed(np.concatenate([silence(0.3), speech.say('Hey Jarvis.'), silence(1.0)]), pace=True)
-    last_report = probe.diagnostics_of('/heisenberg/wake_word: wake word')[-1:]
+    last_report = probe.diagnostics_of(WAKE_WORD_STATUS)[-1:]
     assert probe.wait_for(lambda: detections(probe), 5.0), (wake.output(), last_report)
     assert wake.alive() and 'odd number of bytes' in wake.output()
     assert wake.stop() == 0
