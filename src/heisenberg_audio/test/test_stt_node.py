@@ -14,11 +14,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from heisenberg_interfaces.msg import Transcript, WakeWordDetection
 import numpy as np
 import pytest
-from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import AudioFormat, SAMPLE_RATE
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.stamps import seconds_of, time_msg
 from support.processes import NodeProcess, write_params
 from support.ros_client import RosClient
 from support.speech import silence
@@ -26,14 +26,6 @@ from support.speech import silence
 FRAME = 320  # 20 ms
 
 pytestmark = pytest.mark.models
-
-
-def stamp_msg(seconds: float):
-    return Time(nanoseconds=int(round(seconds * 1e9))).to_msg()
-
-
-def seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class AudioFeeder:
@@ -61,7 +53,7 @@ class AudioFeeder:
 
     def send_wake(self, stamp: float) -> None:
         msg = WakeWordDetection(keyword='hey_jarvis', score=0.99, threshold=0.5)
-        msg.header.stamp = stamp_msg(stamp)
+        msg.header.stamp = time_msg(stamp)
         self.wake.publish(msg)
 
     def play(self, audio: np.ndarray, wake_at: float | None = None, wake_delay: float = 0.2) -> float:
@@ -77,7 +69,7 @@ class AudioFeeder:
             delay = clock0 + (start + FRAME) / SAMPLE_RATE - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            self.audio.publish(audio_message(audio[start:start + FRAME], stamp_msg(t0 + start / SAMPLE_RATE)))
+            self.audio.publish(audio_message(audio[start:start + FRAME], time_msg(t0 + start / SAMPLE_RATE)))
             if wake_pending and (start + FRAME) / SAMPLE_RATE >= wake_at + wake_delay:
                 self.send_wake(t0 + wake_at)
                 wake_pending = False
@@ -129,8 +121,8 @@ def test_wake_word_and_question_give_one_final_transcript(stt, speech):
     text = msg.text.lower()
     assert 'capital' in text and 'france' in text and 'jarvis' not in text, msg.text
     assert msg.language == 'en' and msg.turn_id >= 1
-    assert abs(seconds(msg.speech_end) - (t0 + speech_end)) < 0.25
-    assert seconds(msg.speech_start) < t0 + onset + 0.1  # the question's first syllable is kept
+    assert abs(seconds_of(msg.speech_end) - (t0 + speech_end)) < 0.25
+    assert seconds_of(msg.speech_start) < t0 + onset + 0.1  # the question's first syllable is kept
     assert 0.5 <= msg.endpoint_delay < 0.6 and msg.transcribe_time > 0
     assert f'turn {msg.turn_id}: "' in node.output()
 

@@ -19,7 +19,6 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from heisenberg_interfaces.msg import Transcript, WakeWordDetection
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import mismatch_reason
 from heisenberg_audio.core.endpointing import (EndOfSpeech, Endpointer, NoSpeech, Speculation,
@@ -33,6 +32,7 @@ from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
+from heisenberg_common.stamps import seconds_of, time_msg
 
 AUDIO_SILENT_AFTER = 1.0   # s without audio before an open turn is closed on the clock
 # AUDIO_IN's best-effort profile, with room for 2 s of 20 ms frames: stt needs every
@@ -40,14 +40,6 @@ AUDIO_SILENT_AFTER = 1.0   # s without audio before an open turn is closed on th
 AUDIO_IN_QUEUE = copy.copy(AUDIO_IN)
 AUDIO_IN_QUEUE.depth = 100
 ERROR_THROTTLE = 5.0       # s between repeats of the same error log
-
-
-def seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def time_msg(stamp: float):
-    return Time(nanoseconds=int(round(stamp * 1e9))).to_msg()
 
 
 class SttNode(Node):
@@ -132,7 +124,7 @@ class SttNode(Node):
             return
         self._last_audio_wall = time.monotonic()
         gaps = self._detector.gaps
-        frames = self._detector.push(samples, seconds(msg.header.stamp))
+        frames = self._detector.push(samples, seconds_of(msg.header.stamp))
         if self._detector.gaps != gaps:
             self.get_logger().warning(
                 f'audio/in jumped {self._detector.last_gap:+.3f} s '
@@ -147,7 +139,7 @@ class SttNode(Node):
         self.get_logger().error(why, throttle_duration_sec=ERROR_THROTTLE)
 
     def _on_wake(self, msg: WakeWordDetection) -> None:
-        stamp = seconds(msg.header.stamp)
+        stamp = seconds_of(msg.header.stamp)
         self.get_logger().info(f"wake word '{msg.keyword}' (score {msg.score:.2f}) at {stamp:.3f}")
         events = self._endpointer.start_turn(stamp)
         if self._format_error:

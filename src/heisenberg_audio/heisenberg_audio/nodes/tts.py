@@ -14,7 +14,6 @@ Stamps are playback times on the node's (wall) clock.
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -22,7 +21,6 @@ from pathlib import Path
 
 from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from builtin_interfaces.msg import Time
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -38,6 +36,7 @@ from heisenberg_common.diagnostics import OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
+from heisenberg_common.stamps import time_msg
 from heisenberg_interfaces.action import Speak
 from heisenberg_interfaces.msg import SpeechActivity
 
@@ -46,11 +45,6 @@ from heisenberg_interfaces.msg import SpeechActivity
 EXECUTOR_THREADS = 6
 # CANCELING is set by rclpy just after cancel_callback returns; the goal waits for it this long.
 CANCEL_STATE_TIMEOUT = 2.0
-
-
-def time_msg(seconds: float) -> Time:
-    sec = math.floor(seconds)
-    return Time(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
 
 
 def _short(text: str, limit: int = 60) -> str:
