@@ -16,6 +16,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.time import Time
 from support.processes import NodeProcess, write_params
 from support.speech import silence, write_wav
+from test_capture_core import best_correlation
 
 from heisenberg_audio.core.audio_format import resample
 from heisenberg_audio.nodes.audio_messages import info_message, samples_of
@@ -77,21 +78,17 @@ def probe():
     probe.close()
 
 
-@pytest.fixture
-def nodes():
-    """Node processes started by a test; all stopped at its end (even when it fails)."""
-    started = []
-    yield started
-    for process in started:
-        process.stop()
-
-
-def start_capture(tmp_path, nodes, **params) -> NodeProcess:
-    params_file = write_params(tmp_path / 'capture.yaml', 'capture', params)
-    process = NodeProcess('heisenberg_audio.nodes.capture', 'capture', params_files=(params_file,),
+def start_node(tmp_path, nodes, name: str, **params) -> NodeProcess:
+    """Run heisenberg_audio.nodes.<name> as a process with params; the `nodes` fixture stops it."""
+    params_file = write_params(tmp_path / f'{name}.yaml', name, params)
+    process = NodeProcess(f'heisenberg_audio.nodes.{name}', name, params_files=(params_file,),
                           log_dir=tmp_path)
     nodes.append(process)
     return process
+
+
+def start_capture(tmp_path, nodes, **params) -> NodeProcess:
+    return start_node(tmp_path, nodes, 'capture', **params)
 
 
 def reassemble(messages: list) -> np.ndarray:
@@ -100,18 +97,6 @@ def reassemble(messages: list) -> np.ndarray:
 
 def stamps_ns(messages: list) -> np.ndarray:
     return np.array([Time.from_msg(m.header.stamp).nanoseconds for m in messages])
-
-
-def best_correlation(a: np.ndarray, b: np.ndarray, max_lag: int = 200) -> float:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    best = 0.0
-    for lag in range(-max_lag, max_lag + 1):
-        x, y = (a[lag:], b) if lag >= 0 else (a, b[-lag:])
-        n = min(len(x), len(y))
-        denom = np.linalg.norm(x[:n]) * np.linalg.norm(y[:n])
-        if denom:
-            best = max(best, float(np.dot(x[:n], y[:n]) / denom))
-    return best
 
 
 def play_file(tmp_path, nodes, probe, path, expected_samples: int) -> list:

@@ -10,9 +10,9 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from heisenberg_interfaces.msg import WakeWordDetection
 from rclpy.time import Time
-from support.processes import NodeProcess, write_params
+from support.processes import NodeProcess
 from support.speech import silence, write_wav
-from test_capture_node import Probe, start_capture, stamps_ns
+from test_capture_node import Probe, start_capture, start_node, stamps_ns
 
 from heisenberg_audio.core.audio_format import resample
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
@@ -30,20 +30,8 @@ def probe():
     probe.close()
 
 
-@pytest.fixture
-def nodes():
-    started = []
-    yield started
-    for process in started:
-        process.stop()
-
-
 def start_wake_word(tmp_path, nodes, **params) -> NodeProcess:
-    params_file = write_params(tmp_path / 'wake_word.yaml', 'wake_word', params)
-    process = NodeProcess('heisenberg_audio.nodes.wake_word', 'wake_word', params_files=(params_file,),
-                          log_dir=tmp_path)
-    nodes.append(process)
-    return process
+    return start_node(tmp_path, nodes, 'wake_word', **params)
 
 
 def detections(probe: Probe) -> list:
