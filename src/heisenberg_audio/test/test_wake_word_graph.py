@@ -48,7 +48,7 @@ def wait_for_wake_word(probe: Probe) -> bool:
 
 
 def play_through_graph(tmp_path, nodes, probe, audio: np.ndarray, settle: float) -> list:
-    """capture plays audio from a WAV file into wake_word; returns capture's frames heard by the probe."""
+    """Capture plays audio from a WAV file into wake_word; returns capture's frames heard by the probe."""
     frames = probe.subscribe(AudioDataStamped, 'audio/in', AUDIO_IN)
     wake = start_wake_word(tmp_path, nodes)
     assert wait_for_wake_word(probe), wake.output()

@@ -109,8 +109,10 @@ def decode_pcm(data: bytes, fmt: AudioFormat) -> np.ndarray:
 
 
 class StreamConverter:
-    """Any PCM stream -> graph format, chunk by chunk, with a stateful soxr resampler
-    (so chunk edges leave no clicks)."""
+    """Any PCM stream -> graph format, chunk by chunk.
+
+    The soxr resampler keeps its state between chunks, so chunk edges leave no clicks.
+    """
 
     def __init__(self, fmt: AudioFormat):
         reason = unusable_reason(fmt)

@@ -240,9 +240,11 @@ def list_input_devices(rescan: bool = False) -> tuple[list[InputDevice], int | N
 
 
 def resolve_input_device(spec: str, devices: list[InputDevice], default_index: int | None) -> InputDevice:
-    """The device spec names: '' = the default input, digits = an index, else a name
-    (exact, case-insensitive, or else the first containing it). Raises DeviceNotFoundError
-    listing the available input devices."""
+    """The device spec names; raises DeviceNotFoundError listing the available input devices.
+
+    spec '' = the default input, digits = an index, else a name (exact, case-insensitive,
+    or else the first containing it).
+    """
     spec = spec.strip()
     if not spec:
         matches = [d for d in devices if d.index == default_index] or devices[:1]

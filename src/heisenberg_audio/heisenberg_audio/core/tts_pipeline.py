@@ -69,7 +69,7 @@ class SpeechSink(Protocol):
     """Where the pipeline's output goes (the node: topics, goal handles, speaker, WAV)."""
 
     def on_start(self, job: SpeakJob) -> None:
-        """job is next to speak (or ends without audio): the goal starts executing."""
+        """The job is next to speak (or ends without audio): the goal starts executing."""
 
     def on_chunk(self, job: SpeakJob, samples: np.ndarray, play_time: float, first: bool) -> None:
         """One chunk of job, to be heard at play_time; first=True after idle or a flush."""
