@@ -46,7 +46,8 @@ class NodeProcess:
                  ros_args: tuple[str, ...] = (), env: dict | None = None):
         self.module = module
         self.name = name
-        cmd = [sys.executable, '-m', module, '--ros-args', '-r', f'__node:={name}', '-r', f'__ns:=/{namespace}']
+        cmd = [sys.executable, '-m', module, '--ros-args', '-r', f'__node:={name}',
+               '-r', f'__ns:=/{namespace}']
         for params in params_files:
             cmd += ['--params-file', str(params)]
         self.command = cmd + list(ros_args)
@@ -137,6 +138,19 @@ class Graph:
             events.append(f'node {name} died (exit {code}); respawning (start #{node.starts + 1})')
             node.start()
         return events
+
+    def restart(self, name: str, params: dict | None = None) -> NodeProcess:
+        """Stop a node and start it again, with `params` winning over the graph's files."""
+        if name in self.processes:
+            self.processes.pop(name).stop()
+        files = tuple(self.params_files)
+        if params:
+            path = self.log_dir / f'{name}-restart.yaml'
+            write_params(path, name, params, self.namespace)
+            files += (path,)
+        self.processes[name] = NodeProcess(NODE_MODULES[name], name, self.namespace, files, self.log_dir,
+                                           ros_args=('--log-level', self.log_level))
+        return self.processes[name]
 
     def kill(self, name: str) -> None:
         """Kill a node hard (for fault tests); poll() brings it back."""

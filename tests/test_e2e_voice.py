@@ -1,0 +1,194 @@
+"""The whole assistant, end to end: real audio in, real models, real llama-server, real DDS.
+
+The graph is started the README's way (heisenberg_bringup.graph, the same nodes and
+config/assistant.yaml as the launch file); each scenario plays a Piper-spoken recording
+through the capture node's file source, as a microphone would hear it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import wave
+
+import numpy as np
+import pytest
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+
+from heisenberg_brain.core.llama_server import free_port
+from heisenberg_bringup.graph import Graph
+from heisenberg_bringup.monitor import GraphMonitor
+from heisenberg_interfaces.action import Respond
+from support.speech import silence, write_wav
+
+pytestmark = [pytest.mark.llm, pytest.mark.models]
+ROOT_CONFIG = 'config/assistant.yaml'
+
+
+class Assistant:
+    """The running graph plus a monitor, and helpers to speak to it."""
+
+    def __init__(self, graph: Graph, monitor: GraphMonitor, speech, tmp_path, record_dir):
+        self.graph = graph
+        self.monitor = monitor
+        self.speech = speech
+        self.tmp_path = tmp_path
+        self.record_dir = record_dir
+        self._clips = 0
+
+    def say(self, *texts: str, pause: float = 0.4) -> float:
+        """Play the texts (spoken one after another) through capture; return the start time."""
+        parts = [silence(1.5)]  # openWakeWord needs a second of context before the phrase
+        for text in texts:
+            parts += [self.speech.say(text), silence(pause)]
+        self._clips += 1
+        path = write_wav(self.tmp_path / f'clip{self._clips}.wav', *parts, silence(2.0))
+        started = time.monotonic()
+        self.graph.restart('capture', {'source': 'file', 'file_path': str(path), 'pad_silence': True})
+        return started
+
+    def wait_state(self, name: str, since: float, timeout: float = 90.0, cause: str | None = None) -> bool:
+        def seen():
+            return any(s.state_name == name and (cause is None or s.cause == cause)
+                       for s in self.monitor.of('state', since))
+        return self.monitor.wait_for(seen, timeout, poll=self.graph.poll)
+
+    def wait_turn_over(self, since: float, timeout: float = 120.0) -> bool:
+        return self.wait_state('IDLE', since, timeout, cause='SPEECH_FINISHED')
+
+    def reply_text(self, since: float) -> str:
+        return ''.join(msg.data for msg in self.monitor.of('reply', since))
+
+    def latest_reply_wav(self):
+        files = sorted(self.record_dir.glob('*.wav'), key=lambda p: p.stat().st_mtime)
+        return files[-1] if files else None
+
+
+@pytest.fixture(scope='module')
+def assistant(tmp_path_factory, speech, models_dir):
+    tmp = tmp_path_factory.mktemp('e2e')
+    record_dir = tmp / 'replies'
+    port = free_port()
+    overrides = {
+        'llama_server': {'port': port},
+        # Greedy decoding so the answers are stable; generous timeouts on a shared CPU.
+        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
+                  'llm.seed': 42, 'llm.max_tokens': 64, 'llm.first_token_timeout': 60.0,
+                  'llm.token_timeout': 30.0, 'think_timeout': 90.0},
+        'tts': {'record_dir': str(record_dir)},
+        'capture': {'source': 'file', 'file_path': str(write_wav(tmp / 'quiet.wav', silence(0.5)))},
+    }
+    graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
+    monitor = GraphMonitor()
+    try:
+        graph.start([name for name in graph.node_names if name != 'capture'])
+        assert monitor.wait_ready(timeout=180, poll=graph.poll), 'graph not ready; logs in ' + str(tmp / 'logs')
+        yield Assistant(graph, monitor, speech, tmp, record_dir)
+    finally:
+        monitor.close()
+        graph.stop()
+
+
+@pytest.fixture(scope='module')
+def whisper(models_dir):
+    """The judge of what the robot said: the larger whisper, beam search (accuracy over speed)."""
+    from faster_whisper import WhisperModel
+    return WhisperModel(str(models_dir / 'whisper-base'), device='cpu', compute_type='int8')
+
+
+def transcribe(whisper, path) -> str:
+    with wave.open(str(path)) as wav:
+        assert wav.getframerate() == 16000
+        audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    segments, _ = whisper.transcribe(audio.astype(np.float32) / 32768, beam_size=5, language='en')
+    return ' '.join(segment.text for segment in segments)
+
+
+def _dedupe(states: list[str]) -> list[str]:
+    return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+
+
+def test_a_spoken_question_is_answered_aloud(assistant, whisper):
+    start = assistant.say('Hey Jarvis. What is the capital of France?')
+    assert assistant.wait_turn_over(start), assistant.monitor.state_names(start)
+    assert _dedupe(assistant.monitor.state_names(start)) == ['LISTENING', 'THINKING', 'SPEAKING', 'IDLE']
+    transcripts = [t for t in assistant.monitor.of('transcript', start) if t.is_final]
+    assert 'capital' in transcripts[-1].text.lower() and 'france' in transcripts[-1].text.lower()
+    assert 'paris' in assistant.reply_text(start).lower()
+    spoken = transcribe(whisper, assistant.latest_reply_wav())
+    assert 'paris' in spoken.lower(), spoken
+    metrics = [m for m in assistant.monitor.of('metrics', start) if m.source == 'voice']
+    assert metrics and 0 < metrics[-1].voice_to_voice < 30
+
+
+def test_the_second_question_uses_the_first(assistant):
+    # A fresh conversation: the 135M model loses a fact behind older turns (a bigger GGUF does not).
+    restarted = time.monotonic()
+    assistant.graph.restart('brain')
+    assert assistant.wait_state('IDLE', restarted, 60, cause='STARTUP')
+    start = assistant.say('Hey Jarvis. The secret word is banana.')
+    assert assistant.wait_turn_over(start)
+    start = assistant.say('Hey Jarvis. What is the secret word?')
+    assert assistant.wait_turn_over(start)
+    assert 'banana' in assistant.reply_text(start).lower()
+
+
+def test_hey_jarvis_while_speaking_interrupts_and_the_next_question_is_answered(assistant):
+    client = assistant.monitor.node
+    respond = ActionClient(client, Respond, 'respond')
+    assert respond.wait_for_server(timeout_sec=20)
+    feedback = []
+    goal_sent = time.monotonic()
+    future = respond.send_goal_async(
+        Respond.Goal(prompt='Tell me a long story about a brave little robot.', speak=True, max_tokens=300,
+                     session_id='story'), feedback_callback=lambda m: feedback.append(m.feedback))
+    assert assistant.monitor.wait_for(future.done, 10)
+    handle = future.result()
+    assert assistant.wait_state('SPEAKING', goal_sent, 90)
+    story_turn = assistant.monitor.of('state', goal_sent)[-1].turn_id
+
+    barge = assistant.say('Hey Jarvis. What is the capital of France?')
+    assert assistant.wait_state('LISTENING', barge, 30), assistant.monitor.state_names(goal_sent)
+    listening_at = time.monotonic()
+    result = handle.get_result_async()
+    assert assistant.monitor.wait_for(result.done, 10)
+    assert result.result().status == GoalStatus.STATUS_ABORTED
+    assert result.result().result.finish_reason == 'cancelled'
+    assert 'preempted' in result.result().result.error
+
+    assert assistant.wait_turn_over(barge), assistant.monitor.state_names(barge)
+    assert 'paris' in assistant.reply_text(listening_at).lower()
+    # The story's audio stopped: no chunk of its utterance was emitted after the flush settled.
+    late = [(msg, at) for msg, at in assistant.monitor.timed('speech_activity')
+            if msg.utterance_id == str(story_turn) and msg.chunk_duration > 0 and at > listening_at + 0.5]
+    assert late == []
+    assert any(msg.flushed for msg in assistant.monitor.of('speech_activity', goal_sent))
+
+
+def test_respond_while_idle_streams_tokens_and_preempts_a_voice_turn(assistant):
+    respond = ActionClient(assistant.monitor.node, Respond, 'respond')
+    assert respond.wait_for_server(timeout_sec=20)
+    assert assistant.monitor.wait_for(lambda: assistant.monitor.state_names()[-1] == 'IDLE', 60)
+
+    feedback = []
+    future = respond.send_goal_async(Respond.Goal(prompt='Name a color.', max_tokens=20, session_id='ops'),
+                                     feedback_callback=lambda m: feedback.append(m.feedback))
+    assert assistant.monitor.wait_for(future.done, 10)
+    result = future.result().get_result_async()
+    assert assistant.monitor.wait_for(result.done, 60)
+    assert result.result().status == GoalStatus.STATUS_SUCCEEDED
+    assert ''.join(f.delta for f in feedback) == result.result().result.text != ''
+
+    # Documented policy: the newest request wins, so a goal during a voice turn preempts it.
+    start = assistant.say('Hey Jarvis. Tell me a long story about the sea.')
+    assert assistant.wait_state('SPEAKING', start, 90)
+    future = respond.send_goal_async(Respond.Goal(prompt='What is two plus two?', max_tokens=20,
+                                                  session_id='ops'))
+    assert assistant.monitor.wait_for(future.done, 10)
+    result = future.result().get_result_async()
+    assert assistant.monitor.wait_for(result.done, 60)
+    assert result.result().status == GoalStatus.STATUS_SUCCEEDED
+    causes = [s.cause for s in assistant.monitor.of('state', start)]
+    assert 'RESPOND_GOAL' in causes
+    assert re.search(r'\w', result.result().result.text)
