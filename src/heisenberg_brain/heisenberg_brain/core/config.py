@@ -89,6 +89,8 @@ class BrainConfig:
         'history session of spoken turns (Respond goals name their own)'))
     apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=_describe(
         'spoken when a voice reply fails (server down, timeout)'))
+    stream_speech: bool = dataclasses.field(default=True, metadata=_describe(
+        'send each sentence to tts as soon as it closes; false = wait for the whole reply (for comparison)'))
     first_clause_min_chars: int = dataclasses.field(default=24, metadata=_describe(
         'speak the first clause (at , ; :) once it has this many characters; 0 = wait for a sentence'))
     max_clause_chars: int = dataclasses.field(default=160, metadata=_describe(

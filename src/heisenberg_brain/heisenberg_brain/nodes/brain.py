@@ -56,6 +56,7 @@ class ActiveReply:
     generation_done: bool = False
     preempted_by: str = ''
     speak_handles: list = dataclasses.field(default_factory=list)
+    held_sentences: list = dataclasses.field(default_factory=list)
     pending_speech: int = 0
     audio_started: bool = False
     flushed: bool = False
@@ -219,6 +220,9 @@ class BrainNode(Node):
         finally:
             reply.done.set()
         if reply.outcome.finish_reason != 'error':
+            if reply.held_sentences and reply is self._active:  # stream_speech off: speak it all now
+                for sentence in reply.held_sentences:
+                    self._speak_sentence(reply, sentence)
             with self._lock:
                 reply.generation_done = True
                 self._maybe_finish(reply)
@@ -253,6 +257,12 @@ class BrainNode(Node):
                 delta='', token_index=max(0, reply.outcome.token_count - 1), sentence=sentence))
         if not reply.request.speak:
             return
+        if self.config.stream_speech:
+            self._speak_sentence(reply, sentence)
+        else:
+            reply.held_sentences.append(sentence)
+
+    def _speak_sentence(self, reply: ActiveReply, sentence: str):
         text = clean_for_speech(sentence)
         if not text:
             return
