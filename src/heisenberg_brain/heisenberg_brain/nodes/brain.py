@@ -37,7 +37,7 @@ from heisenberg_common.params import declare_config
 from heisenberg_common.qos import EVENTS, STATE
 from heisenberg_common.runner import run_node
 from heisenberg_interfaces.action import Respond, Speak
-from heisenberg_interfaces.msg import (AssistantState, SpeechActivity, Transcript, TurnMetrics,
+from heisenberg_interfaces.msg import (AssistantState, BargeIn, SpeechActivity, Transcript, TurnMetrics,
                                        WakeWordDetection)
 
 NAN = float('nan')
@@ -114,6 +114,7 @@ class BrainNode(Node):
                                  callback_group=reentrant)
         self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity, EVENTS,
                                  callback_group=reentrant)
+        self.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS, callback_group=reentrant)
         self._speak = ActionClient(self, Speak, 'speak', callback_group=reentrant)
         self._respond = ActionServer(
             self, Respond, 'respond', execute_callback=self._execute,
@@ -362,6 +363,10 @@ class BrainNode(Node):
     def _on_wake_word(self, msg: WakeWordDetection):
         self.get_logger().info(f'wake word "{msg.keyword}" ({msg.score:.2f})')
         self.dispatch(Event.WAKEWORD_DETECTED, detail=msg.keyword)
+
+    def _on_barge_in(self, msg: BargeIn):
+        self.get_logger().info(f'barge-in ({msg.source}, {msg.score:.2f})')
+        self.dispatch(Event.BARGE_IN, detail=msg.source)
 
     def _on_transcript(self, msg: Transcript):
         if not msg.is_final:
