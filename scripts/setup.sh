@@ -11,8 +11,11 @@ export HEISENBERG_CACHE="${HEISENBERG_CACHE:-$HOME/.cache/heisenberg}"
 VENV="$ROOT/.venv"
 PY3="${PYTHON:-python3}"
 
-step() { STEP_NAME="$1"; STEP_START=$(date +%s.%N); printf '==> %s\n' "$1"; }
-done_step() { printf '    %s: %s (%.1f s)\n' "$STEP_NAME" "$1" "$(echo "$(date +%s.%N) - $STEP_START" | bc)"; }
+step() { STEP_NAME="$1"; STEP_START=$(date +%s%N); printf '==> %s\n' "$1"; }
+done_step() {
+  local ms=$(( ($(date +%s%N) - STEP_START) / 1000000 ))
+  printf '    %s: %s (%d.%d s)\n' "$STEP_NAME" "$1" $((ms / 1000)) $((ms % 1000 / 100))
+}
 fail() { printf 'SETUP FAILED in step "%s": %s\n' "${STEP_NAME:-?}" "$1" >&2; exit 1; }
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
@@ -22,7 +25,6 @@ if [[ -n "${ROS_DISTRO:-}" && -d "/opt/ros/${ROS_DISTRO}" ]]; then MODE=distro; 
 # ---------------------------------------------------------------- system packages
 step "system packages"
 need=()
-command -v bc >/dev/null || need+=(bc)
 command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
