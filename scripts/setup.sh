@@ -27,8 +27,6 @@ step "system packages"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
-command -v espeak-ng >/dev/null || need+=(espeak-ng)
-command -v sox >/dev/null || need+=(sox)
 ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need+=(libportaudio2)
 ldconfig -p 2>/dev/null | grep -q libsndfile.so.1 || need+=(libsndfile1)
 if ((${#need[@]})); then
