@@ -27,8 +27,9 @@ step "system packages"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
-ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need+=(libportaudio2)
-ldconfig -p 2>/dev/null | grep -q libsndfile.so.1 || need+=(libsndfile1)
+libs="$(ldconfig -p 2>/dev/null || true)"   # not piped into grep -q: pipefail + SIGPIPE
+grep -q libportaudio.so.2 <<<"$libs" || need+=(libportaudio2)
+grep -q libsndfile.so.1 <<<"$libs" || need+=(libsndfile1)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "    installing: ${need[*]}"
