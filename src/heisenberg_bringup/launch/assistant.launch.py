@@ -1,96 +1,212 @@
 """Start the whole Heisenberg voice assistant.
 
     ros2 launch heisenberg_bringup assistant.launch.py
-    ros2 launch heisenberg_bringup assistant.launch.py audio_source:=file audio_file:=/path/question.wav
+    ros2 launch heisenberg_bringup assistant.launch.py audio_source:=file audio_file:=/path/question.wav \
+        record_dir:=/tmp/replies
     ros2 launch heisenberg_bringup assistant.launch.py start_llama_server:=false \
         llm_endpoint:=http://robot-llm:8080/completion
+    ros2 launch heisenberg_bringup assistant.launch.py params_file:=/path/my_assistant.yaml
 
 capture -> wake_word -> stt -> brain -> tts, plus llama-server on 127.0.0.1, all under the
 `heisenberg` namespace with parameters from config/assistant.yaml (or params_file:=...).
-Arguments given here override the file.
+An argument left empty keeps the parameter file's value; one given wins over the file.
+audio.launch.py and brain.launch.py start the pieces with the same arguments and file.
+
+A node that dies is respawned (respawn:=true), except one that rejected its parameters
+(exit code 2): that ends the launch with the node's message, as respawning would loop.
 """
 
+import tempfile
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import (EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution,
-                                  PythonExpression)
-from launch_ros.actions import Node, PushRosNamespace
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit, OnProcessIO
+from launch.logging import get_logger
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+import yaml
 
 ARGUMENTS = [
-    ('namespace', 'heisenberg', 'namespace of every node and topic'),
+    ('namespace', 'heisenberg', 'namespace of every node and topic (relative: under an including namespace)'),
     ('params_file',
      PathJoinSubstitution([FindPackageShare('heisenberg_bringup'), 'config', 'assistant.yaml']),
-     'parameter file with one section per node'),
+     'parameter file with one section per node (/heisenberg/<node>, or /**/<node>)'),
     ('models_dir', EnvironmentVariable('HEISENBERG_MODELS', default_value=''),
-     'directory that relative model paths are resolved against (the set-up places models there)'),
-    ('audio_source', 'mic', 'where the audio comes from: mic | file | topic'),
+     'directory that relative model paths are resolved against ("" = ./models)'),
+    ('start_audio', 'true', 'start capture, wake_word, stt and tts'),
+    ('start_brain', 'true', 'start the brain (dialogue, Respond action server)'),
+    ('start_llama_server', 'true', 'start llama-server on loopback (false: use the llm endpoint as is)'),
+    ('audio_source', '', 'where the audio comes from: mic | file | topic (shipped file: mic)'),
     ('audio_file', '', 'WAV/FLAC file to play as the microphone when audio_source:=file'),
-    ('audio_device', '', 'microphone device name or index ("" = system default)'),
-    ('input_topic', 'audio_driver/audio',
-     "the robot's own AudioDataStamped topic when audio_source:=topic"),
-    ('start_llama_server', 'true', 'start llama-server on 127.0.0.1 (false: use llm_endpoint as is)'),
-    ('model', 'llm/SmolLM2-135M-Instruct.Q4_1.gguf',
-     'GGUF served by llama-server (absolute, or relative to models_dir); e.g. an LFM2-350M GGUF'),
-    ('llama_port', '8080', 'port of the started llama-server'),
-    ('llm_endpoint', ['http://127.0.0.1:', LaunchConfiguration('llama_port'), '/completion'],
-     "llama-server's /completion URL (default: the started server's)"),
-    ('personality', 'concise', 'concise | friendly | professional | technical | robot'),
-    ('language', 'en', 'speech language for stt ("" = detect; non-English needs stt_model:=whisper-base)'),
-    ('stt_model', 'whisper-tiny.en', 'faster-whisper model directory (relative to models_dir)'),
-    ('record_dir', '', 'if set, tts also writes each spoken reply there as a WAV file'),
-    ('play_locally', 'false', "play replies on this computer's speaker (besides the audio/out topic)"),
-    ('respawn', 'true', 'restart a node that dies (not on a parameter error)'),
-    ('log_level', 'info', 'log level of every node'),
+    ('audio_device', '', 'microphone device name or index (shipped file: the system default)'),
+    ('input_topic', '', "the robot's own AudioDataStamped topic when audio_source:=topic"),
+    ('model', '', 'GGUF served by llama-server (absolute, or relative to models_dir), e.g. an LFM2-350M'),
+    ('llama_port', '', "port of the started llama-server (the brain's endpoint follows it)"),
+    ('llm_endpoint', '', "llama-server's /completion URL (\"\" = the file's, or the started server's)"),
+    ('personality', '', 'concise | friendly | professional | technical | robot'),
+    ('language', '', 'speech language for stt, e.g. fr (with stt_model:=whisper-base); detect: "" in a file'),
+    ('stt_model', '', 'faster-whisper model directory (relative to models_dir)'),
+    ('record_dir', '', 'directory where tts also writes each spoken reply as a WAV file'),
+    ('play_locally', '', "true: play replies on this computer's speaker too (besides audio/out)"),
+    ('respawn', 'true', 'restart a node that dies (never one that rejected its parameters)'),
+    ('log_level', 'info', "the nodes' log level: debug | info | warn | error (rcl's own stays at info)"),
 ]
 
+# Launch argument -> (node, parameter, type). Only arguments given a value are passed on, so an
+# empty one keeps the parameter file's value (the shipped file's is said in the description).
+OVERRIDES = [
+    ('audio_source', 'capture', 'source', str),
+    ('audio_file', 'capture', 'file_path', str),
+    ('audio_device', 'capture', 'device', str),
+    ('input_topic', 'capture', 'input_topic', str),
+    ('model', 'llama_server', 'model_path', str),
+    ('llama_port', 'llama_server', 'port', int),
+    ('llm_endpoint', 'brain', 'llm.endpoint', str),
+    ('personality', 'brain', 'llm.personality', str),
+    ('language', 'stt', 'language', str),
+    ('stt_model', 'stt', 'model_dir', str),
+    ('record_dir', 'tts', 'record_dir', str),
+    ('play_locally', 'tts', 'play_locally', bool),
+]
 
-def _text(name):
-    # Typed on purpose: an empty or numeric-looking string must stay a string parameter.
-    return ParameterValue(LaunchConfiguration(name), value_type=str)
+# node -> (package, executable, the start_* argument that selects it), in start order:
+# llama-server first (the brain checks it), tts before the brain (its Speak server).
+NODES = {
+    'llama_server': ('heisenberg_brain', 'llama_server', 'start_llama_server'),
+    'tts': ('heisenberg_audio', 'tts', 'start_audio'),
+    'capture': ('heisenberg_audio', 'capture', 'start_audio'),
+    'wake_word': ('heisenberg_audio', 'wake_word', 'start_audio'),
+    'stt': ('heisenberg_audio', 'stt', 'start_audio'),
+    'brain': ('heisenberg_brain', 'brain', 'start_brain'),
+}
+CONFIG_EXIT_CODE = 2  # heisenberg_common.runner: the node rejected its parameters
+# Time a node gets to stop after SIGINT before SIGTERM: an action server can take ~10 s, and
+# llama_server stops its llama-server child in order (a SIGKILLed node would orphan it).
+STOP_TIMEOUT = '15'
 
 
-def _flag(name):
-    return ParameterValue(LaunchConfiguration(name), value_type=bool)
+class NodeExitError(RuntimeError):
+    """Raised from an exit handler: launch logs it, stops every node and returns a non-zero code."""
+
+
+def _flag(value: str, name: str = '') -> bool:
+    if value.lower() not in ('true', 'false'):
+        raise ValueError(f"{name}:={value}: expected true or false")
+    return value.lower() == 'true'
+
+
+def _typed(name: str, value: str, kind: type):
+    """The argument as its parameter's type.
+
+    A wrong type is refused here: rcl silently keeps the parameter file's value when a later
+    file gives another type. Strings are typed explicitly, or launch reads them as YAML
+    (language:=no would become False).
+    """
+    if kind is bool:
+        return _flag(value, name)
+    if kind is int:
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f'{name}:={value}: expected an integer') from None
+    return ParameterValue(value, value_type=str)
+
+
+def _overrides(arg) -> dict:
+    """Parameters per node from the launch arguments that were given a value."""
+    params = {}
+    for name, node, parameter, kind in OVERRIDES:
+        if arg(name) != '':
+            params.setdefault(node, {})[parameter] = _typed(name, arg(name), kind)
+    follow_port = arg('llama_port') and not arg('llm_endpoint')
+    if follow_port and _flag(arg('start_llama_server'), 'start_llama_server'):
+        params.setdefault('brain', {})['llm.endpoint'] = f"http://127.0.0.1:{arg('llama_port')}/completion"
+    return params
+
+
+def _absolute_namespace(context, namespace: str) -> str:
+    """The namespace the nodes get: a relative one goes under an including launch's namespace."""
+    if namespace.startswith('/'):
+        return namespace.rstrip('/') or '/'
+    outer = (context.launch_configurations.get('ros_namespace') or '').strip('/')
+    return '/' + '/'.join(part for part in (outer, namespace.strip('/')) if part)
+
+
+def _logger_name(namespace: str, node: str) -> str:
+    # The node's own logger (and its children): a global debug level would flood with rcl/rmw.
+    return '.'.join(part for part in namespace.split('/') + [node] if part)
+
+
+def _params_file_for(path: str, namespace: str) -> str:
+    """The parameter file, with /<other namespace>/<node> sections re-keyed to this namespace.
+
+    The shipped file names its sections /heisenberg/<node>; under another namespace (an
+    argument, or an including launch's PushRosNamespace) ROS would silently skip them.
+    """
+    with open(path) as stream:
+        sections = yaml.safe_load(stream) or {}
+    rekeyed = {}
+    for key, section in sections.items():
+        node = str(key).rstrip('/').rsplit('/', 1)[-1]
+        if '*' not in str(key) and node in NODES:
+            key = f"{namespace.rstrip('/')}/{node}"
+        rekeyed[key] = section
+    if list(rekeyed) == list(sections):
+        return path
+    with tempfile.NamedTemporaryFile('w', prefix='heisenberg_params_', suffix='.yaml', delete=False) as out:
+        yaml.safe_dump(rekeyed, out)
+    get_logger('heisenberg').info(f'{path}: sections re-keyed for namespace {namespace} in {out.name}')
+    return out.name
+
+
+def _exit_handlers(node: Node, name: str, respawn: bool) -> list:
+    """End the launch when a node rejects its parameters (or exits with respawn off), with its message."""
+    last_error = ['see its output above']
+
+    def remember(event):
+        # The node's own verdict: its [FATAL]/[ERROR] log lines, or a traceback's last line.
+        for line in event.text.decode(errors='replace').splitlines():
+            if '[FATAL]' in line or '[ERROR]' in line or (line.strip() and not line.startswith(('[', ' '))):
+                last_error[0] = line.strip()
+
+    def on_exit(event, context):
+        if context.is_shutdown or (respawn and event.returncode != CONFIG_EXIT_CODE):
+            return None
+        why = ('rejected its parameters' if event.returncode == CONFIG_EXIT_CODE
+               else 'exited and respawn is off')
+        raise NodeExitError(f'{name} {why} (exit code {event.returncode}): {last_error[0]}')
+
+    return [RegisterEventHandler(OnProcessIO(target_action=node, on_stderr=remember)),
+            RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit))]
+
+
+def _launch_setup(context):
+    def arg(name):
+        return LaunchConfiguration(name).perform(context)
+
+    namespace = arg('namespace')
+    full_namespace = _absolute_namespace(context, namespace)
+    params_file = _params_file_for(arg('params_file'), full_namespace)
+    overrides = _overrides(arg)
+    respawn = _flag(arg('respawn'), 'respawn')
+    env = {'HEISENBERG_MODELS': arg('models_dir')} if arg('models_dir') else None
+    actions = []
+    for name, (package, executable, selected_by) in NODES.items():
+        if not _flag(arg(selected_by), selected_by):
+            continue
+        log_level = f"{_logger_name(full_namespace, name)}:={arg('log_level')}"
+        node = Node(package=package, executable=executable, name=name, namespace=namespace,
+                    parameters=[params_file] + ([overrides[name]] if name in overrides else []),
+                    ros_arguments=['--log-level', log_level], additional_env=env, output='screen',
+                    respawn=respawn, respawn_delay=2.0, sigterm_timeout=STOP_TIMEOUT)
+        actions += _exit_handlers(node, f"{full_namespace.rstrip('/')}/{name}", respawn) + [node]
+    return actions
 
 
 def generate_launch_description():
-    arg = LaunchConfiguration
-    params = arg('params_file')
-    common = {
-        'output': 'screen',
-        'respawn': PythonExpression(["'", arg('respawn'), "' == 'true'"]),
-        'respawn_delay': 2.0,
-        'arguments': ['--ros-args', '--log-level', arg('log_level')],
-    }
-
-    nodes = [
-        PushRosNamespace(arg('namespace')),
-        Node(package='heisenberg_brain', executable='llama_server', name='llama_server',
-             condition=IfCondition(arg('start_llama_server')),
-             parameters=[params, {'model_path': _text('model'),
-                                  'port': ParameterValue(arg('llama_port'), value_type=int)}], **common),
-        Node(package='heisenberg_audio', executable='capture', name='capture',
-             parameters=[params, {'source': _text('audio_source'), 'file_path': _text('audio_file'),
-                                  'device': _text('audio_device'), 'input_topic': _text('input_topic')}],
-             **common),
-        Node(package='heisenberg_audio', executable='wake_word', name='wake_word',
-             parameters=[params], **common),
-        Node(package='heisenberg_audio', executable='stt', name='stt',
-             parameters=[params, {'language': _text('language'), 'model_dir': _text('stt_model')}], **common),
-        Node(package='heisenberg_brain', executable='brain', name='brain',
-             parameters=[params, {'llm.endpoint': _text('llm_endpoint'),
-                                  'llm.personality': _text('personality')}],
-             **common),
-        Node(package='heisenberg_audio', executable='tts', name='tts',
-             parameters=[params, {'record_dir': _text('record_dir'), 'play_locally': _flag('play_locally')}],
-             **common),
-    ]
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=description)
          for name, default, description in ARGUMENTS]
-        + [SetEnvironmentVariable('HEISENBERG_MODELS', arg('models_dir'), condition=IfCondition(
-            PythonExpression(["'", arg('models_dir'), "' != ''"]))),
-           GroupAction(nodes)])
+        + [OpaqueFunction(function=_launch_setup)])
