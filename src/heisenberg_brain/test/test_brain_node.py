@@ -22,10 +22,11 @@ DETERMINISTIC = {'llm.temperature': 0.0, 'llm.seed': 42, 'llm.token_timeout': 30
                  'llm.first_token_timeout': 60.0, 'think_timeout': 90.0}
 
 
-def start_brain(tmp_path, endpoint, **params):
+def start_brain(tmp_path, endpoint, namespace='heisenberg', **params):
     params_file = write_params(tmp_path / 'brain.yaml', 'brain',
-                               {'llm.endpoint': endpoint, **DETERMINISTIC, **params})
-    return NodeProcess('heisenberg_brain.nodes.brain', 'brain', params_files=(params_file,), log_dir=tmp_path)
+                               {'llm.endpoint': endpoint, **DETERMINISTIC, **params}, namespace)
+    return NodeProcess('heisenberg_brain.nodes.brain', 'brain', namespace=namespace,
+                       params_files=(params_file,), log_dir=tmp_path)
 
 
 class Session:
@@ -163,9 +164,10 @@ def test_unreachable_server_gives_a_clear_error_and_returns_to_idle(tmp_path):
     blocker = socket.socket()
     blocker.bind(('127.0.0.1', 0))
     endpoint = f'http://127.0.0.1:{blocker.getsockname()[1]}/completion'
-    brain = start_brain(tmp_path, endpoint, **{'llm.retries': 1, 'error_hold': 1.0})
+    # Its own namespace: the module's brain is still up, and a goal must not reach that one.
+    brain = start_brain(tmp_path, endpoint, namespace='unreachable', **{'llm.retries': 1, 'error_hold': 1.0})
     try:
-        with RosClient() as ros:
+        with RosClient(namespace='unreachable') as ros:
             session = Session(ros)
             result, _ = session.ask('Hello?', timeout=30)
             assert result.status == GoalStatus.STATUS_ABORTED

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -33,6 +32,7 @@ from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_brain.core.llm_errors import LLMError
 from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, request_error
 from heisenberg_brain.core.sentences import clean_for_speech
+from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
 from heisenberg_common.params import declare_config
 from heisenberg_common.qos import EVENTS, STATE
 from heisenberg_common.runner import run_node
@@ -41,6 +41,10 @@ from heisenberg_interfaces.msg import (AssistantState, BargeIn, SpeechActivity, 
                                        WakeWordDetection)
 
 NAN = float('nan')
+# Each running Respond goal holds an executor thread while it waits for its reply; the rest
+# (cancel requests, voice events, tts feedback, the watchdog) must never wait for a free one.
+EXECUTOR_THREADS = 6
+HEALTH_TIMEOUT = 2.0  # seconds for one /health probe (a stalled server must not hold the check)
 
 
 @dataclasses.dataclass
@@ -51,7 +55,8 @@ class ActiveReply:
     turn_id: int
     goal_handle: object = None
     outcome: ReplyOutcome = dataclasses.field(default_factory=ReplyOutcome)
-    future: object = None
+    task: object = None             # the asyncio task running it (set on the loop thread)
+    cancel_requested: bool = False
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     generation_done: bool = False
     preempted_by: str = ''
@@ -89,8 +94,9 @@ class BrainNode(Node):
         self._entered_at = time.monotonic()
         self._last_progress = time.monotonic()
         self._apology_handles: list = []
-        self._stats = {'turns': 0, 'errors': 0, 'cancelled': 0, 'last_voice_to_voice': NAN,
-                       'llm_reachable': False, 'last_error': ''}
+        self._stats = {'turns': 0, 'errors': 0, 'cancelled': 0, 'prompts_trimmed': 0,
+                       'last_voice_to_voice': NAN, 'llm_reachable': False, 'last_error': ''}
+        self._health_probe = None
 
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name='brain-asyncio',
@@ -107,7 +113,7 @@ class BrainNode(Node):
         self._metrics_pub = self.create_publisher(TurnMetrics, 'metrics', EVENTS)
         # Every reply's text as it streams (voice turns too), for consoles and loggers.
         self._reply_pub = self.create_publisher(String, 'reply', EVENTS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', EVENTS)
+        self._diagnostics = DiagnosticsPublisher(self, 'brain', hardware_id='llama-server')
         self.create_subscription(WakeWordDetection, 'wake_word', self._on_wake_word, EVENTS,
                                  callback_group=reentrant)
         self.create_subscription(Transcript, 'transcript', self._on_transcript, EVENTS,
@@ -125,6 +131,7 @@ class BrainNode(Node):
         self.create_timer(self.config.health_period, self._check_health,
                           callback_group=MutuallyExclusiveCallbackGroup())
         self._publish_state(State.IDLE, 'STARTUP', '')
+        self._check_health()
         self.get_logger().info(
             f'brain ready: {self.config.llm.endpoint}, format {self.config.llm.prompt_format}, '
             f'personality {self.config.llm.personality}')
@@ -136,8 +143,8 @@ class BrainNode(Node):
     def close(self):
         with self._lock:
             reply, self._active = self._active, None
-        if reply is not None and reply.future is not None:
-            reply.future.cancel()
+        if reply is not None:
+            self._cancel_reply(reply)
         try:
             self._call(self._client.close(), timeout=3.0)
         except Exception:  # closing on the way out: nothing left to report to
@@ -168,6 +175,9 @@ class BrainNode(Node):
             previous = self._state
             nxt, actions = step(previous, event)
             started = None
+            follow_up = None
+            # Only a reply meant to be heard gets a spoken apology (a silent Respond goal does not).
+            apologize = self._active is None or self._active.request.speak
             for action in actions:
                 if action is Action.START_TURN:
                     self._turn_id += 1
@@ -178,13 +188,16 @@ class BrainNode(Node):
                 elif action is Action.START_GENERATION:
                     started = self._start_reply(request, goal_handle)
                 elif action is Action.SPEAK_APOLOGY:
-                    self._speak_apology()
+                    if not (apologize and self._speak_apology()):
+                        follow_up = Event.SPEECH_FINISHED  # nothing to say: ERROR is shown, then IDLE
             self._state = nxt
             self._last_progress = time.monotonic()
             if nxt is not previous:
                 self._entered_at = self._last_progress
                 self._publish_state(nxt, event.name, detail, previous)
                 self.get_logger().info(f'{previous.name} -> {nxt.name} ({event.name}) turn {self._turn_id}')
+            if follow_up is not None:
+                self.dispatch(follow_up, detail='no apology to speak')
             return started
 
     def _start_reply(self, request: ReplyRequest, goal_handle) -> ActiveReply:
@@ -192,16 +205,35 @@ class BrainNode(Node):
         reply.started_at = self._now()
         self._active = reply
         self._stats['turns'] += 1
-        reply.future = asyncio.run_coroutine_threadsafe(self._run_reply(reply), self._loop)
+        self._loop.call_soon_threadsafe(self._spawn, reply)
         return reply
+
+    def _spawn(self, reply: ActiveReply):
+        """Start the reply's task (asyncio thread); its end, however it comes, marks the reply done.
+
+        A task cancelled before its first step never enters the coroutine, nor its finally.
+        """
+        if reply.cancel_requested:
+            reply.done.set()
+            return
+        reply.task = self._loop.create_task(self._run_reply(reply))
+        reply.task.add_done_callback(lambda _: reply.done.set())
+
+    def _cancel_reply(self, reply: ActiveReply):
+        """Stop the reply's generation (any thread); its goal then ends with the partial text."""
+        reply.cancel_requested = True
+
+        def cancel():  # queued after _spawn, so the task exists unless it was never started
+            if reply.task is not None:
+                reply.task.cancel()
+        self._loop.call_soon_threadsafe(cancel)
 
     def _cancel_active(self, reason: str):
         reply, self._active = self._active, None
         if reply is None:
             return
         reply.preempted_by = reply.preempted_by or reason
-        if reply.future is not None:
-            reply.future.cancel()
+        self._cancel_reply(reply)
         self._flush_reply_speech(reply)
         self._stats['cancelled'] += 1
         self._publish_metrics(reply)
@@ -219,6 +251,7 @@ class BrainNode(Node):
         except Exception as exc:  # a bug must still end the goal and leave the FSM
             self._fail(reply, f'internal error: {exc!r}')
         finally:
+            self._count_trimmed_prompt(reply)
             reply.done.set()
         if reply.outcome.finish_reason != 'error':
             if reply.held_sentences and reply is self._active:  # stream_speech off: speak it all now
@@ -237,8 +270,19 @@ class BrainNode(Node):
         with self._lock:
             if reply is self._active:
                 self._publish_metrics(reply)
-                self._active = None
-                self.dispatch(Event.LLM_ERROR, detail=message)
+                # Still the active reply while the event runs, so FLUSH_SPEECH silences what it
+                # already queued on tts and the apology knows whether it was a spoken reply.
+                self.dispatch(Event.LLM_ERROR, reply=reply, detail=message)
+                if self._active is reply:
+                    self._active = None
+
+    def _count_trimmed_prompt(self, reply: ActiveReply):
+        outcome = reply.outcome
+        if outcome.dropped_turns or outcome.truncated_prompt:
+            self._stats['prompts_trimmed'] += 1
+            self.get_logger().info(
+                f'turn {reply.turn_id}: prompt trimmed to fit the context ({outcome.dropped_turns} history '
+                f"turn(s) folded into the summary{', question cut' if outcome.truncated_prompt else ''})")
 
     def _on_token(self, reply: ActiveReply, token: Token):
         self._last_progress = time.monotonic()
@@ -340,23 +384,36 @@ class BrainNode(Node):
         for handle in reply.speak_handles:
             handle.cancel_goal_async()
 
-    def _speak_apology(self):
+    def _speak_apology(self) -> bool:
+        """Send the apology to tts; False when there is no tts to say it."""
         if not self._speak.server_is_ready():
-            return  # the ERROR hold timer brings the FSM back to IDLE
+            return False
         goal = Speak.Goal(text=self.config.apology, utterance_id=f'{self._turn_id}-apology')
         turn = self._turn_id
 
         def accepted(future):
             handle = future.result()
-            if handle.accepted:
+            if not handle.accepted:
+                self._apology_done(turn, None)
+                return
+            with self._lock:
+                if not self._apology_wanted(turn):  # flushed before tts accepted it
+                    handle.cancel_goal_async()
+                    return
                 self._apology_handles.append(handle)
-                handle.get_result_async().add_done_callback(lambda _: self._apology_done(turn))
+            handle.get_result_async().add_done_callback(lambda _: self._apology_done(turn, handle))
 
         self._speak.send_goal_async(goal).add_done_callback(accepted)
+        return True
 
-    def _apology_done(self, turn: int):
+    def _apology_wanted(self, turn: int) -> bool:
+        return self._state is State.ERROR and self._turn_id == turn
+
+    def _apology_done(self, turn: int, handle):
         with self._lock:
-            if self._state is State.ERROR and self._turn_id == turn:
+            if handle in self._apology_handles:
+                self._apology_handles.remove(handle)
+            if self._apology_wanted(turn):
                 self.dispatch(Event.SPEECH_FINISHED)
 
     # ------------------------------------------------------------------ voice inputs
@@ -394,6 +451,10 @@ class BrainNode(Node):
             goal_handle.abort()
             return Respond.Result(finish_reason=Respond.Result.FINISH_ERROR, error=error,
                                   time_to_first_token=-1.0)
+        if goal_handle.is_cancel_requested:
+            # Cancelled before it ran: it must not preempt the reply that is running.
+            goal_handle.canceled()
+            return Respond.Result(finish_reason=Respond.Result.FINISH_CANCELLED, time_to_first_token=-1.0)
         reply = self.dispatch(Event.RESPOND_GOAL, request=request, goal_handle=goal_handle,
                               detail=goal.prompt)
         if reply is None:  # cannot happen with the current table; never leave a goal hanging
@@ -405,19 +466,19 @@ class BrainNode(Node):
                 cancel_sent = True
                 reply.preempted_by = 'cancelled by the client'
                 self.dispatch(Event.GOAL_CANCELLED, reply=reply)
-                if reply.future is not None:
-                    reply.future.cancel()  # also when the reply is no longer the active one
+                self._cancel_reply(reply)  # also when the reply is no longer the active one
         outcome = reply.outcome
-        result = Respond.Result(text=outcome.text, finish_reason=outcome.finish_reason or 'cancelled',
+        finish_reason = outcome.finish_reason or 'cancelled'  # empty: cancelled before it started
+        result = Respond.Result(text=outcome.text, finish_reason=finish_reason,
                                 token_count=outcome.token_count,
                                 time_to_first_token=float(outcome.time_to_first_token), error=outcome.error)
         if goal_handle.is_cancel_requested:
             result.finish_reason = Respond.Result.FINISH_CANCELLED
             goal_handle.canceled()
-        elif outcome.finish_reason in ('stop', 'length'):
+        elif finish_reason in ('stop', 'length'):
             goal_handle.succeed()
         else:
-            if outcome.finish_reason == 'cancelled':
+            if finish_reason == 'cancelled':
                 result.error = reply.preempted_by or 'cancelled'
             goal_handle.abort()
         return result
@@ -457,25 +518,41 @@ class BrainNode(Node):
             f' + first audio {_ms(msg.first_sentence_to_first_audio)}; {msg.token_count} tokens')
 
     def _check_health(self):
+        """Probe /health on the asyncio loop and report when it answers (no executor thread waits)."""
+        if self._health_probe is not None and not self._health_probe.done():
+            return  # the previous probe is still out
+        self._health_probe = asyncio.run_coroutine_threadsafe(self._probe_health(), self._loop)
+        self._health_probe.add_done_callback(self._on_health)
+
+    async def _probe_health(self) -> bool:
         try:
-            reachable = self._call(self._client.health(), timeout=3.0)
-        except Exception:
-            reachable = False
+            async with asyncio.timeout(min(HEALTH_TIMEOUT, self.config.health_period)):
+                return await self._client.health()
+        except Exception:  # timeout or anything else: not usable, which is what we report
+            return False
+
+    def _on_health(self, probe):
+        reachable = not probe.cancelled() and probe.exception() is None and bool(probe.result())
         self._stats['llm_reachable'] = reachable
-        status = DiagnosticStatus(
-            name=f'{self.get_fully_qualified_name()}: brain', hardware_id='llama-server',
-            level=DiagnosticStatus.OK if reachable else DiagnosticStatus.ERROR,
-            message=('llama-server reachable' if reachable
-                     else f'llama-server unreachable at {self.config.llm.endpoint}'))
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in self._stats.items()]
-        status.values.append(KeyValue(key='state', value=self._state.name))
-        diag = DiagnosticArray(status=[status])
-        diag.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(diag)
+        self._publish_diagnostics()
+
+    def _publish_diagnostics(self):
+        stats = dict(self._stats)
+        reachable = stats['llm_reachable']
+        v2v = stats['last_voice_to_voice']
+        message = ('llama-server reachable' if reachable
+                   else f'llama-server unreachable at {self.config.llm.base_url}')
+        self._diagnostics.publish(
+            OK if reachable else ERROR, message,
+            {'llm_endpoint': self.config.llm.endpoint, 'llm_reachable': str(reachable).lower(),
+             'state': self._state.name, 'turn_id': self._turn_id, 'turns': stats['turns'],
+             'errors': stats['errors'], 'cancelled': stats['cancelled'],
+             'prompts_trimmed': stats['prompts_trimmed'], 'last_error': stats['last_error'] or 'none',
+             'last_voice_to_voice_s': 'n/a' if math.isnan(v2v) else f'{v2v:.3f}'})
 
 
 def main(args=None):
-    return run_node(BrainNode, args=args)
+    return run_node(BrainNode, args=args, num_threads=EXECUTOR_THREADS)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,471 @@
+"""Faults and bad input: each one ends clearly, and the graph answers the next question after it.
+
+Real parts wherever a real part can show the fault: a real llama-server that is not running
+when the brain starts, is SIGKILLed mid-answer and started again on the same port; a real
+tts node speaking the apology; the whole graph for a node killed and respawned. The
+scripted SSE server (support.fake_llama) only for what a real llama-server cannot be made
+to do on demand: stall, malformed or truncated SSE, an in-stream error, HTTP 500/503, slow
+tokens. Voice turns are made without the audio nodes by publishing a final Transcript on
+``transcript``, as stt does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from action_msgs.msg import GoalStatus
+from aiohttp import web
+from rclpy.action import ActionClient
+
+from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess, free_port, get_json
+from heisenberg_bringup.graph import Graph
+from heisenberg_bringup.monitor import GraphMonitor
+from heisenberg_common.qos import EVENTS
+from heisenberg_interfaces.action import Respond
+from heisenberg_interfaces.msg import Transcript
+from support.fake_llama import FakeLlama
+from support.processes import NodeProcess, write_params
+from test_e2e_voice import ROOT_CONFIG, Assistant
+
+pytestmark = pytest.mark.llm
+
+# Greedy decoding for stable answers; generous timeouts on a shared CPU (speed lives in bench/).
+BRAIN_PARAMS = {'llm.temperature': 0.0, 'llm.seed': 42, 'llm.max_tokens': 64, 'llm.token_timeout': 30.0,
+                'llm.first_token_timeout': 60.0, 'llm.retries': 1, 'llm.retry_backoff': 0.1,
+                'think_timeout': 90.0, 'health_period': 0.5}
+LONG_ANSWER = 'Tell me a very long story about a brave little robot who explores the sea.'
+
+
+def start_node(module: str, name: str, tmp_path, namespace: str, params: dict) -> NodeProcess:
+    params_file = write_params(tmp_path / f'{name}.yaml', name, params, namespace)
+    return NodeProcess(module, name, namespace=namespace, params_files=(params_file,), log_dir=tmp_path)
+
+
+class Rig:
+    """A brain and a tts (to voice its replies and apologies) in a namespace of their own."""
+
+    def __init__(self, tmp_path, namespace: str, endpoint: str, brain_params: dict):
+        self.namespace = namespace
+        self.tts = start_node('heisenberg_audio.nodes.tts', 'tts', tmp_path, namespace, {})
+        self.brain = start_node('heisenberg_brain.nodes.brain', 'brain', tmp_path, namespace,
+                                {**BRAIN_PARAMS, 'llm.endpoint': endpoint, **brain_params})
+        self.monitor = GraphMonitor(namespace)
+        self.respond = ActionClient(self.monitor.node, Respond, 'respond')
+        self.transcripts = self.monitor.node.create_publisher(Transcript, 'transcript', EVENTS)
+        ready = self.monitor.wait_for(
+            lambda: (self.respond.server_is_ready() and self.transcripts.get_subscription_count() > 0
+                     and 'tts' in self.monitor.ready_nodes() and self.monitor.of('state')), 60)
+        assert ready, self.brain.output()[-2000:] + self.tts.output()[-2000:]
+
+    def close(self):
+        self.monitor.close()
+        for node in (self.brain, self.tts):
+            node.stop()
+
+    def wait(self, predicate, timeout: float) -> bool:
+        return self.monitor.wait_for(predicate, timeout)
+
+    # -- Respond goals
+    def send(self, prompt: str, feedback: list | None = None, **goal):
+        feedback = feedback if feedback is not None else []
+        future = self.respond.send_goal_async(Respond.Goal(prompt=prompt, **goal),
+                                              feedback_callback=lambda m: feedback.append(m.feedback))
+        assert self.wait(future.done, 10), 'goal not answered'
+        handle = future.result()
+        assert handle.accepted
+        return handle
+
+    def result(self, handle, timeout: float = 60.0):
+        future = handle.get_result_async()
+        assert self.wait(future.done, timeout), 'no result'
+        return future.result()
+
+    def ask(self, prompt: str, timeout: float = 60.0, **goal):
+        goal.setdefault('max_tokens', 24)
+        return self.result(self.send(prompt, **goal), timeout)
+
+    # -- voice turns and what they did
+    def say(self, text: str) -> float:
+        """A voice turn: the final transcript stt would publish. Returns when it was sent."""
+        since = time.monotonic()
+        msg = Transcript(text=text, language='en', is_final=True)
+        msg.header.stamp = msg.speech_end = self.monitor.node.get_clock().now().to_msg()
+        self.transcripts.publish(msg)
+        return since
+
+    def states(self, since: float) -> list[str]:
+        return dedupe(self.monitor.state_names(since))
+
+    def wait_idle(self, since: float, timeout: float = 60.0, after: str = '') -> bool:
+        def idle():
+            states = self.states(since)
+            return bool(states) and states[-1] == 'IDLE' and (not after or after in states)
+        return self.wait(idle, timeout)
+
+    def apologies(self, since: float) -> list[str]:
+        """The apology utterances tts played (each once, in order)."""
+        return list(dict.fromkeys(m.utterance_id for m in self.monitor.of('speech_activity', since)
+                                  if m.speaking and m.utterance_id.endswith('-apology')))
+
+    def reply_text(self, since: float) -> str:
+        return ''.join(m.data for m in self.monitor.of('reply', since))
+
+    def assert_voice_turn_apologizes(self, text: str = 'What is the capital of France?'):
+        since = self.say(text)
+        assert self.wait_idle(since, 30, after='ERROR'), self.states(since)
+        assert self.states(since) == ['THINKING', 'ERROR', 'IDLE']
+        assert self.apologies(since), 'no apology was spoken'
+        assert self.monitor.of('state', since)[-1].cause == 'SPEECH_FINISHED'  # after the apology
+
+    def assert_voice_turn_answers(self, text: str = 'What is the capital of France?'):
+        since = self.say(text)
+        assert self.wait_idle(since, 90, after='SPEAKING'), self.states(since)
+        assert self.states(since) == ['THINKING', 'SPEAKING', 'IDLE']
+        assert self.reply_text(since).strip()
+        assert not self.apologies(since)
+
+
+def dedupe(states: list[str]) -> list[str]:
+    return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+
+
+# ============================================================== a real llama-server that fails
+
+class LlamaServerOnPort:
+    """A real llama-server on a fixed port, killed hard (as a crash) and started again on it."""
+
+    def __init__(self, gguf_path, log_dir, context_size: int = 2048):
+        self.config = LlamaServerConfig(model_path=str(gguf_path), port=free_port(),
+                                        context_size=context_size)
+        self.log_dir = log_dir
+        self.server: LlamaServerProcess | None = None
+        self.starts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f'http://{self.config.host}:{self.config.port}'
+
+    def ensure_running(self) -> None:
+        if self.server is None or not self.server.running():
+            self.starts += 1
+            self.server = LlamaServerProcess(self.config, self.log_dir / f'llama-server-{self.starts}.log')
+            self.server.start()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would (LlamaServerProcess itself only stops cleanly)."""
+        os.kill(self.server._process.pid, signal.SIGKILL)
+        self.server.stop()  # reaps it, closes its log
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+@pytest.fixture(scope='module')
+def real(tmp_path_factory, gguf_path):
+    """(rig, server): a brain started while its llama-server is NOT running yet."""
+    tmp = tmp_path_factory.mktemp('faults-real')
+    server = LlamaServerOnPort(gguf_path, tmp)
+    rig = Rig(tmp, 'faults_real', server.base_url + '/completion', {})
+    try:
+        yield rig, server
+    finally:
+        rig.close()
+        server.close()
+
+
+def assert_aborted_with(result, *fragments: str):
+    assert result.status == GoalStatus.STATUS_ABORTED, result
+    assert result.result.finish_reason == 'error'
+    for fragment in fragments:
+        assert fragment in result.result.error, result.result.error
+
+
+def test_llama_server_not_running_when_the_brain_starts_then_started(real):
+    rig, server = real
+    assert server.server is None, 'this test needs the server down (it runs first in the module)'
+    assert_aborted_with(rig.ask('Hello?'), 'connection refused', server.base_url, 'llama-server')
+    assert rig.brain.alive()
+    rig.assert_voice_turn_apologizes()
+
+    server.ensure_running()
+    result = rig.ask('What is the capital of France?')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    assert result.result.text.strip()
+    rig.assert_voice_turn_answers()
+
+
+def test_llama_server_killed_mid_answer_then_restarted_on_the_same_port(real):
+    rig, server = real
+    server.ensure_running()
+    feedback = []
+    handle = rig.send('Write a very long essay about the history of robots in factories.', feedback,
+                      max_tokens=400, session_id='killed')
+    assert rig.wait(lambda: len(feedback) >= 3, 60), 'no tokens streamed'
+    since = time.monotonic()
+    server.kill()
+    result = rig.result(handle, 30)
+    assert_aborted_with(result, 'stream broke after', server.base_url)
+    assert result.result.text and result.result.token_count >= 3  # what was said before the crash
+    assert rig.wait_idle(since, 30, after='ERROR'), rig.states(since)
+    assert rig.apologies(since) == []  # a silent goal gets no spoken apology
+
+    # While it is down: a clear error for a goal, a spoken apology for a voice turn.
+    assert_aborted_with(rig.ask('Are you there?'), 'connection refused', server.base_url)
+    rig.assert_voice_turn_apologizes()
+
+    server.ensure_running()
+    result = rig.ask('What is the capital of France?')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    rig.assert_voice_turn_answers()
+
+
+def test_voice_turn_killed_mid_answer_apologizes(real):
+    rig, server = real
+    server.ensure_running()
+    since = rig.say(LONG_ANSWER)
+    assert rig.wait(lambda: rig.reply_text(since), 60), 'no reply tokens'
+    server.kill()
+    assert rig.wait_idle(since, 30, after='ERROR'), rig.states(since)
+    states = rig.states(since)
+    assert states[0] == 'THINKING' and states[-2:] == ['ERROR', 'IDLE'], states
+    error = next(s for s in rig.monitor.of('state', since) if s.state_name == 'ERROR')
+    assert 'stream broke after' in error.detail and server.base_url in error.detail, error.detail
+    turn = rig.monitor.of('state', since)[0].turn_id
+    assert rig.apologies(since) == [f'{turn}-apology']
+
+    server.ensure_running()
+    rig.assert_voice_turn_answers()
+
+
+def test_spoken_reply_killed_while_speaking_is_silenced_at_once(real):
+    rig, server = real
+    server.ensure_running()
+    since = time.monotonic()
+    handle = rig.send(LONG_ANSWER, max_tokens=400, speak=True, session_id='spoken')
+    assert rig.wait(lambda: 'SPEAKING' in rig.states(since), 60), rig.states(since)
+    turn = rig.monitor.of('state', since)[-1].turn_id
+    server.kill()  # generation is still running: tts has sentences queued behind the one it plays
+    killed = time.monotonic()
+    assert_aborted_with(rig.result(handle, 30), 'stream broke after', server.base_url)
+    assert rig.wait_idle(since, 30, after='ERROR'), rig.states(since)
+    assert rig.states(since) == ['THINKING', 'SPEAKING', 'ERROR', 'IDLE']
+    assert rig.apologies(since) == [f'{turn}-apology']
+    # The reply's queued speech was flushed (FLUSH_SPEECH on LLM_ERROR): none of it plays on.
+    late = [msg for msg, at in rig.monitor.timed('speech_activity')
+            if msg.utterance_id == str(turn) and msg.chunk_duration > 0 and at > killed + 1.0]
+    assert late == []
+    assert any(msg.flushed for msg in rig.monitor.of('speech_activity', since)
+               if msg.utterance_id == str(turn))
+
+    server.ensure_running()
+    rig.assert_voice_turn_answers()
+
+
+# ============================================================== faults only a scripted server shows
+
+class FakeLlamaServer(FakeLlama):
+    """support.fake_llama plus llama-server's /props, which the brain reads once for n_ctx."""
+
+    N_CTX = 4096
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post('/completion', self._completion)
+        app.router.add_get('/health', self._health)
+        app.router.add_get('/props', self._props)
+        self._runner = web.AppRunner(app, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, '127.0.0.1', 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _props(self, request: web.Request) -> web.Response:
+        return web.json_response({'default_generation_settings': {'n_ctx': self.N_CTX}})
+
+
+TOKEN_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope='module')
+def fake(tmp_path_factory):
+    """(rig, fake server) with a short token timeout so that a stall is seen quickly."""
+    tmp = tmp_path_factory.mktemp('faults-fake')
+    with FakeLlamaServer() as server:
+        rig = Rig(tmp, 'faults_fake', server.completion_url,
+                  {'llm.token_timeout': TOKEN_TIMEOUT, 'llm.first_token_timeout': 5.0, 'llm.retries': 0})
+        try:
+            yield rig, server
+        finally:
+            rig.close()
+
+
+FAULTS = {
+    # name: (script, what the goal's error says)
+    'stall': ({'fault': 'stall', 'at': 2}, f'no next token within {TOKEN_TIMEOUT:g} s (llm.token_timeout)'),
+    'malformed SSE': ({'fault': 'malformed', 'at': 1}, 'malformed JSON in the completion stream'),
+    'truncated SSE': ({'fault': 'truncate', 'at': 2}, 'event stream truncated inside an event'),
+    'error JSON in the stream': ({'fault': 'error_event', 'at': 1}, 'scripted in-stream failure'),
+    'HTTP 500': ({'fault': 'http_error', 'status': 500}, 'answered HTTP 500: scripted failure'),
+    'HTTP 503': ({'fault': 'http_error', 'status': 503}, 'answered HTTP 503: Loading model'),
+}
+
+
+@pytest.mark.parametrize('name', list(FAULTS))
+def test_scripted_fault_ends_the_goal_apologizes_and_the_next_question_works(fake, name):
+    rig, server = fake
+    script, message = FAULTS[name]
+    server.script(**script)
+    try:
+        assert_aborted_with(rig.ask('Hello?', timeout=30), message)
+        rig.assert_voice_turn_apologizes()
+    finally:
+        server.script()  # the server is back
+    assert server.wait_idle(5), 'the brain left a stream open'
+    result = rig.ask('Hello?')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED and result.result.text == 'Hello, world.'
+    rig.assert_voice_turn_answers()
+
+
+def test_a_slow_server_within_the_timeouts_answers(fake):
+    rig, server = fake
+    server.script(fault='slow', delay=TOKEN_TIMEOUT * 0.6)  # each token late, none too late
+    try:
+        result = rig.ask('Hello?', timeout=30)
+        assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+        assert result.result.text == 'Hello, world.' and result.result.finish_reason == 'stop'
+        rig.assert_voice_turn_answers()
+    finally:
+        server.script()
+
+
+def test_blank_goals_and_transcripts_start_no_turn_and_the_next_question_works(fake):
+    rig, _ = fake
+    assert rig.wait_idle(0, 10)
+    for prompt in ('', ' \t\n\u3000 '):
+        result = rig.ask(prompt)
+        assert_aborted_with(result, 'the prompt is empty')
+    since = rig.say('  \n ')
+    time.sleep(0.5)
+    assert rig.states(since) == []  # no turn: still IDLE
+    result = rig.ask('Hello?')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED
+
+
+# ============================================================== prompts longer than the context
+
+@pytest.fixture(scope='module')
+def small_context(tmp_path_factory, gguf_path):
+    """(rig, server): a llama-server with only 512 tokens of context."""
+    tmp = tmp_path_factory.mktemp('faults-ctx')
+    config = LlamaServerConfig(model_path=str(gguf_path), port=0, context_size=512)
+    with LlamaServerProcess(config, log_path=tmp / 'llama-server.log') as server:
+        rig = Rig(tmp, 'faults_ctx', server.completion_url, {'llm.max_history_turns': 8})
+        try:
+            yield rig, server
+        finally:
+            rig.close()
+
+
+def brain_status(rig: Rig, since: float = 0.0) -> dict:
+    statuses = [s for array in rig.monitor.of('diagnostics', since) for s in array.status
+                if s.name == f'/{rig.namespace}/brain: brain']
+    return {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+
+
+def test_long_history_and_a_very_long_goal_fit_a_small_context(small_context):
+    rig, server = small_context
+    fact = 'Remember this about my garden: ' + 'the roses and tulips grow next to the old oak tree. ' * 8
+    for turn in range(5):  # ~5 x 110 tokens of questions alone: more than the 512-token context
+        result = rig.ask(f'{turn}. {fact}', max_tokens=16, session_id='long')
+        assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    very_long = ' '.join(f'word{i}' for i in range(5000))  # ~34k characters
+    assert len(very_long) > 30_000
+    result = rig.ask(very_long + ' What was the last word?', max_tokens=16, session_id='long', timeout=120)
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    assert result.result.finish_reason in ('stop', 'length')
+    after = time.monotonic()
+    result = rig.ask('What grows next to the oak tree?', max_tokens=16, session_id='long')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    # The brain says it trimmed: history folded into the summary, then the question cut.
+    assert rig.wait(lambda: int(brain_status(rig, after).get('prompts_trimmed', 0)) >= 3, 10), \
+        brain_status(rig)
+    assert brain_status(rig, after)['errors'] == '0'
+    assert not any(slot.get('is_processing') for slot in get_json(server.base_url + '/slots'))
+
+
+# ============================================================== bad parameters at start-up
+
+BAD_PARAMETERS = [
+    # node, parameter override, what the message must say
+    ('brain', 'llm.temperature:=9.0', 'llm.temperature must be in [0, 5], got 9.0'),
+    ('brain', 'llm.temperature:=9', "parameter 'llm.temperature' to '9' of type 'INTEGER'"),
+    ('stt', 'max_utterance:=-1.0', 'max_utterance (-1.0 s) must exceed'),
+    ('tts', 'chunk_ms:=0', 'chunk_ms must be in [10, 1000], got 0'),
+    ('capture', 'source:=usb', "source must be one of ('mic', 'file', 'topic'), got 'usb'"),
+    ('wake_word', 'threshold:=2.0', 'threshold must be in (0, 1), got 2.0'),
+    ('llama_server', 'context_size:=10', 'context_size 10 is too small'),
+]
+
+
+@pytest.mark.parametrize('node, override, message', BAD_PARAMETERS,
+                         ids=[f'{node}-{override}' for node, override, _ in BAD_PARAMETERS])
+def test_a_bad_parameter_stops_the_node_with_code_2_naming_it(tmp_path, node, override, message):
+    from heisenberg_bringup.graph import NODE_MODULES
+    process = NodeProcess(NODE_MODULES[node], node, namespace='bad_params', log_dir=tmp_path,
+                          ros_args=('-p', override))
+    try:
+        assert process.process.wait(60) == 2, process.output()
+    finally:
+        process.stop()
+    assert message in process.output(), process.output()
+
+
+# ============================================================== a node killed and respawned
+
+@pytest.fixture(scope='module')
+def assistant(tmp_path_factory, speech):
+    """The whole graph (the README's way), as in test_e2e_voice."""
+    tmp = tmp_path_factory.mktemp('faults-graph')
+    port = free_port()
+    overrides = {
+        'llama_server': {'port': port},
+        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
+                  'llm.seed': 42, 'llm.max_tokens': 64, 'llm.first_token_timeout': 60.0,
+                  'llm.token_timeout': 30.0, 'think_timeout': 90.0},
+        'tts': {'record_dir': str(tmp / 'replies')},
+        'capture': {'source': 'file', 'file_path': str(tmp / 'none.wav')},
+    }
+    graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
+    monitor = GraphMonitor()
+    try:
+        graph.start([name for name in graph.node_names if name != 'capture'])
+        assert monitor.wait_ready(timeout=180, poll=graph.poll), 'graph not ready; logs in ' + str(tmp)
+        yield Assistant(graph, monitor, speech, tmp, tmp / 'replies')
+    finally:
+        monitor.close()
+        graph.stop()
+
+
+@pytest.mark.models
+def test_stt_killed_is_respawned_and_the_next_spoken_question_is_answered(assistant):
+    graph, monitor = assistant.graph, assistant.monitor
+    pid = graph.processes['stt'].process.pid
+    killed = time.monotonic()
+    graph.kill('stt')
+    assert any(event.startswith('node stt died') for event in graph.poll())
+    assert graph.processes['stt'].process.pid != pid and graph.processes['stt'].starts == 2
+
+    def stt_reports_again():
+        return any(s.name == '/heisenberg/stt: speech-to-text'
+                   for array in monitor.of('diagnostics', killed) for s in array.status)
+    assert monitor.wait_for(stt_reports_again, 60, poll=graph.poll), 'respawned stt never reported'
+
+    start = assistant.say('Hey Jarvis. What is the capital of France?')
+    assert assistant.wait_turn_over(start), monitor.state_names(start)
+    transcripts = [t for t in monitor.of('transcript', start) if t.is_final]
+    assert transcripts and 'france' in transcripts[-1].text.lower()
+    assert 'paris' in assistant.reply_text(start).lower()
