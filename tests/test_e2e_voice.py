@@ -83,7 +83,7 @@ def assistant(tmp_path_factory, speech, models_dir):
     monitor = GraphMonitor()
     try:
         graph.start([name for name in graph.node_names if name != 'capture'])
-        assert monitor.wait_ready(timeout=180, poll=graph.poll), 'graph not ready; logs in ' + str(tmp / 'logs')
+        assert monitor.wait_ready(timeout=180, poll=graph.poll), f'graph not ready; logs in {tmp / "logs"}'
         yield Assistant(graph, monitor, speech, tmp, record_dir)
     finally:
         monitor.close()

@@ -25,4 +25,5 @@ def test_flake8(tree):
 def test_pep257(tree):
     # ament's convention, less D213 (summary on the docstring's second line) and D401 (imperative
     # mood): PEP 257 allows both styles and the code base reads better with one-line summaries.
-    assert pep257_main(argv=['--add-ignore', 'D213', 'D401', '--', str(ROOT / tree)]) == 0, f'pep257 errors in {tree} (see output above)'
+    rc = pep257_main(argv=['--add-ignore', 'D213', 'D401', '--', str(ROOT / tree)])
+    assert rc == 0, f'pep257 errors in {tree} (see output above)'

@@ -97,8 +97,8 @@ def console_printer(monitor_ref: list):
             say(f'[latency] voice-to-voice {_ms(msg.voice_to_voice)}: endpoint {_ms(msg.endpoint_delay)}, '
                 f'to transcript {_ms(msg.speech_end_to_transcript)}, to first token '
                 f'{_ms(msg.transcript_to_first_token)}, to first sentence '
-                f'{_ms(msg.first_token_to_first_sentence)}, to first audio {_ms(msg.first_sentence_to_first_audio)};'
-                f' {msg.token_count} tokens ({msg.finish_reason})')
+                f'{_ms(msg.first_token_to_first_sentence)}, to first audio '
+                f'{_ms(msg.first_sentence_to_first_audio)}; {msg.token_count} tokens ({msg.finish_reason})')
     return on_event
 
 
