@@ -1,7 +1,8 @@
 """Time to first token and tokens/s: raw HTTP to llama-server vs. LlamaClient, in one run.
 
 Starts its own llama-server (one slot, loopback) with the registry GGUF and asks ~10
-short questions through each path, interleaved so both see the same machine load.
+short questions through each path (raw HTTP, LlamaClient, and the brain's Respond action
+over DDS from a brain node process pointed at the same server), interleaved so both see the same machine load.
 Before every measured request the slot's cache is reset to the shared system prompt
 (as in a conversation: system prompt cached, new question), so no path gets another's
 prompt for free.
@@ -25,15 +26,28 @@ import time
 from pathlib import Path
 
 import aiohttp
+from rclpy.action import ActionClient
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess
 from heisenberg_brain.core.llm_client import LlamaClient, Token
+from heisenberg_bringup.graph import NodeProcess, write_params
+from heisenberg_common.qos import EVENTS
+from heisenberg_interfaces.action import Respond
+from heisenberg_interfaces.msg import TurnMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'tests'))
+sys.path.insert(0, str(ROOT))
+
+from conftest import _claim_ros_domain  # noqa: E402  same domain locks as the test sessions
+from support.ros_client import RosClient  # noqa: E402
+
 MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
 DEFAULT_MODEL = MODELS / 'llm' / 'SmolLM2-135M-Instruct.Q4_1.gguf'
-SYSTEM = '<|im_start|>system\nYou are a concise assistant. Answer in one or two sentences.<|im_end|>\n'
+SYSTEM_TEXT = 'You are a concise assistant. Answer in one or two sentences.'
+SYSTEM = f'<|im_start|>system\n{SYSTEM_TEXT}<|im_end|>\n'
+USER_PREFIX, ASSISTANT_PREFIX = '<|im_start|>user\n', '<|im_end|>\n<|im_start|>assistant\n'
 QUESTIONS = [
     'What is the capital of France?',
     'How many legs does a spider have?',
@@ -50,7 +64,14 @@ SEED = 42
 
 
 def chatml(question: str) -> str:
-    return SYSTEM + f'<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n'
+    return SYSTEM + USER_PREFIX + question + ASSISTANT_PREFIX
+
+
+def question_of(prompt: str) -> str:
+    """The question inside chatml(question): what a Respond goal carries (the brain renders the rest)."""
+    question = prompt.removeprefix(SYSTEM + USER_PREFIX).removesuffix(ASSISTANT_PREFIX)
+    assert chatml(question) == prompt, 'not a prompt made by chatml()'
+    return question
 
 
 @dataclasses.dataclass
@@ -113,9 +134,85 @@ async def llama_client_path(server: LlamaServerProcess, max_tokens: int):
         yield run
 
 
+class RespondActionClient:
+    """A brain node process on the bench's llama-server, and an rclpy action client to it.
+
+    The brain renders chatml with SYSTEM_TEXT as its system prompt and no history, so the
+    server sees the same prompt as on the other paths (plus the brain's chatml stop strings).
+    """
+
+    def __init__(self, server: LlamaServerProcess, max_tokens: int):
+        os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
+        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+        os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
+        log_dir = ROOT / 'log' / 'bench'
+        log_dir.mkdir(parents=True, exist_ok=True)
+        params = write_params(log_dir / 'brain.yaml', 'brain', {
+            'llm.endpoint': server.completion_url, 'llm.temperature': 0.0, 'llm.seed': SEED,
+            'llm.max_tokens': max_tokens, 'llm.max_history_turns': 0, 'llm.prompt_format': 'chatml',
+            'llm.system_prompt': SYSTEM_TEXT})
+        self.max_tokens = max_tokens
+        self.brain = NodeProcess('heisenberg_brain.nodes.brain', 'brain', params_files=(params,),
+                                 log_dir=log_dir)
+        self.ros = RosClient('bench_llm')
+        self.action = ActionClient(self.ros.node, Respond, 'respond')
+        self.metrics: list[TurnMetrics] = []
+        self.ros.node.create_subscription(TurnMetrics, 'metrics', self.metrics.append, EVENTS)
+        self.goals = 0
+
+    def wait_ready(self) -> None:
+        if not self.action.wait_for_server(timeout_sec=60):
+            raise RuntimeError(f'no Respond server; see {self.brain.log_path}')
+
+    async def run(self, prompt: str) -> Sample:
+        loop = asyncio.get_running_loop()
+        result = loop.create_future()
+        times = []
+        self.metrics.clear()
+        self.goals += 1
+        goal = Respond.Goal(prompt=question_of(prompt), session_id=f'bench-{self.goals}',
+                            max_tokens=self.max_tokens)
+
+        def on_feedback(msg):  # executor thread: the arrival time of each token over DDS
+            if msg.feedback.delta:
+                times.append(time.perf_counter() - started)
+
+        def on_accepted(future):
+            future.result().get_result_async().add_done_callback(
+                lambda done: loop.call_soon_threadsafe(result.set_result, done.result()))
+
+        started = time.perf_counter()
+        self.action.send_goal_async(goal, feedback_callback=on_feedback).add_done_callback(on_accepted)
+        response = await asyncio.wait_for(result, 120)
+        if response.result.finish_reason not in ('stop', 'length') or not times:
+            raise RuntimeError(f'Respond goal ended {response.result.finish_reason}: {response.result.error}')
+        for _ in range(100):  # the turn's metrics (server tok/s) may trail the result
+            if self.metrics:
+                break
+            await asyncio.sleep(0.01)
+        server_tok_s = self.metrics[-1].tokens_per_second if self.metrics else float('nan')
+        return Sample(times[0], times, server_tok_s)
+
+    def close(self) -> None:
+        self.ros.close()
+        self.brain.stop()
+
+
+@contextlib.asynccontextmanager
+async def respond_action_path(server: LlamaServerProcess, max_tokens: int):
+    """The brain's Respond action over DDS; TTFT = goal sent -> first feedback carrying a delta."""
+    client = RespondActionClient(server, max_tokens)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, client.wait_ready)
+        yield client.run
+    finally:
+        client.close()
+
+
 PATHS = {
     'raw HTTP': raw_http_path,
     'LlamaClient': llama_client_path,
+    'Respond action': respond_action_path,
 }
 
 
@@ -170,6 +267,10 @@ def print_table(results: dict[str, list[Sample]]) -> None:
           'to the first row)')
 
 
+def load_average() -> str:
+    return '/'.join(f'{value:.2f}' for value in os.getloadavg())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', default=str(DEFAULT_MODEL), help='GGUF to serve')
@@ -180,9 +281,10 @@ def main(argv=None) -> int:
     with LlamaServerProcess(config, log_path=ROOT / 'log' / 'bench' / 'llama-server.log') as server:
         print(f'llama-server {server.base_url}, model {Path(args.model).name}, '
               f'{args.questions} questions x {len(PATHS)} paths, n_predict {args.max_tokens}, '
-              f'{os.cpu_count()} CPUs')
+              f'{os.cpu_count()} CPUs, load average {load_average()}')
         results = asyncio.run(measure(server, args.max_tokens, QUESTIONS[:args.questions]))
     print_table(results)
+    print(f'load average after: {load_average()}')
     return 0
 
 
