@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
+from heisenberg_audio.core.echo_canceller import EchoCancelConfig
+from heisenberg_audio.core.echo_simulation import EchoSimulationConfig
 
 SOURCES = ('mic', 'file', 'topic')
 
@@ -52,6 +54,11 @@ class CaptureConfig:
         'topic: latched AudioInfo topic describing input_topic'))
     diagnostics_period: float = dataclasses.field(default=1.0, metadata=_describe(
         'seconds between /diagnostics reports'))
+    echo_cancel: EchoCancelConfig = dataclasses.field(default_factory=EchoCancelConfig, metadata=_describe(
+        "cancel the robot's own voice (what tts plays) from the published audio"))
+    echo_simulation: EchoSimulationConfig = dataclasses.field(
+        default_factory=EchoSimulationConfig, metadata=_describe(
+            'TESTING ONLY: mix what tts plays into the captured audio, like a speaker next to the mic'))
 
     def __post_init__(self):
         if self.source not in SOURCES:

@@ -10,6 +10,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from heisenberg_audio.core.echo_barge_in import BargeInConfig
+from heisenberg_audio.core.echo_gate import EchoGateConfig
 from heisenberg_common.model_paths import resolve_model_path
 
 COMPUTE_TYPES = ('int8', 'int8_float32', 'int16', 'float32')
@@ -31,7 +33,7 @@ def _describe(text: str) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class SttConfig:
-    """What the stt node listens for after a wake word and how it transcribes it."""
+    """What the stt node listens for after a wake word (or a barge-in) and how it transcribes it."""
 
     model_dir: str = dataclasses.field(default='', metadata=_describe(
         'faster-whisper (CTranslate2) model directory, loaded locally, never from a hub; a '
@@ -77,6 +79,10 @@ class SttConfig:
         'near spellings included'))
     hallucinations: tuple[str, ...] = dataclasses.field(default=DEFAULT_HALLUCINATIONS, metadata=_describe(
         "whole transcripts reported as 'nothing heard' (lower case, no punctuation)"))
+    barge_in: BargeInConfig = dataclasses.field(default_factory=BargeInConfig, metadata=_describe(
+        'barge-in by voice while the robot speaks (BargeIn on barge_in, then a turn)'))
+    echo: EchoGateConfig = dataclasses.field(default_factory=EchoGateConfig, metadata=_describe(
+        "the robot's own voice is not the user's: level gate from what tts plays"))
 
     def __post_init__(self):
         if self.compute_type not in COMPUTE_TYPES:

@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE, FrameBuffer
+from heisenberg_audio.core.echo_gate import EchoGateConfig
 from heisenberg_common.model_paths import resolve_model_path
 
 FRAME_SAMPLES = 1280  # openWakeWord's step: 80 ms at 16 kHz
@@ -49,6 +50,10 @@ class WakeWordConfig:
         'seconds of audio after a detection during which the keyword cannot fire again'))
     diagnostics_period: float = dataclasses.field(default=1.0, metadata=_describe(
         'seconds between /diagnostics reports'))
+    echo: EchoGateConfig = dataclasses.field(default_factory=EchoGateConfig, metadata=_describe(
+        "a detection whose phrase was no louder than the robot's expected echo is dropped"))
+    phrase_duration: float = dataclasses.field(default=1.0, metadata=_describe(
+        'seconds of audio before a detection that the echo gate judges (about the wake phrase)'))
 
     def __post_init__(self):
         if not self.model_paths:
@@ -61,6 +66,8 @@ class WakeWordConfig:
             raise ValueError(f'refractory must be >= 0, got {self.refractory}')
         if self.diagnostics_period <= 0:
             raise ValueError(f'diagnostics_period must be > 0, got {self.diagnostics_period}')
+        if not 0.1 <= self.phrase_duration <= 3.0:
+            raise ValueError(f'phrase_duration must be in [0.1, 3] s, got {self.phrase_duration}')
 
 
 def keyword_of(model_name: str) -> str:

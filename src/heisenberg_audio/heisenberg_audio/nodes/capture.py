@@ -4,6 +4,11 @@ Publishes audio_common_msgs/AudioDataStamped (16 kHz mono S16LE, fixed frames of
 frame_ms, stamped with the capture time of each frame's first sample) on `audio/in`, a
 latched AudioInfo on `audio/info`, and its health on /diagnostics. The mic and file
 sources run in a thread of their own; the topic source runs in the subscription callback.
+
+Echo: with `echo_cancel.enabled` it subscribes to what tts plays (`audio/out`, stamped with
+playback times) and cancels that voice from each frame with WebRTC AEC3 while it plays
+(core/echo_canceller.py). For tests, `echo_simulation.gain` > 0 first mixes that audio into
+each frame, delayed and scaled, as a speaker beside the mic would (core/echo_simulation.py).
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from heisenberg_audio.core.audio_format import StreamConverter
 from heisenberg_audio.core.capture_config import CaptureConfig
 from heisenberg_audio.core.capture_health import StreamHealth
 from heisenberg_audio.core.capture_sources import (FileSource, FrameStamper, MicSource, Pacer, SourceError,
-                                                   StampedFrame, TopicInput)
-from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message
+                                                   StampedFrame, TopicInput, samples_to_ns)
+from heisenberg_audio.core.echo_canceller import EchoCanceller
+from heisenberg_audio.core.echo_reference import ReferenceBuffer
+from heisenberg_audio.core.echo_simulation import EchoSimulator
+from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message, samples_of
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, LATCHED
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, LATCHED
 from heisenberg_common.runner import run_node
 
 
@@ -41,6 +49,7 @@ class CaptureNode(Node):
         self._thread: threading.Thread | None = None
         self._mic: MicSource | None = None
         self._source_label = ''
+        self._start_echo_path()
         start = {'file': self._start_file, 'mic': self._start_mic, 'topic': self._start_topic}
         start[self.config.source]()
         self._info_pub.publish(info_message())
@@ -60,8 +69,9 @@ class CaptureNode(Node):
 
     def _publish(self, frames: list[StampedFrame]) -> None:
         for frame in frames:
-            stamp = Time(nanoseconds=frame.stamp_ns).to_msg()
-            self._audio_pub.publish(audio_message(frame.samples, stamp, self.config.frame_id))
+            samples, stamp_ns = self._through_echo_path(frame)
+            stamp = Time(nanoseconds=stamp_ns).to_msg()
+            self._audio_pub.publish(audio_message(samples, stamp, self.config.frame_id))
         if frames:
             self._health.frame(len(frames))
 
@@ -78,7 +88,8 @@ class CaptureNode(Node):
     def _publish_diagnostics(self) -> None:
         with self._diagnostics_lock:
             report = self._health.report(source=self.config.source, input=self._source_label,
-                                         **{'frames/s': f'{self._health.frame_rate():.1f}'})
+                                         **{'frames/s': f'{self._health.frame_rate():.1f}'},
+                                         **self._echo_values())
         self._diagnostics.publish(report.level, report.message, report.values,
                                   hardware_id=self._source_label)
 
@@ -95,6 +106,55 @@ class CaptureNode(Node):
             # then fails, which is the end we wanted, not an error.
             if self.context.ok() and not self._stop.is_set():
                 raise
+
+    # ------------------------------------------------------------------ echo
+
+    def _start_echo_path(self) -> None:
+        cancel, simulation = self.config.echo_cancel, self.config.echo_simulation
+        self._canceller: EchoCanceller | None = None
+        self._simulator: EchoSimulator | None = None
+        if not (cancel.enabled or simulation.enabled):
+            return
+        self._reference = ReferenceBuffer()
+        if cancel.enabled:
+            self._canceller = EchoCanceller(cancel, self._reference)
+        if simulation.enabled:
+            self._simulator = EchoSimulator(simulation, self._reference)
+            self.get_logger().warning(
+                f'echo SIMULATION on (testing only): {cancel.reference_topic} is mixed into audio/in '
+                f'at gain {simulation.gain:g}, {simulation.delay * 1000:.0f} ms late')
+        self.create_subscription(AudioDataStamped, cancel.reference_topic, self._on_reference, AUDIO_OUT)
+
+    def _on_reference(self, msg: AudioDataStamped) -> None:
+        try:
+            self._reference.add(samples_of(msg), Time.from_msg(msg.header.stamp).nanoseconds / 1e9)
+        except ValueError as exc:
+            self.get_logger().error(f'{self.config.echo_cancel.reference_topic}: chunk dropped: {exc}',
+                                    throttle_duration_sec=5.0)
+
+    def _through_echo_path(self, frame: StampedFrame) -> tuple:
+        """(samples, stamp_ns) to publish: the echo simulated, then cancelled, as configured."""
+        samples, stamp = frame.samples, frame.stamp_ns / 1e9
+        if self._simulator is not None:
+            samples = self._simulator.mix(samples, stamp)
+        if self._canceller is None:
+            return samples, frame.stamp_ns
+        cancelled, lag = self._canceller.process(samples, stamp)
+        return cancelled, frame.stamp_ns - samples_to_ns(lag)
+
+    def _echo_values(self) -> dict:
+        values = {}
+        if self._canceller is not None:
+            erle = self._canceller.erle_db
+            values['echo canceller'] = 'engaged' if self._canceller.engaged else 'idle (nothing playing)'
+            values['echo ERLE dB'] = 'n/a' if erle != erle else f'{erle:.1f}'
+            values['echo frames cancelled'] = self._canceller.frames_engaged
+        else:
+            values['echo canceller'] = 'off'
+        if self._simulator is not None:
+            values['echo SIMULATION (testing)'] = (f'gain {self.config.echo_simulation.gain:g}, '
+                                                   f'delay {self.config.echo_simulation.delay:g} s')
+        return values
 
     # ------------------------------------------------------------------ file
 

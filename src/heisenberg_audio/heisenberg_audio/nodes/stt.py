@@ -1,10 +1,16 @@
-"""stt: after a wake word, find the user's utterance with Silero VAD and transcribe it.
+"""stt: after a wake word or a barge-in, find the user's utterance with Silero VAD and transcribe it.
 
 Subscribes audio/in (AudioDataStamped, graph format), audio/info (latched AudioInfo) and
 wake_word (WakeWordDetection); publishes Transcript on transcript (final transcripts, or
 nothing_heard with a reason) and the node's health on /diagnostics. The logic is in
 core/endpointing.py (when), core/transcriber.py (what) and core/stt_worker.py (whisper
 off the audio thread, speculation during the trailing silence).
+
+Barge-in: while the robot speaks (speech_activity from tts), the same VAD windows go to
+core/echo_barge_in.py, with core/echo_gate.py judging each voiced window against the
+robot's expected echo (from what tts plays on audio/out). When the user talks over the
+robot, stt publishes BargeIn on barge_in and starts a turn at the speech onset, as a wake
+word would, so the interrupting question is transcribed.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import threading
 import time
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from heisenberg_interfaces.msg import Transcript, WakeWordDetection
+from heisenberg_interfaces.msg import BargeIn, SpeechActivity, Transcript, WakeWordDetection
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from heisenberg_audio.core.audio_format import mismatch_reason
+from heisenberg_audio.core.echo_barge_in import BargeInDetected, BargeInDetector, SpeakingTimeline
+from heisenberg_audio.core.echo_gate import EchoGate
 from heisenberg_audio.core.endpointing import (EndOfSpeech, Endpointer, NoSpeech, Speculation,
-                                               SpeechDropped, SpeechStarted, TurnStarted, Utterance)
+                                               SpeechDropped, SpeechStarted, TurnStarted, Utterance,
+                                               VadFrame)
 from heisenberg_audio.core.stt_config import SttConfig
 from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
 from heisenberg_audio.core.stt_worker import SpeculativeTranscriber
@@ -30,7 +39,7 @@ from heisenberg_audio.core.transcriber import Transcriber, Transcription
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
 from heisenberg_common.stamps import seconds_of, time_msg
 
@@ -40,6 +49,10 @@ AUDIO_SILENT_AFTER = 1.0   # s without audio before an open turn is closed on th
 AUDIO_IN_QUEUE = copy.copy(AUDIO_IN)
 AUDIO_IN_QUEUE.depth = 100
 ERROR_THROTTLE = 5.0       # s between repeats of the same error log
+# speech_activity comes 10 times a second while the robot speaks; a deep queue so that a stop
+# is never dropped while the audio callbacks hold the group.
+ACTIVITY_QUEUE = copy.copy(EVENTS)
+ACTIVITY_QUEUE.depth = 100
 
 
 class SttNode(Node):
@@ -57,6 +70,10 @@ class SttNode(Node):
         self._closing = False
 
         self._transcripts = self.create_publisher(Transcript, 'transcript', EVENTS)
+        self._barge_in_pub = self.create_publisher(BargeIn, 'barge_in', EVENTS)
+        self._timeline = SpeakingTimeline()
+        self._echo_gate = EchoGate(self.config.echo)
+        self._barge_in = BargeInDetector(self.config.barge_in, self._timeline)
         self._diagnostics = DiagnosticsPublisher(self, 'speech-to-text')
         # Audio, format, wake words and the audio watchdog share one mutually exclusive
         # group: the endpointer sees them in order, without locks. Whisper runs elsewhere.
@@ -68,6 +85,11 @@ class SttNode(Node):
         self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUE,
                                  callback_group=audio_group)
         self.create_timer(0.25, self._watch_audio, callback_group=audio_group)
+        if self.config.barge_in.enabled:
+            self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity,
+                                     ACTIVITY_QUEUE, callback_group=audio_group)
+            self.create_subscription(AudioDataStamped, self.config.echo.reference_topic, self._on_reference,
+                                     AUDIO_OUT, callback_group=audio_group)
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
 
     def _load_models(self) -> None:
@@ -132,6 +154,7 @@ class SttNode(Node):
                 throttle_duration_sec=ERROR_THROTTLE)
         for frame in frames:
             self._handle(self._endpointer.push(frame))
+            self._watch_for_barge_in(frame)
 
     def _reject_frame(self, why: str) -> None:
         with self._stats_lock:
@@ -147,6 +170,39 @@ class SttNode(Node):
             self._endpointer.abandon()
             events = events[:1] + [NoSpeech(events[0].turn_id, stamp, stamp, self._format_error)]
         self._handle(events)
+
+    def _on_speech_activity(self, msg: SpeechActivity) -> None:
+        if msg.speaking and msg.chunk_duration > 0:
+            self._timeline.chunk(seconds_of(msg.audio_start), msg.chunk_duration)
+        elif not msg.speaking:
+            self._timeline.stop(seconds_of(msg.audio_start))
+
+    def _on_reference(self, msg: AudioDataStamped) -> None:
+        try:
+            self._echo_gate.add_reference(samples_of(msg), seconds_of(msg.header.stamp))
+        except ValueError as exc:
+            self.get_logger().error(f'{self.config.echo.reference_topic}: chunk dropped: {exc}',
+                                    throttle_duration_sec=ERROR_THROTTLE)
+
+    def _watch_for_barge_in(self, frame: VadFrame) -> None:
+        if self._endpointer.turn_id != 0:
+            self._barge_in.reset()  # already listening to the user
+            return
+        detected = self._barge_in.push(frame, self._is_echo)
+        if detected is not None:
+            self._on_barge_in(detected)
+
+    def _is_echo(self, frame: VadFrame) -> bool:
+        return self._echo_gate.is_echo(frame.samples, frame.start)
+
+    def _on_barge_in(self, detected: BargeInDetected) -> None:
+        msg = BargeIn(source='vad', score=float(detected.score))
+        msg.header.stamp = time_msg(detected.onset)
+        self._barge_in_pub.publish(msg)
+        self.get_logger().info(
+            f'barge-in: the user spoke over the robot from {detected.onset:.3f} (speech probability '
+            f'{detected.score:.2f}, detected {detected.reaction:.2f} s after onset); listening')
+        self._handle(self._endpointer.start_turn(detected.onset))
 
     def _watch_audio(self) -> None:
         """Close an open turn when audio stops arriving (a dead capture must not hang it)."""
@@ -270,6 +326,10 @@ class SttNode(Node):
             'last_endpoint_delay_s': f"{stats['last_endpoint_delay']:.3f}",
             'last_transcribe_time_s': f"{stats['last_transcribe_time']:.3f}",
             'last_latency_s': f"{stats['last_latency']:.3f}",
+            'barge_in': 'on' if self.config.barge_in.enabled else 'off',
+            'barge_ins': str(self._barge_in.detections),
+            'robot_speaking': str(self._timeline.speaking).lower(),
+            'echo_gated_windows': str(self._echo_gate.gated),
         }
         self._diagnostics.publish(level, message, values)
 

@@ -1,9 +1,11 @@
 """wake_word: openWakeWord on `audio/in` -> WakeWordDetection events on `wake_word`.
 
 Each detection carries the keyword, its score, the threshold and the stamp of the end of
-the 80 ms frame where it fired. Audio that is not the graph format (per `audio/info`) or
-a malformed payload is refused with a throttled log and an ERROR/WARN diagnostic; the
-node never dies of it.
+the 80 ms frame where it fired. While the robot speaks, a detection whose phrase was no
+louder than the robot's expected echo (core/echo_gate.py, from what tts plays on
+audio/out) is the robot's own voice: it is logged and dropped. Audio that is not the graph
+format (per `audio/info`) or a malformed payload is refused with a throttled log and an
+ERROR/WARN diagnostic; the node never dies of it.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
 from heisenberg_audio.core.capture_health import StreamHealth
+from heisenberg_audio.core.echo_gate import EchoGate
 from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordDetector
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
 
 # AUDIO_IN with a 1 s queue (50 frames of 20 ms) on this side: when the process is briefly
@@ -41,10 +44,15 @@ class WakeWordNode(Node):
         except (OSError, ValueError) as exc:  # missing file, or a file ONNX runtime rejects
             raise ConfigError(f'{self.get_name()}: cannot load openWakeWord: {exc}') from exc
         self._health = StreamHealth(stale_after=1.0)
+        self._echo_gate = EchoGate(self.config.echo)
+        self._echo_dropped = 0
         self._detection_pub = self.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
         self._diagnostics = DiagnosticsPublisher(self, 'wake word', hardware_id='openWakeWord')
         self.create_subscription(AudioInfo, 'audio/info', self._on_info, LATCHED)
         self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUED)
+        if self.config.echo.enabled:
+            self.create_subscription(AudioDataStamped, self.config.echo.reference_topic, self._on_reference,
+                                     AUDIO_OUT)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(f"listening for {', '.join(self._detector.keywords)} "
                                f'(threshold {self.config.threshold}, patience {self.config.patience}, '
@@ -73,11 +81,30 @@ class WakeWordNode(Node):
             self.get_logger().warning(f'dropping audio/in message: {exc}', throttle_duration_sec=5.0)
             return
         stamp_ns = Time.from_msg(msg.header.stamp).nanoseconds or self.get_clock().now().nanoseconds
+        self._echo_gate.observe(samples, stamp_ns / 1e9)
         frames_before = self._detector.frames_processed
         for detection in self._detector.process(samples, stamp_ns):
+            if self._is_echo(detection):
+                continue
             self._publish_detection(detection)
         if self._detector.frames_processed > frames_before:
             self._health.frame(self._detector.frames_processed - frames_before)
+
+    def _on_reference(self, msg: AudioDataStamped) -> None:
+        try:
+            self._echo_gate.add_reference(samples_of(msg), Time.from_msg(msg.header.stamp).nanoseconds / 1e9)
+        except ValueError as exc:
+            self.get_logger().warning(f'{self.config.echo.reference_topic}: chunk dropped: {exc}',
+                                      throttle_duration_sec=5.0)
+
+    def _is_echo(self, detection: Detection) -> bool:
+        end = detection.stamp_ns / 1e9
+        if not self._echo_gate.phrase_is_echo(end - self.config.phrase_duration, end):
+            return False
+        self._echo_dropped += 1
+        self.get_logger().info(f"wake word '{detection.keyword}' (score {detection.score:.3f}) dropped: "
+                               "no louder than the robot's own voice")
+        return True
 
     def _publish_detection(self, detection: Detection) -> None:
         msg = WakeWordDetection(keyword=detection.keyword, score=detection.score,
@@ -91,7 +118,8 @@ class WakeWordNode(Node):
         report = self._health.report(**{
             'model loaded': True, 'models': ', '.join(self._detector.model_files),
             'frames/s processed': f'{self._health.frame_rate():.1f}',
-            'detections': self._detector.detections, 'last score': scores or 'none yet'})
+            'detections': self._detector.detections, 'last score': scores or 'none yet',
+            'dropped as echo': self._echo_dropped})
         self._diagnostics.publish(report.level, report.message, report.values)
 
 

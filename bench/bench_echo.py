@@ -1,0 +1,201 @@
+"""Echo handling: ERLE, self-interruptions and barge-in on Piper speech, printed as tables.
+
+    python bench/bench_echo.py [--graph]
+
+Offline part (the nodes' own core classes, frame by frame as the nodes run them): the
+robot's reply (~1 min of Piper speech, one sentence of it saying "Hey Jarvis") is played
+into a ReferenceBuffer as tts would publish it, mixed into the mic at a gain and delay
+(EchoSimulator), cancelled (EchoCanceller, WebRTC AEC3) and fed to Silero VAD +
+BargeInDetector + EchoGate (stt) and openWakeWord + EchoGate (wake_word). Three front
+ends are compared: nothing (raw echo), the level gate alone (echo_level_db 0, no
+canceller) and the shipped default (AEC3 + gate at -30 dB). Reported:
+
+- ERLE of the canceller on echo alone (after its first second, and over the first second);
+- self-interruptions per hour of robot speech (barge-ins + wake words on echo alone: should be 0);
+- barge-in detection rate and reaction (user speech onset -> BargeIn, in capture time) over
+  user interruptions ("Stop. What is the capital of France?") placed at several moments.
+
+--graph also runs the real graph (tests' way: heisenberg_bringup.Graph, llama-server,
+echo simulation in capture) for a few interruptions and reports onset -> BargeIn received
+and onset -> audio/out silenced (playback end of the interrupted reply's last chunk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'tests'))
+
+from support.speech import Speech, silence  # noqa: E402
+
+from heisenberg_audio.core.echo_barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline  # noqa: E402
+from heisenberg_audio.core.echo_canceller import EchoCancelConfig, EchoCanceller, erle_db  # noqa: E402
+from heisenberg_audio.core.echo_gate import EchoGate, EchoGateConfig  # noqa: E402
+from heisenberg_audio.core.echo_reference import ReferenceBuffer  # noqa: E402
+from heisenberg_audio.core.echo_simulation import EchoSimulationConfig, EchoSimulator  # noqa: E402
+from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector  # noqa: E402
+from heisenberg_audio.core.wake_word import WakeWordConfig, WakeWordDetector  # noqa: E402
+
+SR = 16000
+FRAME = 320            # capture's 20 ms frames
+CHUNK = 1600           # tts's 100 ms chunks
+T0 = 1000.0            # capture time of the first sample of a run (any clock will do)
+LEAD = 1.0             # s of silence before the robot starts
+ROBOT = [
+    'Once upon a time, a brave little robot lived in a quiet town by the sea.',
+    'Every morning it rolled down to the harbour to count the boats and greet the fishermen.',
+    'One day a storm came, and the robot had to help the sailors find their way home.',
+    'It shone its lights across the waves until every boat was safe in the harbour.',
+    'If you need me, just say hey Jarvis, and I will listen.',
+    'The fishermen thanked the robot and gave it a new coat of bright red paint.',
+    'From then on, the little robot was the pride of the whole town.',
+    'Children came to see it every weekend, and it told them stories about the sea.',
+    'Sometimes it would sing a little song about the waves and the wind.',
+    'And when the night came, it rolled back home and dreamed of electric sheep.',
+]
+USER = 'Stop. What is the capital of France?'
+CONDITIONS = [(0.5, 0.03), (0.7, 0.05), (1.0, 0.08)]
+FRONT_ENDS = {
+    'none (raw echo)': (False, None),
+    'gate only (0 dB)': (False, EchoGateConfig(echo_level_db=0.0)),
+    'AEC3 + gate (default)': (True, EchoGateConfig()),
+}
+PLACEMENTS = (0.02, 0.2, 0.45, 0.7)   # where in the reply the user interrupts (fraction of it)
+AFTER_USER = 3.0                      # s of a run kept after the user starts
+
+
+@dataclasses.dataclass
+class RunResult:
+    barge_ins: list      # BargeInDetected
+    wakes: int
+    echo_in: np.ndarray  # the echo part of the mic, for ERLE
+    out: np.ndarray      # what capture would publish
+
+
+def run(robot: np.ndarray, user: np.ndarray | None, user_at: float, gain: float, delay: float,
+        cancel: bool, gate_config: EchoGateConfig | None, vad: SileroVad, wake: WakeWordDetector | None,
+        ) -> RunResult:
+    """One pass of the whole chain over LEAD s + the robot's reply + 1 s, user speech mixed at user_at.
+
+    With user speech the run stops AFTER_USER s after it starts.
+    """
+    total = int((LEAD + len(robot) / SR + 1.0) * SR)
+    total += -total % FRAME
+    played = np.zeros(total, dtype=np.int16)
+    played[int(LEAD * SR):int(LEAD * SR) + len(robot)] = robot
+    room = np.zeros(total + len(user if user is not None else []), dtype=np.int16)  # the user, at the mic
+    if user is not None:
+        at = int(user_at * SR)
+        room[at:at + len(user)] = user
+        total = min(total, int((user_at + AFTER_USER) * SR) // FRAME * FRAME)
+
+    capture_ref, stt_ref = ReferenceBuffer(60.0), ReferenceBuffer(60.0)
+    timeline = SpeakingTimeline()
+    start, end = int(LEAD * SR), min(total, int(LEAD * SR) + len(robot))
+    for offset in range(start, end, CHUNK):   # tts: 100 ms chunks stamped with playback time
+        chunk = played[offset:min(offset + CHUNK, end)]
+        for buffer in (capture_ref, stt_ref):
+            buffer.add(chunk, T0 + offset / SR)
+        timeline.chunk(T0 + offset / SR, len(chunk) / SR)
+    timeline.stop(T0 + end / SR)
+
+    simulator = EchoSimulator(EchoSimulationConfig(gain=gain, delay=delay), capture_ref)
+    canceller = EchoCanceller(EchoCancelConfig(), capture_ref) if cancel else None
+    gate = EchoGate(gate_config or EchoGateConfig(enabled=False), stt_ref)
+    barge = BargeInDetector(BargeInConfig(), timeline)
+    detector = SpeechDetector(vad)
+    detector.reset()
+    if wake is not None:
+        wake.reset()
+    echo_in, out, found, wakes = [], [], [], 0
+    for offset in range(0, total, FRAME):
+        stamp = T0 + offset / SR
+        echo = simulator.mix(np.zeros(FRAME, dtype=np.int16), stamp)
+        mic = np.clip(echo.astype(np.int32) + room[offset:offset + FRAME], -32768, 32767).astype(np.int16)
+        lag = 0
+        if canceller is not None:
+            mic, lag = canceller.process(mic, stamp)
+        published = stamp - lag / SR
+        echo_in.append(echo)
+        out.append(mic)
+        for frame in detector.push(mic, published):
+            hit = barge.push(frame, lambda f: gate.is_echo(f.samples, f.start))
+            if hit is not None:
+                found.append(hit)
+        if wake is not None:
+            gate.observe(mic, published)
+            for detection in wake.process(mic, int(round(published * 1e9))):
+                stamp_end = detection.stamp_ns / 1e9
+                wakes += not gate.phrase_is_echo(stamp_end - 1.0, stamp_end)
+    return RunResult(found, wakes, np.concatenate(echo_in), np.concatenate(out))
+
+
+def onset_of(user: np.ndarray) -> float:
+    """Seconds into the clip where the user's speech starts (first 10 ms above -40 dBFS)."""
+    power = np.mean(np.square(user[:len(user) // 160 * 160].astype(np.float64).reshape(-1, 160)), axis=1)
+    loud = np.nonzero(power > (32768 * 0.01) ** 2)[0]
+    return float(loud[0] * 160 / SR) if len(loud) else 0.0
+
+
+def offline(speech: Speech, models: Path) -> None:
+    robot = np.concatenate([np.concatenate([speech.say(t), silence(0.25)]) for t in ROBOT])
+    user = speech.say(USER)
+    vad = SileroVad(models / 'openwakeword' / 'silero_vad.onnx')
+    wake = WakeWordDetector(WakeWordConfig(models_dir=str(models)))
+    hours = len(robot) / SR / 3600
+    robot_s = len(robot) / SR
+    placements = [LEAD + f * robot_s for f in PLACEMENTS]
+    user_onset = onset_of(user)
+    print(f'echo: {robot_s:.1f} s of robot speech (one sentence says "hey Jarvis"); '
+          f'{len(placements)} interruptions "{USER}" per condition\n')
+    print(f"| {'gain':>4} | {'delay':>5} | {'front end':22} | {'ERLE dB 1s+':>11} | {'ERLE dB 0-1s':>12} "
+          f"| {'self-int./h':>11} | {'barge-in':>8} | {'reaction p50':>12} | {'max':>5} |")
+    print('|' + '|'.join('-' * width for width in (6, 7, 24, 13, 14, 13, 10, 14, 7)) + '|')
+    for gain, delay in CONDITIONS:
+        for name, (cancel, gate_config) in FRONT_ENDS.items():
+            alone = run(robot, None, 0, gain, delay, cancel, gate_config, vad, wake)
+            first, rest = slice(int(LEAD * SR), int((LEAD + 1) * SR)), slice(int((LEAD + 1) * SR), None)
+            if cancel:
+                erle = f'{erle_db(alone.echo_in[rest], alone.out[rest]):11.1f}'
+                erle0 = f'{erle_db(alone.echo_in[first], alone.out[first]):12.1f}'
+            else:
+                erle, erle0 = f"{'-':>11}", f"{'-':>12}"
+            self_interruptions = (len(alone.barge_ins) + alone.wakes) / hours
+            reactions = []
+            for at in placements if gate_config is not None else ():  # raw: it already fired on echo
+                result = run(robot, user, at, gain, delay, cancel, gate_config, vad, None)
+                onset = T0 + at + user_onset
+                hits = [h for h in result.barge_ins if h.detected_at >= onset - 0.1]
+                if hits:
+                    reactions.append(hits[0].detected_at - onset)
+            rate = f'{len(reactions)}/{len(placements)}' if gate_config is not None else '-'
+            p50 = f'{np.median(reactions) * 1000:9.0f} ms' if reactions else f"{'-':>12}"
+            worst = f'{max(reactions) * 1000:5.0f}' if reactions else f"{'-':>5}"
+            print(f'| {gain:4.1f} | {delay * 1000:3.0f}ms | {name:22} | {erle} | {erle0} '
+                  f'| {self_interruptions:11.0f} | {rate:>8} | {p50} | {worst} |')
+    print('\nself-int./h: barge-ins + wake words on the echo alone, per hour of robot speech; '
+          'reaction: user speech onset -> BargeIn decision (capture time, before DDS).')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--graph', action='store_true', help='also measure over the real graph')
+    args = parser.parse_args()
+    models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
+    speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
+    offline(speech, models)
+    if args.graph:
+        from bench_echo_graph import graph_reactions
+        graph_reactions(speech, USER)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Barge-in by voice: the user starts talking while the robot speaks.
+
+SpeakingTimeline follows tts's speech_activity messages as playback-time intervals: one
+opens at the first chunk after silence and closes at the stop's playback end (a flush
+included). BargeInDetector watches the scored VAD windows of the (echo-cancelled) mic
+stream that fall inside such an interval: a window counts when Silero calls it speech
+with at least `threshold` and the echo gate says it is not the robot's own voice. Once
+`min_speech` seconds of counted windows have come with no gap longer than `max_gap`, it
+reports one barge-in for that interval, stamped at the first counted window (the onset).
+
+Pure Python: the stt node feeds it windows and speech_activity, and publishes what it finds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # endpointing imports stt_config, which imports this module's config
+    from heisenberg_audio.core.endpointing import VadFrame
+
+TIMELINE_HORIZON = 60.0   # s of closed speaking intervals kept
+# An open interval covers at most this long past its last chunk's end: a lost stop message
+# must not leave barge-in armed once the robot has fallen silent.
+OPEN_GRACE = 1.0
+EPS = 1e-6
+
+
+def _describe(text: str) -> dict:
+    return {'description': text}
+
+
+@dataclasses.dataclass(frozen=True)
+class BargeInConfig:
+    """When the user's voice over the robot's counts as an interruption."""
+
+    enabled: bool = dataclasses.field(default=True, metadata=_describe(
+        'while the robot speaks (speech_activity), publish BargeIn on barge_in when the user talks, '
+        'and transcribe what they say as a turn'))
+    threshold: float = dataclasses.field(default=0.5, metadata=_describe(
+        'Silero speech probability a 32 ms window needs to count towards a barge-in'))
+    min_speech: float = dataclasses.field(default=0.2, metadata=_describe(
+        'seconds of counted speech windows that make a barge-in (a short "Stop." has about 0.2 s)'))
+    max_gap: float = dataclasses.field(default=0.5, metadata=_describe(
+        'seconds of uncounted windows allowed inside one stretch of speech before it starts over '
+        '(the pause after a word: "Stop. What ...")'))
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f'threshold must be in (0, 1), got {self.threshold}')
+        if not 0.0 < self.min_speech <= 5.0:
+            raise ValueError(f'min_speech must be in (0, 5] s, got {self.min_speech}')
+        if not 0.0 <= self.max_gap <= 2.0:
+            raise ValueError(f'max_gap must be in [0, 2] s, got {self.max_gap}')
+
+
+@dataclasses.dataclass
+class _Interval:
+    number: int
+    start: float
+    last_chunk_end: float
+    end: float | None = None   # None: still speaking
+
+    def covers(self, stamp: float) -> bool:
+        end = self.end if self.end is not None else self.last_chunk_end + OPEN_GRACE
+        return self.start <= stamp < end
+
+
+class SpeakingTimeline:
+    """When the robot's voice plays, from speech_activity (chunks and stops)."""
+
+    def __init__(self):
+        self._intervals: list[_Interval] = []
+        self._count = 0
+
+    def chunk(self, audio_start: float, duration: float) -> None:
+        """A chunk that plays from audio_start for duration seconds (speaking=true)."""
+        current = self._intervals[-1] if self._intervals else None
+        chunk_end = audio_start + duration
+        if current is not None and current.end is None and audio_start > current.last_chunk_end + OPEN_GRACE:
+            current.end = current.last_chunk_end   # its stop message was lost
+        if current is not None and (current.end is None or audio_start < current.end):
+            current.end = None   # (a chunk sent before a stop that overtook it: the same speech)
+            current.last_chunk_end = max(current.last_chunk_end, chunk_end)
+            return
+        self._count += 1
+        self._intervals.append(_Interval(self._count, audio_start, chunk_end))
+        self._forget_before(audio_start - TIMELINE_HORIZON)
+
+    def stop(self, end: float) -> None:
+        """Speaking stopped; what was sent plays until end (speaking=false, flushed or not)."""
+        if self._intervals and self._intervals[-1].end is None:
+            self._intervals[-1].end = max(end, self._intervals[-1].start)
+
+    def interval_at(self, stamp: float) -> int | None:
+        """The number of the speaking interval playing at stamp, or None when silent."""
+        for interval in reversed(self._intervals):
+            if interval.covers(stamp):
+                return interval.number
+        return None
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._intervals) and self._intervals[-1].end is None
+
+    def _forget_before(self, stamp: float) -> None:
+        self._intervals = [i for i in self._intervals if i.end is None or i.end >= stamp]
+
+
+@dataclasses.dataclass(frozen=True)
+class BargeInDetected:
+    onset: float        # capture time of the first counted window
+    detected_at: float  # capture time of the end of the window that completed it
+    score: float        # mean speech probability of the counted windows
+
+    @property
+    def reaction(self) -> float:
+        return self.detected_at - self.onset
+
+
+@dataclasses.dataclass
+class _Run:
+    onset: float
+    voiced: float = 0.0
+    gap: float = 0.0
+    probs: list = dataclasses.field(default_factory=list)
+
+
+class BargeInDetector:
+    """Scored windows + echo verdicts -> at most one barge-in per speaking interval."""
+
+    def __init__(self, config: BargeInConfig, timeline: SpeakingTimeline):
+        self.config = config
+        self.timeline = timeline
+        self._run: _Run | None = None
+        self._fired: set[int] = set()
+        self.detections = 0
+
+    def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool]) -> BargeInDetected | None:
+        """The next window of the stream; is_echo(frame) asks the gate (only for voiced windows)."""
+        interval = self.timeline.interval_at(frame.start)
+        if not self.config.enabled or interval is None or interval in self._fired:
+            self._run = None
+            return None
+        if frame.prob >= self.config.threshold and not is_echo(frame):
+            return self._count(frame, interval)
+        if self._run is not None:
+            self._run.gap += frame.duration
+            if self._run.gap > self.config.max_gap + EPS:
+                self._run = None
+        return None
+
+    def reset(self) -> None:
+        self._run = None
+
+    def _count(self, frame: VadFrame, interval: int) -> BargeInDetected | None:
+        run = self._run = self._run or _Run(frame.start)
+        run.voiced += frame.duration
+        run.gap = 0.0
+        run.probs.append(frame.prob)
+        if run.voiced + EPS < self.config.min_speech:
+            return None
+        self._run = None
+        self._fired = {n for n in self._fired if n > interval - 10} | {interval}
+        self.detections += 1
+        return BargeInDetected(run.onset, frame.end, sum(run.probs) / len(run.probs))

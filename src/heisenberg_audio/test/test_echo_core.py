@@ -1,0 +1,245 @@
+"""Echo handling, pure parts: the playback timeline, the simulated speaker, the level gate,
+the speaking timeline, the barge-in rule and the echo path check (case tables; no models, no ROS)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from heisenberg_audio.core.capture_config import CaptureConfig
+from heisenberg_audio.core.echo_barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline
+from heisenberg_audio.core.echo_canceller import EchoCancelConfig, EchoPath, EchoPathDetector, erle_db
+from heisenberg_audio.core.echo_gate import EchoGate, EchoGateConfig
+from heisenberg_audio.core.echo_reference import ReferenceBuffer, level_db
+from heisenberg_audio.core.echo_simulation import EchoSimulationConfig, EchoSimulator
+from heisenberg_audio.core.endpointing import VadFrame
+from heisenberg_audio.core.stt_config import SttConfig
+from heisenberg_audio.core.wake_word import WakeWordConfig
+
+SR = 16000
+T0 = 5000.0
+
+
+def tone(seconds: float, amplitude: float, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return np.round(amplitude * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def ramp(n: int, start: int = 1) -> np.ndarray:
+    return np.arange(start, start + n, dtype=np.int16)
+
+
+# -- ReferenceBuffer --------------------------------------------------------------------
+
+@pytest.mark.parametrize('read_from, count, expected', [
+    (0, 4, [1, 2, 3, 4]),                 # inside the first chunk
+    (-2, 4, [0, 0, 1, 2]),                # before anything played: zeros
+    (8, 4, [9, 10, 101, 102]),            # across two contiguous chunks
+    (18, 6, [0, 0, 0, 0, 0, 0]),          # the gap between chunks
+    (26, 6, [203, 204, 205, 206, 0, 0]),  # off the end
+])
+def test_reference_reads_what_played_by_stamp(read_from, count, expected):
+    buffer = ReferenceBuffer()
+    buffer.add(ramp(10, 1), T0)
+    buffer.add(ramp(6, 101), T0 + 10 / SR)
+    buffer.add(ramp(6, 201), T0 + 24 / SR)
+    assert buffer.read(T0 + read_from / SR, count).tolist() == expected
+
+
+def test_reference_later_chunk_wins_and_old_audio_is_forgotten():
+    buffer = ReferenceBuffer(horizon=1.0)
+    buffer.add(ramp(4, 1), T0)
+    buffer.add(np.full(2, 50, dtype=np.int16), T0 + 1 / SR)
+    assert buffer.read(T0, 4).tolist() == [1, 50, 50, 4]
+    buffer.add(np.zeros(SR, dtype=np.int16), T0 + 3.0)
+    assert buffer.read(T0, 4).tolist() == [0, 0, 0, 0]
+    assert buffer.playing(T0 + 3.5, T0 + 3.6) and not buffer.playing(T0, T0 + 1.0)
+    assert buffer.end == pytest.approx(T0 + 4.0)
+
+
+# -- EchoSimulator ----------------------------------------------------------------------
+
+def test_simulated_echo_is_the_played_audio_delayed_and_scaled():
+    buffer = ReferenceBuffer()
+    played = tone(0.5, 0.5)
+    buffer.add(played, T0)
+    simulator = EchoSimulator(EchoSimulationConfig(gain=0.5, delay=0.01), buffer)
+    mic = np.full(320, 100, dtype=np.int16)
+    mixed = simulator.mix(mic, T0 + 0.1)
+    expected = 100 + 0.5 * played[int(0.09 * SR):int(0.09 * SR) + 320].astype(float)
+    assert np.abs(mixed - expected).max() <= 1
+    loud = EchoSimulator(EchoSimulationConfig(gain=4.0, delay=0.0), buffer).mix(mic, T0 + 0.1)
+    assert loud.max() == 32767  # clipped, not wrapped
+
+
+# -- EchoGate -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('mic_amplitude, at, echo', [
+    (0.5, 0.5, False),      # as loud as the speaker: the user over a -35 dB echo
+    (0.005, 0.5, True),     # -40 dB under the reference: what an echo behind AEC sounds like
+    (0.02, 0.5, True),      # -28 dB: 7 dB over the expected echo, under the 10 dB margin
+    (0.005, 1.2, True),     # 0.2 s after the last played sample: inside the 0.3 s tail
+    (0.005, 1.4, False),    # past the tail: nothing is gated
+    (0.0001, -1.0, False),  # before the robot spoke
+])
+def test_gate_passes_only_sound_clearly_above_the_expected_echo(mic_amplitude, at, echo):
+    gate = EchoGate(EchoGateConfig(echo_level_db=-35.0, margin_db=10.0, tail=0.3))
+    gate.add_reference(tone(1.0, 0.5), T0)
+    assert gate.is_echo(tone(0.032, mic_amplitude, 300.0), T0 + at) is echo
+
+
+def test_gate_disabled_or_quiet_reference_expects_no_echo():
+    gate = EchoGate(EchoGateConfig(enabled=False))
+    gate.add_reference(tone(1.0, 0.5), T0)
+    assert gate.expected_echo_db(T0, T0 + 0.032) is None
+    quiet = EchoGate(EchoGateConfig())
+    quiet.add_reference(np.zeros(SR, dtype=np.int16), T0)
+    assert not quiet.is_echo(tone(0.032, 0.001), T0 + 0.5)  # silence played: no echo to expect
+
+
+def test_gate_judges_a_phrase_by_its_loud_part():
+    gate = EchoGate(EchoGateConfig(echo_level_db=0.0, margin_db=6.0))
+    gate.add_reference(tone(2.0, 0.3), T0)
+    for k in range(100):  # 2 s of 20 ms frames: echo-level sound, then the user, much louder
+        amplitude = 0.25 if k < 50 else 0.9
+        gate.observe(tone(0.02, amplitude, 300.0), T0 + k * 0.02)
+    assert gate.phrase_is_echo(T0, T0 + 0.9)            # only the echo-level part
+    assert not gate.phrase_is_echo(T0 + 0.5, T0 + 1.9)  # its loud part is the user
+    assert not gate.phrase_is_echo(T0 + 10, T0 + 11)    # nothing observed there
+
+
+def test_level_and_erle_helpers():
+    assert level_db(tone(0.1, 1.0)) == pytest.approx(-3.0, abs=0.1)
+    assert level_db(np.zeros(10, dtype=np.int16)) == -120.0
+    assert erle_db(tone(0.1, 0.5), tone(0.1, 0.005)) == pytest.approx(40.0, abs=0.1)
+
+
+# -- SpeakingTimeline and BargeInDetector -------------------------------------------------
+
+def frame(at: float, prob: float) -> VadFrame:
+    return VadFrame(np.zeros(512, dtype=np.int16), T0 + at, prob)
+
+
+def speaking(start: float = 0.0, end: float | None = 10.0) -> SpeakingTimeline:
+    timeline = SpeakingTimeline()
+    for k in range(int(((end if end is not None else start + 2.0) - start) / 0.1)):
+        timeline.chunk(T0 + start + k * 0.1, 0.1)
+    if end is not None:
+        timeline.stop(T0 + end)
+    return timeline
+
+
+@pytest.mark.parametrize('probs, fires_at_window', [
+    ([0.9] * 7, 6),                                   # 7 x 32 ms = 0.224 s >= 0.2 s
+    ([0.9] * 6, None),                                # 0.192 s: too short
+    ([0.9] * 4 + [0.1] * 10 + [0.9] * 3, 16),         # "Stop. What": a 0.32 s pause is bridged
+    ([0.9] * 4 + [0.1] * 17 + [0.9] * 3, None),       # a 0.54 s pause starts it over
+    ([0.45] * 20, None),                              # under the threshold
+])
+def test_barge_in_needs_min_speech_with_short_gaps(probs, fires_at_window):
+    detector = BargeInDetector(BargeInConfig(threshold=0.5, min_speech=0.2, max_gap=0.5), speaking())
+    fired = [k for k, p in enumerate(probs) if detector.push(frame(1.0 + k * 0.032, p), lambda f: False)]
+    assert fired == ([] if fires_at_window is None else [fires_at_window])
+
+
+def test_barge_in_reports_the_onset_and_fires_once_per_reply():
+    detector = BargeInDetector(BargeInConfig(min_speech=0.2), speaking())
+    hits = [detector.push(frame(2.0 + k * 0.032, 0.8), lambda f: False) for k in range(40)]
+    found = [h for h in hits if h is not None]
+    assert len(found) == 1
+    assert found[0].onset == pytest.approx(T0 + 2.0)
+    assert found[0].reaction == pytest.approx(7 * 0.032)
+    assert found[0].score == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize('at, echo, expected', [
+    (1.0, False, True),     # the robot speaks, the user talks
+    (1.0, True, False),     # the gate says it is the robot's own voice
+    (11.0, False, False),   # the robot has stopped: not a barge-in (an ordinary turn's business)
+    (-1.0, False, False),   # before it spoke
+])
+def test_barge_in_only_while_speaking_and_not_on_echo(at, echo, expected):
+    detector = BargeInDetector(BargeInConfig(), speaking(0.0, 10.0))
+    hits = [detector.push(frame(at + k * 0.032, 0.9), lambda f: echo) for k in range(10)]
+    assert any(hits) is expected
+
+
+def test_timeline_intervals_flush_restart_and_a_lost_stop():
+    timeline = speaking(0.0, 2.0)
+    assert timeline.interval_at(T0 + 1.0) == 1 and timeline.interval_at(T0 + 2.5) is None
+    timeline.chunk(T0 + 5.0, 0.1)                      # the next reply
+    assert timeline.interval_at(T0 + 5.05) == 2 and timeline.speaking
+    # Its stop is lost: the interval ends OPEN_GRACE after its last chunk anyway.
+    assert timeline.interval_at(T0 + 5.5) == 2 and timeline.interval_at(T0 + 6.2) is None
+    timeline.chunk(T0 + 9.0, 0.1)                      # a later reply is a new interval
+    assert timeline.interval_at(T0 + 9.05) == 3
+
+
+def test_a_new_reply_rearms_barge_in():
+    timeline = speaking(0.0, 2.0)
+    detector = BargeInDetector(BargeInConfig(), timeline)
+    first = [detector.push(frame(0.5 + k * 0.032, 0.9), lambda f: False) for k in range(30)]
+    timeline.chunk(T0 + 4.0, 0.1)
+    second = [detector.push(frame(4.0 + k * 0.032, 0.9), lambda f: False) for k in range(30)]
+    assert sum(h is not None for h in first) == 1 and sum(h is not None for h in second) == 1
+
+
+# -- configuration -------------------------------------------------------------------------
+
+@pytest.mark.parametrize('make, message', [
+    (lambda: EchoSimulationConfig(gain=-0.1), 'gain'),
+    (lambda: EchoSimulationConfig(delay=2.0), 'delay'),
+    (lambda: EchoCancelConfig(tail=-1.0), 'tail'),
+    (lambda: EchoCancelConfig(stream_delay_ms=900), 'stream_delay_ms'),
+    (lambda: EchoCancelConfig(reference_topic=''), 'reference_topic'),
+    (lambda: EchoGateConfig(margin_db=-1.0), 'margin_db'),
+    (lambda: EchoGateConfig(echo_level_db=50.0), 'echo_level_db'),
+    (lambda: BargeInConfig(threshold=1.0), 'threshold'),
+    (lambda: BargeInConfig(min_speech=0.0), 'min_speech'),
+    (lambda: BargeInConfig(max_gap=3.0), 'max_gap'),
+    (lambda: WakeWordConfig(phrase_duration=0.0), 'phrase_duration'),
+])
+def test_bad_echo_parameters_are_rejected_naming_the_field(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_defaults_cancel_and_gate_but_never_simulate():
+    capture = CaptureConfig()
+    assert capture.echo_cancel.enabled and not capture.echo_simulation.enabled
+    stt = SttConfig()
+    assert stt.barge_in.enabled and stt.echo.enabled and WakeWordConfig().echo.enabled
+    for config in (capture.echo_cancel, capture.echo_simulation, stt.barge_in, stt.echo):
+        assert all(f.metadata.get('description') for f in dataclasses.fields(config))
+
+
+# -- EchoPathDetector ----------------------------------------------------------------------
+
+@pytest.mark.parametrize('mic_of, expected', [
+    (lambda played, noise: np.roll(played, 800) // 2, EchoPath.PRESENT),            # 50 ms late, -6 dB
+    (lambda played, noise: np.roll(played, 800) // 2 + noise // 2, EchoPath.PRESENT),  # and the user
+    (lambda played, noise: noise, EchoPath.ABSENT),                                  # the mic never hears it
+    (lambda played, noise: np.roll(played, 9600), EchoPath.ABSENT),                  # 0.6 s: beyond max_delay
+])
+def test_echo_path_detector_finds_whether_the_mic_hears_the_speaker(mic_of, expected):
+    rng = np.random.default_rng(7)
+    played = (rng.standard_normal(4 * SR) * 3000).astype(np.int16)
+    noise = (rng.standard_normal(4 * SR) * 3000).astype(np.int16)
+    buffer = ReferenceBuffer()
+    buffer.add(played, T0)
+    detector = EchoPathDetector(buffer, max_delay=0.4)
+    mic = mic_of(played, noise).astype(np.int16)
+    mic[:9600] = noise[:9600] if expected is EchoPath.ABSENT else mic[:9600]
+    states = [detector.push(mic[k:k + 320], T0 + k / SR) for k in range(0, len(mic), 320)]
+    assert states[0] is EchoPath.UNKNOWN and states[-1] is expected
+
+
+def test_echo_path_detector_waits_while_nothing_loud_plays():
+    buffer = ReferenceBuffer()
+    buffer.add(np.zeros(4 * SR, dtype=np.int16), T0)
+    detector = EchoPathDetector(buffer, max_delay=0.4)
+    noise = (np.random.default_rng(1).standard_normal(4 * SR) * 3000).astype(np.int16)
+    states = {detector.push(noise[k:k + 320], T0 + k / SR) for k in range(0, len(noise), 320)}
+    assert states == {EchoPath.UNKNOWN}
