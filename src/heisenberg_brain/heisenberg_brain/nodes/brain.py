@@ -55,8 +55,7 @@ class ActiveReply:
     turn_id: int
     goal_handle: object = None
     outcome: ReplyOutcome = dataclasses.field(default_factory=ReplyOutcome)
-    task: object = None             # the asyncio task running it (set on the loop thread)
-    cancel_requested: bool = False
+    future: object = None
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     generation_done: bool = False
     preempted_by: str = ''
@@ -143,8 +142,8 @@ class BrainNode(Node):
     def close(self):
         with self._lock:
             reply, self._active = self._active, None
-        if reply is not None:
-            self._cancel_reply(reply)
+        if reply is not None and reply.future is not None:
+            reply.future.cancel()
         try:
             self._call(self._client.close(), timeout=3.0)
         except Exception:  # closing on the way out: nothing left to report to
@@ -205,35 +204,16 @@ class BrainNode(Node):
         reply.started_at = self._now()
         self._active = reply
         self._stats['turns'] += 1
-        self._loop.call_soon_threadsafe(self._spawn, reply)
+        reply.future = asyncio.run_coroutine_threadsafe(self._run_reply(reply), self._loop)
         return reply
-
-    def _spawn(self, reply: ActiveReply):
-        """Start the reply's task (asyncio thread); its end, however it comes, marks the reply done.
-
-        A task cancelled before its first step never enters the coroutine, nor its finally.
-        """
-        if reply.cancel_requested:
-            reply.done.set()
-            return
-        reply.task = self._loop.create_task(self._run_reply(reply))
-        reply.task.add_done_callback(lambda _: reply.done.set())
-
-    def _cancel_reply(self, reply: ActiveReply):
-        """Stop the reply's generation (any thread); its goal then ends with the partial text."""
-        reply.cancel_requested = True
-
-        def cancel():  # queued after _spawn, so the task exists unless it was never started
-            if reply.task is not None:
-                reply.task.cancel()
-        self._loop.call_soon_threadsafe(cancel)
 
     def _cancel_active(self, reason: str):
         reply, self._active = self._active, None
         if reply is None:
             return
         reply.preempted_by = reply.preempted_by or reason
-        self._cancel_reply(reply)
+        if reply.future is not None:
+            reply.future.cancel()
         self._flush_reply_speech(reply)
         self._stats['cancelled'] += 1
         self._publish_metrics(reply)
@@ -466,19 +446,19 @@ class BrainNode(Node):
                 cancel_sent = True
                 reply.preempted_by = 'cancelled by the client'
                 self.dispatch(Event.GOAL_CANCELLED, reply=reply)
-                self._cancel_reply(reply)  # also when the reply is no longer the active one
+                if reply.future is not None:
+                    reply.future.cancel()  # also when the reply is no longer the active one
         outcome = reply.outcome
-        finish_reason = outcome.finish_reason or 'cancelled'  # empty: cancelled before it started
-        result = Respond.Result(text=outcome.text, finish_reason=finish_reason,
+        result = Respond.Result(text=outcome.text, finish_reason=outcome.finish_reason or 'cancelled',
                                 token_count=outcome.token_count,
                                 time_to_first_token=float(outcome.time_to_first_token), error=outcome.error)
         if goal_handle.is_cancel_requested:
             result.finish_reason = Respond.Result.FINISH_CANCELLED
             goal_handle.canceled()
-        elif finish_reason in ('stop', 'length'):
+        elif outcome.finish_reason in ('stop', 'length'):
             goal_handle.succeed()
         else:
-            if finish_reason == 'cancelled':
+            if outcome.finish_reason == 'cancelled':
                 result.error = reply.preempted_by or 'cancelled'
             goal_handle.abort()
         return result
