@@ -1,0 +1,195 @@
+"""Echo-aware barge-in over the whole graph: real models, real llama-server, real DDS.
+
+Capture plays a file at real-time pace with its echo simulation on: everything tts sends
+on audio/out is mixed into the mic 50 ms late at gain 0.7, as a loud speaker beside the
+mic would be heard. Capture's AEC3, stt's and wake_word's echo gates must then keep the
+robot from interrupting itself, while the user's voice (plain, or "Hey Jarvis") still does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from action_msgs.msg import GoalStatus
+from audio_common_msgs.msg import AudioDataStamped
+from rclpy.action import ActionClient
+
+from heisenberg_brain.core.llama_server import free_port
+from heisenberg_bringup.graph import Graph
+from heisenberg_bringup.monitor import GraphMonitor
+from heisenberg_common.qos import AUDIO_IN, EVENTS
+from heisenberg_common.stamps import seconds_of
+from heisenberg_interfaces.action import Respond
+from heisenberg_interfaces.msg import BargeIn
+from support.speech import silence, write_wav
+
+pytestmark = [pytest.mark.llm, pytest.mark.models]
+ROOT_CONFIG = 'config/assistant.yaml'
+ECHO = {'echo_simulation.gain': 0.7, 'echo_simulation.delay': 0.05}
+STORY = 'Tell me a long story about a brave little robot who lives by the sea.'
+LEAD = 1.5   # s of silence before the user speaks in a clip (openWakeWord's context; AEC3 converges)
+
+
+class EchoRoom:
+    """The graph with a loud simulated echo, a monitor, and what came on barge_in (with wall times)."""
+
+    def __init__(self, graph: Graph, monitor: GraphMonitor, speech, tmp_path):
+        self.graph, self.monitor, self.speech, self.tmp_path = graph, monitor, speech, tmp_path
+        self.barge_ins: list[tuple[BargeIn, float]] = []
+        self._lock = threading.Lock()
+        self._mic_stamps: list[float] = []
+        monitor.node.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS)
+        monitor.node.create_subscription(AudioDataStamped, 'audio/in', self._on_mic, AUDIO_IN)
+        self.respond = ActionClient(monitor.node, Respond, 'respond')
+        self._clips = 0
+
+    def _on_barge_in(self, msg: BargeIn) -> None:
+        with self._lock:
+            self.barge_ins.append((msg, time.time()))
+
+    def _on_mic(self, msg: AudioDataStamped) -> None:
+        with self._lock:
+            self._mic_stamps.append(seconds_of(msg.header.stamp))
+
+    def first_mic_stamp_after(self, wall: float) -> float:
+        with self._lock:
+            return min(s for s in self._mic_stamps if s >= wall)
+
+    def barge_ins_since(self, wall: float) -> list:
+        with self._lock:
+            return [(msg, at) for msg, at in self.barge_ins if at >= wall]
+
+    def speak_story(self, max_tokens: int = 100):
+        """Ask for a long spoken reply through Respond; at SPEAKING return (result future, monotonic)."""
+        assert self.respond.wait_for_server(timeout_sec=20)
+        sent = time.monotonic()
+        future = self.respond.send_goal_async(Respond.Goal(prompt=STORY, speak=True, max_tokens=max_tokens,
+                                                           session_id=f'story{time.monotonic()}'))
+        assert self.monitor.wait_for(future.done, 10)
+        result = future.result().get_result_async()   # asked at once: a finished goal's result expires
+        assert self.wait_state('SPEAKING', sent, 90), self.monitor.state_names(sent)
+        return result, sent
+
+    def play(self, text: str) -> tuple[float, float]:
+        """The user says text (after LEAD s) through a restarted capture; return (monotonic, wall time)."""
+        spoken = self.speech.say(text)
+        self._clips += 1
+        path = write_wav(self.tmp_path / f'user{self._clips}.wav', silence(LEAD), spoken, silence(2.0))
+        started, wall = time.monotonic(), time.time()
+        self.graph.restart('capture', {**ECHO, 'source': 'file', 'file_path': str(path), 'pad_silence': True})
+        self._onset_in_clip = LEAD + float(np.argmax(np.abs(spoken) > 300)) / 16000
+        return started, wall
+
+    def onset(self, clip_wall: float) -> float:
+        """Capture time (wall clock) at which the user's speech in the last clip began."""
+        return self.first_mic_stamp_after(clip_wall) + self._onset_in_clip
+
+    def wait_state(self, name: str, since: float, timeout: float = 90.0, cause: str | None = None) -> bool:
+        def seen():
+            return any(s.state_name == name and (cause is None or s.cause == cause)
+                       for s in self.monitor.of('state', since))
+        return self.monitor.wait_for(seen, timeout, poll=self.graph.poll)
+
+    def idle(self, timeout: float = 120.0) -> bool:
+        return self.monitor.wait_for(lambda: self.monitor.state_names()[-1] == 'IDLE', timeout,
+                                     poll=self.graph.poll)
+
+    def capture_erle(self, since: float) -> list[float]:
+        """ERLE values capture reported on /diagnostics since a monotonic time."""
+        values = []
+        for array in self.monitor.of('diagnostics', since):
+            for status in array.status:
+                for kv in status.values:
+                    if kv.key == 'echo ERLE dB' and kv.value not in ('n/a', ''):
+                        values.append(float(kv.value))
+        return values
+
+    def silenced_at(self, utterance_id: str) -> float:
+        """Playback end (wall clock) of the last chunk tts sent of an utterance."""
+        ends = [seconds_of(m.audio_start) + m.chunk_duration for m in self.monitor.of('speech_activity')
+                if m.utterance_id == utterance_id and m.chunk_duration > 0]
+        return max(ends)
+
+
+@pytest.fixture(scope='module')
+def room(tmp_path_factory, speech):
+    tmp = tmp_path_factory.mktemp('echo')
+    port = free_port()
+    quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
+    overrides = {
+        'llama_server': {'port': port},
+        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
+                  'llm.seed': 42, 'llm.max_tokens': 64, 'llm.first_token_timeout': 60.0,
+                  'llm.token_timeout': 30.0, 'think_timeout': 90.0},
+        # A quiet room at real-time pace, hearing the robot through the simulated speaker.
+        'capture': {**ECHO, 'source': 'file', 'file_path': str(quiet), 'pad_silence': True},
+    }
+    graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
+    monitor = GraphMonitor()
+    try:
+        graph.start()
+        assert monitor.wait_ready(timeout=180, poll=graph.poll), f'graph not ready; logs in {tmp / "logs"}'
+        yield EchoRoom(graph, monitor, speech, tmp)
+    finally:
+        monitor.close()
+        graph.stop()
+
+
+def test_the_robots_own_voice_never_interrupts_it(room):
+    wall = time.time()
+    result, since = room.speak_story()
+    assert room.wait_state('IDLE', since, 150, cause='SPEECH_FINISHED'), room.monitor.state_names(since)
+    assert room.monitor.wait_for(result.done, 10)
+    assert result.result().status == GoalStatus.STATUS_SUCCEEDED
+    spoken = [m for m in room.monitor.of('speech_activity', since) if m.chunk_duration > 0]
+    assert sum(m.chunk_duration for m in spoken) > 8.0, 'the reply was too short to test anything'
+    assert room.barge_ins_since(wall) == []
+    assert room.monitor.of('wake_word', since) == []
+    states = room.monitor.state_names(since)
+    assert 'LISTENING' not in states and states[-1] == 'IDLE'
+    # The echo was really there, and the canceller took it out.
+    assert room.capture_erle(since) and max(room.capture_erle(since)) > 20.0
+
+
+def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
+    assert room.idle()
+    result, since = room.speak_story()
+    story_turn = room.monitor.of('state', since)[-1].turn_id
+    time.sleep(1.0)
+    clip, clip_wall = room.play('Stop. What is the capital of France?')
+    assert room.wait_state('LISTENING', clip, 30), room.monitor.state_names(since)
+    barge = room.barge_ins_since(clip_wall)
+    assert len(barge) == 1 and barge[0][0].source == 'vad'
+    assert room.monitor.wait_for(result.done, 10)
+    assert result.result().status == GoalStatus.STATUS_ABORTED
+    assert 'preempted' in result.result().result.error
+
+    def transcribed():
+        return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
+    assert room.monitor.wait_for(transcribed, 30, poll=room.graph.poll), room.monitor.of('transcript', clip)
+    text = transcribed()[0].text.lower()
+    assert 'capital' in text and 'france' in text, text
+    assert room.monitor.of('wake_word', since) == []
+    silenced, onset = room.silenced_at(str(story_turn)), room.onset(clip_wall)
+    print(f'\nbarge-in: user onset -> BargeIn received {barge[0][1] - onset:.3f} s, '
+          f'-> reply audio silenced {silenced - onset:.3f} s')
+    assert room.idle()
+
+
+def test_hey_jarvis_over_the_echo_still_wakes_it(room):
+    assert room.idle()
+    _, since = room.speak_story()
+    time.sleep(1.0)
+    clip, _ = room.play('Hey Jarvis. What is the capital of France?')
+    assert room.monitor.wait_for(lambda: room.monitor.of('wake_word', clip), 30, poll=room.graph.poll)
+    assert room.wait_state('LISTENING', clip, 30), room.monitor.state_names(since)
+
+    def transcribed():
+        return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
+    assert room.monitor.wait_for(transcribed, 30, poll=room.graph.poll), room.monitor.of('transcript', clip)
+    text = transcribed()[-1].text.lower()
+    assert 'capital' in text and 'france' in text, text
+    assert room.idle()
