@@ -243,3 +243,13 @@ def test_echo_path_detector_waits_while_nothing_loud_plays():
     noise = (np.random.default_rng(1).standard_normal(4 * SR) * 3000).astype(np.int16)
     states = {detector.push(noise[k:k + 320], T0 + k / SR) for k in range(0, len(noise), 320)}
     assert states == {EchoPath.UNKNOWN}
+
+
+def test_a_mic_far_quieter_than_the_speaker_hears_no_echo_within_a_second():
+    rng = np.random.default_rng(3)
+    buffer = ReferenceBuffer()
+    buffer.add((rng.standard_normal(4 * SR) * 3000).astype(np.int16), T0)
+    detector = EchoPathDetector(buffer, max_delay=0.4)
+    quiet = (rng.standard_normal(SR) * 10).astype(np.int16)   # room noise, 50 dB under the speaker
+    states = [detector.push(quiet[k:k + 320], T0 + k / SR) for k in range(0, len(quiet), 320)]
+    assert states[-1] is EchoPath.ABSENT

@@ -13,10 +13,10 @@ earlier, so stamps keep naming the capture time of what the frame holds.
 AEC3 has a price where there is no echo to cancel: until it has found an echo path its
 suppressor assumes the worst and cuts the user's voice while the reference plays (tens of
 dB at times). So an EchoPathDetector checks, every CHECK_EVERY s of loud playback, whether
-the raw mic correlates with the reference at some delay up to `max_delay`: once it has
-seen 1 s of playback without any correlation (the mic does not hear the speaker: headset,
-muted speaker, hardware AEC upstream) the raw mic is published instead, until an echo
-shows up again.
+the raw mic correlates with the reference at some delay up to `max_delay`. When the mic is
+far quieter than what plays, or has not correlated with it for 1 s of playback (the mic
+does not hear the speaker: headset, muted speaker, hardware AEC upstream), the raw mic is
+published instead, until an echo shows up again.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from heisenberg_audio.core.echo_reference import ReferenceBuffer
 
 LATENCY = 128              # samples AEC3 holds back (8 ms at 16 kHz), measured constant
 CHECK_EVERY = 0.25         # s of engaged audio between echo path checks
-CHECK_WINDOW = 1.5         # s of mic audio correlated with the reference at each check
+CHECK_WINDOW = 1.5         # s of mic audio correlated with the reference at each check (at most)
+MIN_WINDOW = 0.5           # s of mic audio needed for a first check
+QUIET_MIC_DB = 40.0        # a mic this far below what plays hears no echo worth cancelling
 ECHO_PRESENT = 0.3         # normalized cross-correlation above which the mic hears the speaker
 ECHO_ABSENT = 0.1          # ... and below which it does not
 ABSENT_AFTER = 4           # consecutive checks without echo before the mic is trusted raw
@@ -100,7 +102,7 @@ class EchoPathDetector:
         self._mic = np.concatenate([self._mic, samples.astype(np.float64)])[-keep:]
         self._mic_end = stamp + len(samples) / SAMPLE_RATE
         self._since_check += len(samples) / SAMPLE_RATE
-        if self._since_check >= CHECK_EVERY and len(self._mic) == keep:
+        if self._since_check >= CHECK_EVERY and len(self._mic) >= MIN_WINDOW * SAMPLE_RATE:
             self._since_check = 0.0
             self._check()
         return self.state
@@ -109,8 +111,12 @@ class EchoPathDetector:
         lag = int(self.max_delay * SAMPLE_RATE)
         start = self._mic_end - len(self._mic) / SAMPLE_RATE
         played = self.reference.read(start - lag / SAMPLE_RATE, len(self._mic) + lag).astype(np.float64)
-        if 10 * np.log10(np.mean(np.square(played)) / 32768.0 ** 2 + 1e-12) < QUIET_REFERENCE_DB + 20:
+        played_db = _power_db(played)
+        if played_db < QUIET_REFERENCE_DB + 20:
             return   # too little playing to tell
+        if _power_db(self._mic) < played_db - QUIET_MIC_DB:
+            self.state, self.last_correlation = EchoPath.ABSENT, 0.0
+            return
         correlation = self._correlation(self._mic, played, lag)
         self.last_correlation = correlation
         if correlation >= ECHO_PRESENT:
@@ -191,6 +197,10 @@ class EchoCanceller:
         decay = float(np.exp(-duration / ERLE_TIME_CONSTANT))
         self._power_in = decay * self._power_in + float(np.sum(np.square(mic, dtype=np.float64)))
         self._power_out = decay * self._power_out + float(np.sum(np.square(out, dtype=np.float64))) + 1.0
+
+
+def _power_db(samples: np.ndarray) -> float:
+    return 10.0 * np.log10(float(np.mean(np.square(samples, dtype=np.float64))) / 32768.0 ** 2 + 1e-12)
 
 
 def erle_db(echo: np.ndarray, residual: np.ndarray) -> float:
