@@ -346,9 +346,9 @@ def schedule(count: int) -> list[tuple[str, int]]:
     return order
 
 
-def graph_overrides(port: int, max_tokens: int, quiet_wav: Path) -> dict:
+def graph_overrides(port: int, max_tokens: int, quiet_wav: Path, llm_threads: int | None) -> dict:
     return {
-        'llama_server': {'port': port},
+        'llama_server': {'port': port, **({} if llm_threads is None else {'threads': llm_threads})},
         'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
                   'llm.seed': 42, 'llm.max_tokens': max_tokens, 'llm.max_history_turns': 0,
                   'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0, 'think_timeout': 90.0,
@@ -364,6 +364,8 @@ def main(argv=None) -> int:
     parser.add_argument('--max-tokens', type=int, default=48, help='llm.max_tokens for both configurations')
     parser.add_argument('--out', type=Path, default=ROOT / 'bench' / 'out' / 'voice_to_voice.png',
                         help='PNG plot of the per-turn stages')
+    parser.add_argument('--llm-threads', type=int, default=None,
+                        help="llama-server threads (default: config/assistant.yaml's; 0 = all cores)")
     args = parser.parse_args(argv)
     if not 1 <= args.questions <= len(QUESTIONS):
         parser.error(f'--questions must be in 1..{len(QUESTIONS)}')
@@ -383,7 +385,8 @@ def main(argv=None) -> int:
     speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
     warmup, *questions = prepare_questions(speech, [WARMUP_QUESTION] + QUESTIONS[:args.questions], work)
     del speech  # the Piper voice is not needed any more; free its memory for the graph
-    overrides = graph_overrides(free_port(), args.max_tokens, write_wav(work / 'quiet.wav', silence(0.5)))
+    overrides = graph_overrides(free_port(), args.max_tokens, write_wav(work / 'quiet.wav', silence(0.5)),
+                                args.llm_threads)
     graph = Graph(ROOT / 'config' / 'assistant.yaml', work / 'logs', overrides)
     monitor = GraphMonitor()
     turns: list[Turn] = []
@@ -404,8 +407,9 @@ def main(argv=None) -> int:
         monitor.close()
         graph.stop()
     after = load_average()
+    threads = 'config' if args.llm_threads is None else args.llm_threads
     print(f'{len(questions)} questions, max_tokens {args.max_tokens}, temperature 0, seed 42, '
-          f'no history; load average after: {after}')
+          f'no history, llama-server threads {threads}; load average after: {after}')
     print_table(turns)
     plot(turns, args.out, f'voice-to-voice per turn, {machine_info()}, load after {after}')
     print(f'plot: {args.out}')
