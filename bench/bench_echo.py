@@ -1,6 +1,6 @@
 """Echo handling: ERLE, self-interruptions and barge-in on Piper speech, printed as tables.
 
-    python bench/bench_echo.py [--graph]
+    python bench/bench_echo.py [--graph N]
 
 Offline part (the nodes' own core classes, frame by frame as the nodes run them): the
 robot's reply (~1 min of Piper speech, one sentence of it saying "Hey Jarvis") is played
@@ -15,9 +15,10 @@ canceller) and the shipped default (AEC3 + gate at -30 dB). Reported:
 - barge-in detection rate and reaction (user speech onset -> BargeIn, in capture time) over
   user interruptions ("Stop. What is the capital of France?") placed at several moments.
 
---graph also runs the real graph (tests' way: heisenberg_bringup.Graph, llama-server,
-echo simulation in capture) for a few interruptions and reports onset -> BargeIn received
-and onset -> audio/out silenced (playback end of the interrupted reply's last chunk).
+--graph N also runs the real graph (tests/test_barge_in_echo.py's way: heisenberg_bringup.Graph,
+llama-server, echo simulation in capture) for N interruptions of a spoken story and reports
+user speech onset -> BargeIn received, and -> audio/out silenced (playback end of the
+interrupted reply's last chunk), on the wall clock the stamps share.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
+sys.path.insert(0, str(ROOT))
 
 from support.speech import Speech, silence  # noqa: E402
 
@@ -184,16 +188,77 @@ def offline(speech: Speech, models: Path) -> None:
           'reaction: user speech onset -> BargeIn decision (capture time, before DDS).')
 
 
+def graph_reactions(speech: Speech, runs: int) -> None:
+    """The user interrupts a spoken story `runs` times over the real graph with a simulated echo."""
+    from conftest import _claim_ros_domain  # same domain locks as the test sessions
+    os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
+    os.chdir(ROOT)
+    from heisenberg_brain.core.llama_server import free_port
+    from heisenberg_bringup.graph import Graph
+    from heisenberg_bringup.monitor import GraphMonitor
+    from support.speech import write_wav
+    from test_barge_in_echo import ECHO, ROOT_CONFIG, EchoRoom   # the graph test's room, as is
+
+    work = Path(tempfile.mkdtemp(prefix='bench_echo_'))
+    port = free_port()
+    overrides = {
+        'llama_server': {'port': port},
+        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
+                  'llm.seed': 42, 'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0},
+        'capture': {**ECHO, 'source': 'file', 'file_path': str(write_wav(work / 'quiet.wav', silence(0.5))),
+                    'pad_silence': True},
+    }
+    graph, monitor = Graph(ROOT_CONFIG, work / 'logs', overrides), GraphMonitor()
+    rows = []
+    try:
+        graph.start()
+        if not monitor.wait_ready(timeout=180, poll=graph.poll):
+            print(f'graph not ready; logs in {work / "logs"}')
+            return
+        room = EchoRoom(graph, monitor, speech, work)
+        for run_number in range(runs):
+            room.idle()
+            _, since = room.speak_story()
+            turn = monitor.of('state', since)[-1].turn_id
+            time.sleep(1.0 + run_number)
+            clip, clip_wall = room.play(USER)
+            heard = room.wait_state('LISTENING', clip, 30)
+            barge = room.barge_ins_since(clip_wall)
+            if not heard or not barge:
+                rows.append(None)
+                continue
+            time.sleep(1.0)   # the last chunks' speech_activity
+            onset = room.onset(clip_wall)
+            rows.append((barge[0][1] - onset, room.silenced_at(str(turn)) - onset))
+        room.idle()
+    finally:
+        monitor.close()
+        graph.stop()
+    found = [r for r in rows if r is not None]
+    print(f'\nover the graph (echo gain {ECHO["echo_simulation.gain"]}, '
+          f'delay {ECHO["echo_simulation.delay"] * 1000:.0f} ms): {len(found)}/{runs} interruptions detected')
+    print(f"| {'run':>3} | {'onset -> BargeIn received':>25} | {'onset -> reply audio silenced':>29} |")
+    print(f"|{'-' * 5}|{'-' * 27}|{'-' * 31}|")
+    for k, row in enumerate(rows):
+        cells = ('missed', '-') if row is None else (f'{row[0] * 1000:.0f} ms', f'{row[1] * 1000:.0f} ms')
+        print(f'| {k + 1:>3} | {cells[0]:>25} | {cells[1]:>29} |')
+    if found:
+        print(f'| p50 | {np.median([r[0] for r in found]) * 1000:22.0f} ms '
+              f'| {np.median([r[1] for r in found]) * 1000:26.0f} ms |')
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--graph', action='store_true', help='also measure over the real graph')
+    parser.add_argument('--graph', type=int, default=0, metavar='N',
+                        help='also interrupt N spoken replies over the real graph (llama-server and all)')
     args = parser.parse_args()
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
     speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
     offline(speech, models)
     if args.graph:
-        from bench_echo_graph import graph_reactions
-        graph_reactions(speech, USER)
+        graph_reactions(speech, args.graph)
     return 0
 
 

@@ -78,8 +78,9 @@ class EchoRoom:
         spoken = self.speech.say(text)
         self._clips += 1
         path = write_wav(self.tmp_path / f'user{self._clips}.wav', silence(LEAD), spoken, silence(2.0))
-        started, wall = time.monotonic(), time.time()
+        started = time.monotonic()
         self.graph.restart('capture', {**ECHO, 'source': 'file', 'file_path': str(path), 'pad_silence': True})
+        wall = time.time()   # the old capture is gone: frames stamped from now on are the clip's
         self._onset_in_clip = LEAD + float(np.argmax(np.abs(spoken) > 300)) / 16000
         return started, wall
 
@@ -156,16 +157,16 @@ def test_the_robots_own_voice_never_interrupts_it(room):
 
 def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
     assert room.idle()
-    result, since = room.speak_story()
+    _, since = room.speak_story()
     story_turn = room.monitor.of('state', since)[-1].turn_id
     time.sleep(1.0)
     clip, clip_wall = room.play('Stop. What is the capital of France?')
     assert room.wait_state('LISTENING', clip, 30), room.monitor.state_names(since)
     barge = room.barge_ins_since(clip_wall)
     assert len(barge) == 1 and barge[0][0].source == 'vad'
-    assert room.monitor.wait_for(result.done, 10)
-    assert result.result().status == GoalStatus.STATUS_ABORTED
-    assert 'preempted' in result.result().result.error
+    # The reply is cut: tts flushed the story (its generation may have finished long before).
+    assert room.monitor.wait_for(
+        lambda: any(m.flushed for m in room.monitor.of('speech_activity', clip)), 10)
 
     def transcribed():
         return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
