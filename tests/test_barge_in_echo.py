@@ -21,6 +21,7 @@ from heisenberg_brain.core.llama_server import free_port
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_common.qos import AUDIO_IN, EVENTS
+from heisenberg_audio.core.echo_reference import level_db
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import BargeIn
@@ -40,7 +41,7 @@ class EchoRoom:
         self.graph, self.monitor, self.speech, self.tmp_path = graph, monitor, speech, tmp_path
         self.barge_ins: list[tuple[BargeIn, float]] = []
         self._lock = threading.Lock()
-        self._mic_stamps: list[float] = []
+        self._mic: list[tuple[float, float]] = []   # (stamp, dBFS) of each audio/in frame seen
         monitor.node.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS)
         monitor.node.create_subscription(AudioDataStamped, 'audio/in', self._on_mic, AUDIO_IN)
         self.respond = ActionClient(monitor.node, Respond, 'respond')
@@ -51,12 +52,9 @@ class EchoRoom:
             self.barge_ins.append((msg, time.time()))
 
     def _on_mic(self, msg: AudioDataStamped) -> None:
+        level = level_db(np.frombuffer(bytes(msg.audio.data), dtype=np.int16))
         with self._lock:
-            self._mic_stamps.append(seconds_of(msg.header.stamp))
-
-    def first_mic_stamp_after(self, wall: float) -> float:
-        with self._lock:
-            return min(s for s in self._mic_stamps if s >= wall)
+            self._mic.append((seconds_of(msg.header.stamp), level))
 
     def barge_ins_since(self, wall: float) -> list:
         with self._lock:
@@ -81,12 +79,18 @@ class EchoRoom:
         started = time.monotonic()
         self.graph.restart('capture', {**ECHO, 'source': 'file', 'file_path': str(path), 'pad_silence': True})
         wall = time.time()   # the old capture is gone: frames stamped from now on are the clip's
-        self._onset_in_clip = LEAD + float(np.argmax(np.abs(spoken) > 300)) / 16000
         return started, wall
 
     def onset(self, clip_wall: float) -> float:
-        """Capture time (wall clock) at which the user's speech in the last clip began."""
-        return self.first_mic_stamp_after(clip_wall) + self._onset_in_clip
+        """Capture time (wall clock) at which the user's speech in the clip began, as the mic heard it.
+
+        The first frame clearly above the cancelled echo (-35 dBFS), half a second or more into
+        the clip's lead silence (frames stamped before the clip may come from the old capture).
+        """
+        with self._lock:
+            frames = sorted(f for f in self._mic if f[0] >= clip_wall)
+        first = frames[0][0]
+        return next(stamp for stamp, level in frames if stamp >= first + 0.5 and level >= -35.0)
 
     def wait_state(self, name: str, since: float, timeout: float = 90.0, cause: str | None = None) -> bool:
         def seen():
