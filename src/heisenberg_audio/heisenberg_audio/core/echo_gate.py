@@ -2,9 +2,10 @@
 
 While the robot's audio plays, and for `tail` seconds after (speaker-to-mic delay and
 reverberation), its voice is expected at the mic at about the loudest reference level of
-that span plus `echo_level_db` (-35 dB behind capture's echo canceller, which leaves
-it 45 dB or more below; 0 dB or more with no canceller). Mic audio counts as the user's only where it is at least
-`margin_db` louder than that expected echo. Outside playback nothing is gated.
+that span plus `echo_level_db` (-35 dB behind capture's echo canceller, which leaves it
+45 dB or more below; 0 dB or more with no canceller). Mic audio counts as the user's only
+where it is at least `margin_db` louder than that expected echo. Outside playback nothing
+is gated.
 
 Used by stt (per VAD window, before a window may count towards a barge-in) and by
 wake_word (a detection is dropped when the loud part of its phrase is echo).
