@@ -1,5 +1,8 @@
-"""Echo handling, pure parts: the playback timeline, the simulated speaker, the level gate,
-the speaking timeline, the barge-in rule and the echo path check (case tables; no models, no ROS)."""
+"""Echo handling, pure parts, as case tables (no models, no ROS).
+
+The playback timeline, the simulated speaker, the level gate, the speaking timeline, the
+barge-in rule and the echo path check.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""Echo handling on real speech with the real models: Piper's voice played, heard back through a
-simulated speaker-to-mic path, cancelled by AEC3, then judged by Silero + the barge-in rule and
-by openWakeWord + the echo gate, frame by frame as capture, stt and wake_word run them."""
+"""Echo handling on real speech with the real models.
+
+Piper's voice played, heard back through a simulated speaker-to-mic path, cancelled by AEC3,
+then judged by Silero + the barge-in rule and by openWakeWord + the echo gate, frame by frame
+as capture, stt and wake_word run them.
+"""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ class EchoGate:
         self.reference.add(samples, stamp)
 
     def expected_echo_db(self, start: float, end: float) -> float | None:
-        """dBFS of the echo expected in mic audio captured over [start, end); None = none expected."""
+        """Level (dBFS) of the echo expected in mic audio captured over [start, end); None = none expected."""
         span_start = start - self.config.tail
         if not self.config.enabled or not self.reference.playing(span_start, end):
             return None
@@ -116,7 +116,7 @@ class EchoGate:
         return level
 
     def phrase_is_echo(self, start: float, end: float) -> bool:
-        """Was the loud part of what was heard over [start, end) no louder than the expected echo?"""
+        """Whether the loud part of what was heard over [start, end) was no louder than the expected echo."""
         levels = [lv for lv in self._levels if lv.end > start and lv.start < end]
         if not levels:
             return False
