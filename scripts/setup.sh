@@ -61,8 +61,9 @@ if [[ "$(cat "$VENV/.requirements-stamp" 2>/dev/null)" != "$want" ]]; then
     # include dirs; point them at this venv's, or rosidl's Python generator cannot compile.
     py_inc="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
     np_inc="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
-    grep -rlE '/opt/python/cp3[0-9]+-cp3[0-9]+' "$VENV/share" --include='*.cmake' 2>/dev/null \
-      | xargs -r sed -i -E \
+    # grep finds nothing (exit 1) once they are fixed: not an error, hence the list first.
+    stale="$(grep -rlE '/opt/python/cp3[0-9]+-cp3[0-9]+' "$VENV/share" --include='*.cmake' 2>/dev/null || true)"
+    [[ -z "$stale" ]] || xargs sed -i -E <<<"$stale" \
           -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${py_inc}#g" \
           -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#${np_inc}#g"
     if grep -rqE '/opt/python/cp3' "$VENV/share" --include='*.cmake'; then fail "wheel CMake paths left unfixed"; fi
