@@ -17,7 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
 
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, STATE
-from heisenberg_interfaces.msg import (AssistantState, SpeechActivity, Transcript, TurnMetrics,
+from heisenberg_interfaces.msg import (AssistantState, BargeIn, SpeechActivity, Transcript, TurnMetrics,
                                        WakeWordDetection)
 
 WATCHED = {
@@ -26,6 +26,7 @@ WATCHED = {
     'reply': (String, EVENTS),
     'metrics': (TurnMetrics, EVENTS),
     'wake_word': (WakeWordDetection, EVENTS),
+    'barge_in': (BargeIn, EVENTS),
     'speech_activity': (SpeechActivity, EVENTS),
     'audio/out': (AudioDataStamped, AUDIO_OUT),
     '/diagnostics': (DiagnosticArray, EVENTS),

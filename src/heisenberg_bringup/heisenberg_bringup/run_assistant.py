@@ -86,6 +86,8 @@ def console_printer(monitor_ref: list):
     def on_event(kind, msg):
         if kind == 'state':
             say(f'[state] {msg.state_name:<9} ({msg.cause}{": " + msg.detail if msg.detail else ""})')
+        elif kind == 'barge_in':
+            say(f'[barge-in] the user spoke over the reply ({msg.source}, {msg.score:.2f})')
         elif kind == 'transcript' and msg.is_final:
             say(f'[heard] {msg.text!r}' if not msg.nothing_heard else f'[heard] nothing ({msg.reason})')
         elif kind == 'reply':
