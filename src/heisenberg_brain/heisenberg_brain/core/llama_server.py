@@ -43,6 +43,9 @@ class LlamaServerConfig:
     parallel_slots: int = dataclasses.field(default=1, metadata={'description': '-np: concurrent slots'})
     startup_timeout: float = dataclasses.field(default=60.0, metadata={
         'description': 'seconds to wait for /health to answer ok'})
+    cache_ram_mib: int = dataclasses.field(default=256, metadata={
+        'description': "bound of llama-server's host-memory prompt cache in MiB (its own default, 8 GiB, "
+                       'let the process grow every turn in a soak); -1 = no limit, 0 = off'})
     extra_args: tuple[str, ...] = dataclasses.field(default=(), metadata={
         'description': 'further llama-server arguments'})
 
@@ -53,6 +56,8 @@ class LlamaServerConfig:
             raise ValueError(f'port {self.port} is out of range')
         if self.context_size < 256:
             raise ValueError(f'context_size {self.context_size} is too small (>= 256)')
+        if self.cache_ram_mib < -1:
+            raise ValueError(f'cache_ram_mib must be >= -1, got {self.cache_ram_mib}')
         if self.parallel_slots < 1:
             raise ValueError('parallel_slots must be >= 1')
         if self.startup_timeout <= 0:
@@ -117,6 +122,7 @@ class LlamaServerProcess:
                '--parallel', str(cfg.parallel_slots), '--slots', '--metrics', '--no-webui']
         if cfg.threads > 0:
             cmd += ['--threads', str(cfg.threads)]
+        cmd += ['--cache-ram', str(cfg.cache_ram_mib)]
         return cmd + list(cfg.extra_args)
 
     def start(self) -> 'LlamaServerProcess':
