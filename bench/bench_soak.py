@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
 sys.path.insert(0, str(ROOT))
 
-from bench_voice_to_voice import QUESTIONS, load_average, machine_info  # noqa: E402
-from conftest import _claim_ros_domain  # noqa: E402  same domain locks as the test sessions
+from bench_voice_to_voice import QUESTIONS, isolate_ros_session, load_average, machine_info  # noqa: E402
 
 FRAME_SECONDS = 0.02
 SAMPLE_RATE = 16000
@@ -298,10 +297,7 @@ def main(argv=None) -> int:
         parser.error('--turns must be >= 10 (the summary compares the first and last 10%)')
     if not 1 <= args.questions <= len(QUESTIONS):
         parser.error(f'--questions must be in 1..{len(QUESTIONS)}')
-    os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
-    os.chdir(ROOT)  # the graph's parameter file path and relative model paths
+    isolate_ros_session()
 
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph

@@ -110,6 +110,14 @@ def load_average() -> str:
     return '/'.join(f'{value:.2f}' for value in os.getloadavg()) + ' (1/5/15 min)'
 
 
+def isolate_ros_session() -> None:
+    """A ROS domain of its own (the test sessions' locks), localhost only, run from the repo root."""
+    os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
+    os.chdir(ROOT)  # the graph's parameter file path and relative model paths
+
+
 def prepare_questions(speech, texts: list[str], directory: Path) -> list[Question]:
     from support.speech import silence, write_wav
     questions = []
@@ -369,10 +377,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.questions <= len(QUESTIONS):
         parser.error(f'--questions must be in 1..{len(QUESTIONS)}')
-    os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
-    os.chdir(ROOT)  # the graph's parameter file path and relative model paths
+    isolate_ros_session()
 
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph
