@@ -167,12 +167,14 @@ def test_the_robot_saying_hey_jarvis_does_not_wake_it_but_the_user_does(speech, 
     assert wake_words(room, raw, models_dir, EchoGateConfig(echo_level_db=0.0))[0] == 0
     assert wake_words(room, room.capture()[1], models_dir, EchoGateConfig())[0] == 0
 
-    # The user's "Hey Jarvis" over the robot's voice: the gate never drops it; openWakeWord hears
-    # it through AEC3 most of the time (double talk costs it a few dB; ~1 miss in 9 seen).
+    # The user's "Hey Jarvis" over the robot's voice, at 12 places in its speech: the gate never
+    # drops it; openWakeWord hears it through AEC3 most of the time. Double talk costs it a few
+    # dB: ~1 place in 5 misses here, and which ones depends on the CPU's float rounding in Piper
+    # and the models, hence many places and a loose bound rather than three picked ones.
     kept = dropped = 0
-    for at in (3.0, 5.0, 6.0):
+    for at in np.arange(2.0, 8.0, 0.5):
         room = Room(np.concatenate([robot, robot]), gain=0.7, delay=0.05)
         room.say(speech.say('Hey Jarvis. What time is it?'), LEAD + at)
         counts = wake_words(room, room.capture()[1], models_dir, EchoGateConfig())
         kept, dropped = kept + counts[0], dropped + counts[1]
-    assert kept >= 2 and dropped == 0
+    assert kept >= 6 and dropped == 0
