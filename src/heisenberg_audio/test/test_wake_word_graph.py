@@ -141,7 +141,8 @@ def test_unusable_audio_info_is_refused_and_the_node_lives(tmp_path, nodes, prob
     assert 'expected 16000 Hz, 1 channel, S16LE; got 8000 Hz' in output and "'MP3'" in output
 
     info_pub.publish(info_message())
-    time.sleep(0.3)
+    # Topics are not ordered with each other: the odd frame must not overtake the good format.
+    assert probe.wait_for(lambda: 'graph format, listening' in wake.output(), 5.0), wake.output()
     odd = AudioDataStamped()
     odd.audio.data = bytes(641)
     audio_pub.publish(odd)
