@@ -6,6 +6,7 @@ import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 from heisenberg_common.params import ConfigError
 
@@ -28,6 +29,10 @@ def run_node(node_factory, args=None, num_threads: int | None = None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        # Ctrl-C shuts the context down under the executor; its next wait set then fails.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close = getattr(node, 'close', None)
