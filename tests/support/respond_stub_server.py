@@ -11,9 +11,10 @@ import time
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
+from heisenberg_common.executors import MultiThreadedExecutor
 from heisenberg_common.qos import LATCHED
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState

@@ -6,7 +6,8 @@ import threading
 import time
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+
+from heisenberg_common.executors import MultiThreadedExecutor
 
 
 class RosClient:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
+from heisenberg_common.executors import MultiThreadedExecutor
 from heisenberg_common.params import ConfigError
 
 
