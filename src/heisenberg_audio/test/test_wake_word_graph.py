@@ -94,17 +94,34 @@ def test_44k1_stereo_topic_feed_through_capture_wakes(tmp_path, nodes, probe, sp
     wake = start_wake_word(tmp_path, nodes)
     capture = start_capture(tmp_path, nodes, source='topic', input_topic='driver/audio',
                             input_info_topic='driver/info')
+    probe.subscribe(DiagnosticArray, '/diagnostics')
     assert wait_for_wake_word(probe), wake.output()
     assert probe.wait_for(lambda: audio_pub.get_subscription_count() >= 1, 20.0), capture.output()
-    time.sleep(0.3)
     chunk = 882  # 20 ms at 44.1 kHz, as a driver would send
     start_ns = time.time_ns()
-    for offset in range(0, len(stereo), chunk):
-        msg = AudioDataStamped()
-        msg.header.stamp = Time(nanoseconds=start_ns + offset * 10**9 // 44100).to_msg()
-        msg.audio.data = stereo[offset:offset + chunk].tobytes()
-        audio_pub.publish(msg)
-        time.sleep(0.02)
+    sent = 0
+
+    def send(samples: np.ndarray) -> None:
+        nonlocal sent
+        for offset in range(0, len(samples), chunk):
+            msg = AudioDataStamped()
+            msg.header.stamp = Time(nanoseconds=start_ns + sent * 10**9 // 44100).to_msg()
+            msg.audio.data = samples[offset:offset + chunk].tobytes()
+            audio_pub.publish(msg)
+            sent += len(samples[offset:offset + chunk])
+            time.sleep(0.02)
+
+    def wake_word_hears_audio() -> bool:
+        return any(value.key == 'frames' and int(value.value) > 0
+                   for status in probe.diagnostics_of(WAKE_WORD_STATUS) for value in status.values)
+
+    # A driver streams all the time. Capture's best-effort audio/in reaches wake_word only once
+    # those two have matched (which the probe cannot see): stream silence until it does.
+    deadline = time.monotonic() + 20.0
+    while not wake_word_hears_audio() and time.monotonic() < deadline:
+        send(np.zeros_like(stereo[:chunk * 10]))
+    assert wake_word_hears_audio(), wake.output() + capture.output()
+    send(stereo)
     assert probe.wait_for(lambda: detections(probe), 5.0), wake.output() + capture.output()
     time.sleep(0.5)
     assert [d.keyword for d in detections(probe)] == ['hey_jarvis']
