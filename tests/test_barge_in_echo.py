@@ -29,7 +29,7 @@ from support.speech import silence, write_wav
 
 # Spoken scenarios over the whole graph on a shared 2-core CPU (see tests/test_e2e_voice.py): up to
 # two more tries each, reported in pytest's summary; a real regression fails all three.
-pytestmark = [pytest.mark.llm, pytest.mark.models, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.llm, pytest.mark.models]
 ROOT_CONFIG = 'config/assistant.yaml'
 ECHO = {'echo_simulation.gain': 0.7, 'echo_simulation.delay': 0.05}
 STORY = 'Tell me a long story about a brave little robot who lives by the sea.'

@@ -27,7 +27,7 @@ from support.speech import silence, write_wav
 # Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's
 # cache state. A scenario gets up to two more tries; a rerun is reported in pytest's summary, and a
 # behaviour that is really broken fails all three.
-pytestmark = [pytest.mark.llm, pytest.mark.models, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.llm, pytest.mark.models]
 ROOT_CONFIG = 'config/assistant.yaml'
 
 
