@@ -1,9 +1,11 @@
 """The llama_server node as a real process.
 
 It serves /health, reports on /diagnostics over DDS, restarts a server that died, and
-leaves no llama-server behind on SIGINT.
+leaves no llama-server behind on SIGINT, nor when it is killed outright.
 """
 
+import os
+import signal
 import socket
 import time
 
@@ -134,3 +136,23 @@ def test_a_server_that_cannot_start_is_reported_and_retried(tmp_path, gguf_path,
             code = node.stop(grace=15)
     assert code == 0, node.log_path.read_text()
     assert llama_servers_on(port) == []
+
+
+@pytest.mark.llm
+def test_a_node_killed_outright_takes_its_server_with_it(tmp_path, gguf_path):
+    port = free_port()
+    params = write_params(tmp_path / 'llama_server.yaml', 'llama_server',
+                          {'model_path': str(gguf_path), 'port': port, 'context_size': 1024})
+    node = NodeProcess(MODULE, 'llama_server', params_files=(params,), log_dir=tmp_path)
+    try:
+        assert wait_health(port, node, within=90), node.output()
+        [server] = llama_servers_on(port)
+        os.kill(node.process.pid, signal.SIGKILL)   # no chance to stop it in order
+        try:
+            server.wait(10)   # the kernel's parent-death signal ends it
+        except psutil.TimeoutExpired:
+            pytest.fail('llama-server outlived its SIGKILLed node')
+    finally:
+        node.stop()
+        for orphan in llama_servers_on(port):
+            orphan.kill()

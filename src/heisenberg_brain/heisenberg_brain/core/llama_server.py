@@ -92,6 +92,17 @@ def get_json(url: str, timeout: float = 2.0) -> dict:
         return json.loads(response.read().decode())
 
 
+def die_with_parent(command: list[str]) -> list[str]:
+    """command, run so that it gets SIGTERM when the thread that starts it dies, even by SIGKILL.
+
+    Linux's parent-death signal, set by util-linux's setpriv before it execs the command (a
+    preexec_fn would do the same in Python, but is unsafe in a process with threads). Where
+    setpriv is missing, the command runs as is: a crashed owner then leaves the server running.
+    """
+    setpriv = shutil.which('setpriv')
+    return [setpriv, '--pdeathsig', 'TERM', '--', *command] if setpriv else list(command)
+
+
 class LlamaServerProcess:
     """A running llama-server. Use as a context manager or call start()/stop()."""
 
@@ -133,7 +144,7 @@ class LlamaServerProcess:
             # Else another server's /health would answer for ours, which dies failing to bind.
             raise LlamaServerError(f'{self.base_url} is already in use (another llama-server?): stop it, '
                                    'or choose another port (0 picks a free one)')
-        command = self.command()
+        command = die_with_parent(self.command())
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open('ab')
