@@ -75,6 +75,19 @@ def test_negative_window_is_refused():
         SessionStore(max_turns=-1)
 
 
+def test_the_least_recently_used_session_is_forgotten_beyond_max_sessions():
+    store = SessionStore(max_turns=2, max_sessions=2)
+    store.add('kitchen', 'q1', 'a1')
+    store.add('arm', 'q2', 'a2')
+    store.add('kitchen', 'q3', 'a3')       # kitchen is now the most recent
+    store.set_summary('door', 'Earlier: a visitor.')
+    assert store.session_ids() == ['kitchen', 'door']
+    assert store.turns('arm') == [] and store.summary('arm') == ''
+    assert [t.user for t in store.turns('kitchen')] == ['q1', 'q3']
+    with pytest.raises(ValueError):
+        SessionStore(max_turns=1, max_sessions=0)
+
+
 def test_concurrent_adds_lose_nothing():
     store = SessionStore(max_turns=1000)
 

@@ -32,6 +32,8 @@ class LLMConfig:
     seed: int = dataclasses.field(default=-1, metadata=_describe('sampling seed; -1 = random'))
     max_history_turns: int = dataclasses.field(default=5, metadata=_describe(
         'turns (user + assistant) kept per session before the oldest slide out'))
+    max_sessions: int = dataclasses.field(default=100, metadata=_describe(
+        'sessions whose history is kept; beyond this the least recently used is forgotten'))
     prompt_format: str = dataclasses.field(default='chatml', metadata=_describe(
         "plain | chatml | llama2 | server (the model's own chat template, applied by llama-server)"))
     personality: str = dataclasses.field(default='concise', metadata=_describe(
@@ -63,6 +65,8 @@ class LLMConfig:
             raise ValueError(f'llm.max_tokens must be >= 1, got {self.max_tokens}')
         if self.max_history_turns < 0:
             raise ValueError(f'llm.max_history_turns must be >= 0, got {self.max_history_turns}')
+        if self.max_sessions < 1:
+            raise ValueError(f'llm.max_sessions must be >= 1, got {self.max_sessions}')
         if self.prompt_format not in PROMPT_FORMATS:
             raise ValueError(f'llm.prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}')
         if self.personality not in PERSONALITIES:

@@ -25,13 +25,17 @@ _FACT_START = re.compile(r'(?<=\s)The user said ')
 class SessionStore:
     """Per-session sliding window of turns plus a summary of the turns that slid out.
 
-    Thread-safe: the node's callbacks run on a multi-threaded executor.
+    At most max_sessions are kept: a robot that talks to many clients over days forgets the
+    session used least recently. Thread-safe: the node's callbacks run on a multi-threaded executor.
     """
 
-    def __init__(self, max_turns: int, *, summary_chars: int = 400):
+    def __init__(self, max_turns: int, *, max_sessions: int = 100, summary_chars: int = 400):
         if max_turns < 0:
             raise ValueError(f'max_turns must be >= 0, got {max_turns}')
+        if max_sessions < 1:
+            raise ValueError(f'max_sessions must be >= 1, got {max_sessions}')
         self.max_turns = max_turns
+        self.max_sessions = max_sessions
         self.summary_chars = summary_chars
         self._turns: dict[str, list[Turn]] = {}
         self._summaries: dict[str, str] = {}
@@ -51,7 +55,7 @@ class SessionStore:
             return
         key = _key(session_id)
         with self._lock:
-            turns = self._turns.setdefault(key, [])
+            turns = self._use(key)
             turns.append(Turn(user=user.strip(), assistant=assistant.strip()))
             slid_out = turns[:-self.max_turns]
             if slid_out:
@@ -62,7 +66,7 @@ class SessionStore:
     def set_summary(self, session_id: str, summary: str) -> None:
         key = _key(session_id)
         with self._lock:
-            self._turns.setdefault(key, [])
+            self._use(key)
             self._summaries[key] = summary.strip()
 
     def clear(self, session_id: str) -> None:
@@ -72,8 +76,19 @@ class SessionStore:
             self._summaries.pop(key, None)
 
     def session_ids(self) -> list[str]:
+        """Known sessions, least recently used first."""
         with self._lock:
             return list(self._turns)
+
+    def _use(self, key: str) -> list[Turn]:
+        """The session's turns, now the most recently used; the least recent one beyond max_sessions goes."""
+        turns = self._turns.pop(key, [])
+        self._turns[key] = turns   # dicts keep insertion order: the end is the most recent
+        while len(self._turns) > self.max_sessions:
+            oldest = next(iter(self._turns))
+            del self._turns[oldest]
+            self._summaries.pop(oldest, None)
+        return turns
 
 
 def _key(session_id: str) -> str:

@@ -103,7 +103,8 @@ class BrainNode(Node):
         self._loop_thread.start()
         self._client = LlamaClient(self.config.llm)
         self._call(self._client.start())
-        self.sessions = SessionStore(self.config.llm.max_history_turns)
+        self.sessions = SessionStore(self.config.llm.max_history_turns,
+                                     max_sessions=self.config.llm.max_sessions)
         self.replier = Replier(self.config.llm, self._client, self.sessions,
                                self.config.max_clause_chars, self.config.first_clause_min_chars)
 
