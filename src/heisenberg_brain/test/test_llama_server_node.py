@@ -83,14 +83,22 @@ def diagnostics():
     listener.close()
 
 
-@pytest.mark.llm
-def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnostics):
+def start_serving(tmp_path, gguf_path) -> tuple[NodeProcess, int]:
+    """The node, serving the registry GGUF on a free port, and that port."""
     port = free_port()
     params = write_params(tmp_path / 'llama_server.yaml', 'llama_server',
                           {'model_path': str(gguf_path), 'port': port, 'context_size': 1024})
     node = NodeProcess(MODULE, 'llama_server', params_files=(params,), log_dir=tmp_path)
+    if not wait_health(port, node, within=90):
+        node.stop()
+        pytest.fail('llama-server never became healthy:\n' + node.output())
+    return node, port
+
+
+@pytest.mark.llm
+def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnostics):
+    node, port = start_serving(tmp_path, gguf_path)
     try:
-        assert wait_health(port, node, within=90), node.output()
         ok = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.OK, within=10)
         assert ok is not None, node.output()
         assert ok.name == '/heisenberg/llama_server: llama-server'
@@ -140,12 +148,8 @@ def test_a_server_that_cannot_start_is_reported_and_retried(tmp_path, gguf_path,
 
 @pytest.mark.llm
 def test_a_node_killed_outright_takes_its_server_with_it(tmp_path, gguf_path):
-    port = free_port()
-    params = write_params(tmp_path / 'llama_server.yaml', 'llama_server',
-                          {'model_path': str(gguf_path), 'port': port, 'context_size': 1024})
-    node = NodeProcess(MODULE, 'llama_server', params_files=(params,), log_dir=tmp_path)
+    node, port = start_serving(tmp_path, gguf_path)
     try:
-        assert wait_health(port, node, within=90), node.output()
         [server] = llama_servers_on(port)
         os.kill(node.process.pid, signal.SIGKILL)   # no chance to stop it in order
         try:
