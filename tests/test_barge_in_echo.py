@@ -26,6 +26,7 @@ from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import BargeIn
 from support.speech import silence, write_wav
+from support.graph_params import graph_overrides
 
 # Spoken scenarios over the whole graph on a shared 2-core CPU (see tests/test_e2e_voice.py): up to
 # two more tries each, reported in pytest's summary; a real regression fails all three.
@@ -126,14 +127,9 @@ def room(tmp_path_factory, speech):
     tmp = tmp_path_factory.mktemp('echo')
     port = free_port()
     quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
-    overrides = {
-        'llama_server': {'port': port},
-        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
-                  'llm.seed': 42, 'llm.max_tokens': 64, 'llm.first_token_timeout': 60.0,
-                  'llm.token_timeout': 30.0, 'think_timeout': 90.0},
-        # A quiet room at real-time pace, hearing the robot through the simulated speaker.
-        'capture': {**ECHO, 'source': 'file', 'file_path': str(quiet), 'pad_silence': True},
-    }
+    # A quiet room at real-time pace, hearing the robot through the simulated speaker.
+    overrides = graph_overrides(port, {**ECHO, 'source': 'file', 'file_path': str(quiet),
+                                       'pad_silence': True})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
     try:

@@ -21,6 +21,7 @@ from heisenberg_brain.core.llama_server import free_port
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
 from support.speech import silence, write_wav
+from support.graph_params import graph_overrides
 from test_e2e_voice import ROOT_CONFIG, Assistant
 
 pytestmark = [pytest.mark.llm, pytest.mark.models]
@@ -36,15 +37,10 @@ BRAIN_VALUES = ('llm_endpoint', 'llm_reachable', 'state', 'turns', 'errors', 'ca
 def assistant(tmp_path_factory, speech):
     tmp = tmp_path_factory.mktemp('diagnostics')
     port = free_port()
-    overrides = {
-        'llama_server': {'port': port},
-        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
-                  'llm.seed': 42, 'llm.max_tokens': 48, 'llm.first_token_timeout': 60.0,
-                  'llm.token_timeout': 30.0, 'think_timeout': 90.0, 'health_period': HEALTH_PERIOD},
-        'tts': {'record_dir': str(tmp / 'replies')},
-        'capture': {'source': 'file', 'file_path': str(write_wav(tmp / 'quiet.wav', silence(0.5))),
-                    'pad_silence': True},
-    }
+    quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
+    overrides = graph_overrides(port, {'source': 'file', 'file_path': str(quiet), 'pad_silence': True},
+                                brain={'llm.max_tokens': 48, 'health_period': HEALTH_PERIOD},
+                                tts={'record_dir': str(tmp / 'replies')})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
     try:

@@ -22,6 +22,7 @@ from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from support.speech import silence, write_wav
+from support.graph_params import graph_overrides
 
 # Whole-graph voice turns on a shared 2-core CPU are not deterministic: a lost audio frame can make
 # Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's
@@ -75,17 +76,11 @@ def assistant(tmp_path_factory, speech, models_dir):
     tmp = tmp_path_factory.mktemp('e2e')
     record_dir = tmp / 'replies'
     port = free_port()
-    overrides = {
-        # Two threads: the greedy answers these tests check were written against that numeric path
-        # (SmolLM2-135M's argmax flips with the thread count; the shipped config uses one thread).
-        'llama_server': {'port': port, 'threads': 2},
-        # Greedy decoding so the answers are stable; generous timeouts on a shared CPU.
-        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
-                  'llm.seed': 42, 'llm.max_tokens': 64, 'llm.first_token_timeout': 60.0,
-                  'llm.token_timeout': 30.0, 'think_timeout': 90.0},
-        'tts': {'record_dir': str(record_dir)},
-        'capture': {'source': 'file', 'file_path': str(write_wav(tmp / 'quiet.wav', silence(0.5)))},
-    }
+    # Two llama-server threads: the greedy answers these tests check were written against that
+    # numeric path (SmolLM2-135M's argmax flips with the thread count; the shipped config uses one).
+    quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
+    overrides = graph_overrides(port, {'source': 'file', 'file_path': str(quiet)},
+                                tts={'record_dir': str(record_dir)}, llama_server={'threads': 2})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
     try:

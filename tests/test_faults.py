@@ -27,15 +27,13 @@ from heisenberg_common.qos import EVENTS
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import Transcript
 from support.fake_llama import FakeLlama
+from support.graph_params import TEST_BRAIN, graph_overrides
 from support.processes import NodeProcess, write_params
 from test_e2e_voice import ROOT_CONFIG, Assistant
 
 pytestmark = pytest.mark.llm
 
-# Greedy decoding for stable answers; generous timeouts on a shared CPU (speed lives in bench/).
-BRAIN_PARAMS = {'llm.temperature': 0.0, 'llm.seed': 42, 'llm.max_tokens': 64, 'llm.token_timeout': 30.0,
-                'llm.first_token_timeout': 60.0, 'llm.retries': 1, 'llm.retry_backoff': 0.1,
-                'think_timeout': 90.0, 'health_period': 0.5}
+BRAIN_PARAMS = {**TEST_BRAIN, 'llm.retries': 1, 'llm.retry_backoff': 0.1, 'health_period': 0.5}
 LONG_ANSWER = 'Tell me a very long story about a brave little robot who explores the sea.'
 
 
@@ -431,14 +429,8 @@ def assistant(tmp_path_factory, speech):
     """The whole graph (the README's way), as in test_e2e_voice."""
     tmp = tmp_path_factory.mktemp('faults-graph')
     port = free_port()
-    overrides = {
-        'llama_server': {'port': port},
-        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
-                  'llm.seed': 42, 'llm.max_tokens': 64, 'llm.first_token_timeout': 60.0,
-                  'llm.token_timeout': 30.0, 'think_timeout': 90.0},
-        'tts': {'record_dir': str(tmp / 'replies')},
-        'capture': {'source': 'file', 'file_path': str(tmp / 'none.wav')},
-    }
+    overrides = graph_overrides(port, {'source': 'file', 'file_path': str(tmp / 'none.wav')},
+                                tts={'record_dir': str(tmp / 'replies')})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
     try:
