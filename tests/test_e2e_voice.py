@@ -7,6 +7,7 @@ through the capture node's file source, as a microphone would hear it.
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 import wave
@@ -107,6 +108,13 @@ def transcribe(whisper, path) -> str:
     return ' '.join(segment.text for segment in segments)
 
 
+def similarity(heard: str, said: str) -> float:
+    """0..1: how alike two sentences are, letters and spaces only, case ignored."""
+    def norm(text: str) -> str:
+        return ' '.join(re.sub(r'[^a-z ]', ' ', text.lower()).split())
+    return difflib.SequenceMatcher(None, norm(heard), norm(said)).ratio()
+
+
 def _dedupe(states: list[str]) -> list[str]:
     return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
 
@@ -117,9 +125,13 @@ def test_a_spoken_question_is_answered_aloud(assistant, whisper):
     assert _dedupe(assistant.monitor.state_names(start)) == ['LISTENING', 'THINKING', 'SPEAKING', 'IDLE']
     transcripts = [t for t in assistant.monitor.of('transcript', start) if t.is_final]
     assert 'capital' in transcripts[-1].text.lower() and 'france' in transcripts[-1].text.lower()
-    assert 'paris' in assistant.reply_text(start).lower()
+    reply = assistant.reply_text(start)
+    assert 'paris' in reply.lower()
+    # What was played is that reply: Whisper, judging the recording, writes it down again. (Not
+    # always to the letter: SmolLM2's greedy "Le Grand Paris is the capital of France." came
+    # back once as "The Grand Pairs ...", so the judge compares the whole sentence.)
     spoken = transcribe(whisper, assistant.latest_reply_wav())
-    assert 'paris' in spoken.lower(), spoken
+    assert 'paris' in spoken.lower() or similarity(spoken, reply) >= 0.8, (spoken, reply)
     metrics = [m for m in assistant.monitor.of('metrics', start) if m.source == 'voice']
     assert metrics and 0 < metrics[-1].voice_to_voice < 30
 
