@@ -213,3 +213,36 @@ def test_reset_forgets_the_pre_roll():
     events = endpointer.start_turn(at(29))
     assert kinds([(0, e) for e in events]) == ['TurnStarted']
     assert endpointer.phase is Phase.WAITING
+
+
+def test_resume_waits_again_for_the_question_after_only_the_wake_phrase():
+    # "Hey Jarvis" (windows 10-29; the wake fires at 27, before its speech ends), a pause of
+    # 30 windows (~1 s), then the question (70-99). The first endpoint holds only the phrase.
+    pattern = '.' * 10 + '#' * 20 + '.' * 40 + '#' * 30 + '.' * 20
+    endpointer = Endpointer(dataclasses.replace(CONFIG, speculative=False))
+    endpointer.start_turn(at(27))
+    events, resumed = [], []
+    for index, char in enumerate(pattern):
+        events += endpointer.push(frame(index, char == '#'))
+        if index == 60:   # whisper said "Hey Jarvis." meanwhile: the node resumes the turn
+            (phrase,) = [e.utterance for e in events if isinstance(e, EndOfSpeech)]
+            assert endpointer.turn_id == 0 and window_of(phrase.speech_end) == 30
+            resumed = endpointer.resume(phrase.turn_id, phrase.speech_end)
+            assert endpointer.turn_id == phrase.turn_id and endpointer.phase is Phase.WAITING
+            assert endpointer.resume(phrase.turn_id, phrase.speech_end) == []   # already listening
+    assert resumed == []
+    question = [e.utterance for e in events if isinstance(e, EndOfSpeech)][-1]
+    assert question.turn_id == 1 and window_of(question.speech_start) == 70
+    assert window_of(question.speech_end) == 100
+
+
+def test_resume_does_nothing_once_another_turn_has_started():
+    endpointer = Endpointer(CONFIG)
+    endpointer.start_turn(at(5))
+    events = []
+    for index in range(40):
+        events += endpointer.push(frame(index, 3 <= index < 10))
+    (phrase,) = [e.utterance for e in events if isinstance(e, EndOfSpeech)]
+    endpointer.start_turn(at(40))
+    assert endpointer.resume(phrase.turn_id, phrase.speech_end) == []
+    assert endpointer.turn_id == 2

@@ -127,6 +127,22 @@ def test_wake_word_and_question_give_one_final_transcript(stt, speech):
     assert f'turn {msg.turn_id}: "' in node.output()
 
 
+def test_a_pause_after_hey_jarvis_waits_for_the_question(stt, speech):
+    """The wake word fires before "Jarvis" has died away, then the user pauses for a second."""
+    node, feeder = stt
+    feeder.transcripts.clear()
+    phrase = speech.say('Hey Jarvis.')
+    loud = np.nonzero(np.abs(phrase.astype(np.int32)) > 300)[0]
+    audio = np.concatenate([silence(0.5), phrase, silence(1.0), speech.say('What time is it?'), silence(1.5)])
+    t0 = feeder.play(audio, wake_at=0.5 + loud[-1] / SAMPLE_RATE - 0.15)
+    (msg,) = feeder.wait_transcripts(1, 15)
+    time.sleep(1.0)
+    assert len(feeder.transcripts) == 1, [m for _, m in feeder.transcripts]
+    assert not msg.nothing_heard and 'time' in msg.text.lower() and 'jarvis' not in msg.text.lower(), msg
+    assert seconds_of(msg.speech_start) > t0 + 0.5 + len(phrase) / SAMPLE_RATE + 0.5   # the question's
+    assert "only the wake phrase: 'Hey Jarvis.'; still listening for the question" in node.output()
+
+
 def test_wake_word_then_silence_is_nothing_heard(stt):
     node, feeder = stt
     feeder.transcripts.clear()

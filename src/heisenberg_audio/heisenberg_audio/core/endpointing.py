@@ -16,7 +16,8 @@ speech probability. A wake word starts a turn:
   reports nothing heard.
 * Speech that ended before the wake word fired is the wake phrase itself (the user
   paused after it): it is dropped and the turn keeps waiting. So are blips shorter
-  than `min_speech`.
+  than `min_speech`. When the wake phrase's speech runs a little past the wake stamp,
+  only whisper can tell: the node then calls `resume()` and the turn waits again.
 * With `speculative`, `speculative_after` seconds into the trailing silence the
   utterance so far is offered for transcription (unless all of it precedes the wake
   word); if no speech comes back before the endpoint, the final utterance is the same
@@ -150,6 +151,7 @@ class Endpointer:
         self._ring: collections.deque[VadFrame] = collections.deque()
         self._turn: _Turn | None = None
         self._last_turn_id = 0
+        self._finished: tuple[int, float] | None = None   # (turn id, wake stamp) of the last utterance
 
     @property
     def phase(self) -> Phase:
@@ -193,6 +195,28 @@ class Endpointer:
             onset = self._onset_of_run(first)
             events += self._begin_speech(onset)
             first = onset + 1
+        return events + self._replay(first)
+
+    def resume(self, turn_id: int, after: float) -> list:
+        """Listen on in turn turn_id, whose utterance (ending at after) was only the wake phrase.
+
+        The user paused after "Hey Jarvis" longer than end_of_speech_silence but speech ran past
+        the wake stamp, so only whisper could tell. The turn waits for the question again (within
+        no_speech_timeout of the wake word), from the audio received since. Does nothing when
+        another turn has started meanwhile.
+        """
+        finished = self._finished
+        if self._turn is not None or finished is None or finished[0] != turn_id:
+            return []
+        wake_stamp = finished[1]
+        self._turn = _Turn(turn_id=turn_id, wake_stamp=wake_stamp, anchor=after,
+                           deadline=wake_stamp + self.config.no_speech_timeout)
+        first = self._first_index_after(after)
+        return [] if first is None else self._replay(first)
+
+    def _replay(self, first: int) -> list:
+        """Run the turn over the remembered windows from index first on."""
+        events = []
         for index in range(first, len(self._ring)):
             if self._turn is None:
                 break
@@ -339,6 +363,7 @@ class Endpointer:
 
     def _finish(self, stamp: float, reason: str, whole: bool) -> list:
         utterance = self._utterance(stamp, reason, whole)
+        self._finished = (self._turn.turn_id, self._turn.wake_stamp)
         self._turn = None
         return [EndOfSpeech(utterance)]
 

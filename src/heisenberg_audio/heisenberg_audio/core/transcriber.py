@@ -27,6 +27,7 @@ _TOKEN = re.compile(r'\S+')
 # Whole-text tags whisper writes for sounds: "[BLANK_AUDIO]", "(music)", "♪♪", "*laughs*".
 _NON_SPEECH_TAG = re.compile(r'^\s*(?:[\[(*♪♫][^\[\]()*♪♫]*[\])*♪♫]?\s*)+$')
 _WORD_CHARS = re.compile(r"[^\w\s]|_")
+ONLY_WAKE_PHRASE = 'only the wake phrase'   # a nothing-heard reason that keeps the turn open
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,11 @@ class Transcription:
     nothing_heard: bool
     reason: str               # why nothing_heard ('' otherwise)
     transcribe_time: float    # seconds spent in whisper
+
+    @property
+    def only_wake_phrase(self) -> bool:
+        """The user said the wake phrase and paused: the question is still to come."""
+        return self.reason.startswith(ONLY_WAKE_PHRASE)
 
 
 def normalize(text: str) -> str:
@@ -92,7 +98,7 @@ def clean_text(raw_text: str, config: SttConfig) -> tuple[str, str]:
     raw = raw_text.strip()
     text = strip_wake_phrase(raw, config.wake_names)
     if raw and not text:
-        return '', f'only the wake phrase: {raw!r}'
+        return '', f'{ONLY_WAKE_PHRASE}: {raw!r}'
     reason = nothing_heard_reason(text, frozenset(normalize(p) for p in config.hallucinations))
     return ('', reason) if reason else (text, '')
 

@@ -15,6 +15,7 @@ word would, so the interrupting question is transcribed.
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import sys
@@ -68,6 +69,9 @@ class SttNode(Node):
         self._audio_format = 'not announced (assuming 16000 Hz mono S16LE)'
         self._last_audio_wall: float | None = None
         self._closing = False
+        # Turns whose utterance was only the wake phrase, to resume in the audio group (whisper's
+        # results arrive on its worker thread; the endpointer is only touched from that group).
+        self._to_resume: collections.deque[Utterance] = collections.deque()
 
         self._transcripts = self.create_publisher(Transcript, 'transcript', EVENTS)
         self._barge_in_pub = self.create_publisher(BargeIn, 'barge_in', EVENTS)
@@ -145,6 +149,7 @@ class SttNode(Node):
             self._reject_frame(f'audio/in frame dropped: {exc}')
             return
         self._last_audio_wall = time.monotonic()
+        self._resume_turns()
         gaps = self._detector.gaps
         frames = self._detector.push(samples, seconds_of(msg.header.stamp))
         if self._detector.gaps != gaps:
@@ -155,6 +160,11 @@ class SttNode(Node):
         for frame in frames:
             self._handle(self._endpointer.push(frame))
             self._watch_for_barge_in(frame)
+
+    def _resume_turns(self) -> None:
+        while self._to_resume:
+            utterance = self._to_resume.popleft()
+            self._handle(self._endpointer.resume(utterance.turn_id, utterance.speech_end))
 
     def _reject_frame(self, why: str) -> None:
         with self._stats_lock:
@@ -255,6 +265,11 @@ class SttNode(Node):
         else:
             result = future.result()
         after_endpoint = time.monotonic() - endpoint_wall
+        if result.only_wake_phrase:
+            self.get_logger().info(f'turn {utterance.turn_id}: {result.reason}; still listening for the '
+                                   f'question')
+            self._to_resume.append(utterance)
+            return
         self._publish_transcript(utterance, result)
         self._log_transcript(utterance, result, speculative, after_endpoint)
         with self._stats_lock:
