@@ -219,7 +219,10 @@ class Bench:
         self.use(config)
         turn = Turn(config, question.text, ok=False)
         since = time.monotonic()
-        self.graph.restart('capture', {'source': 'file', 'file_path': str(question.wav), 'pad_silence': True})
+        # Three readers of audio/in: wake_word, stt and this bench (else the bench's match could
+        # let capture start before wake_word's, which then misses "Hey Jarvis").
+        self.graph.restart('capture', {'source': 'file', 'file_path': str(question.wav), 'pad_silence': True,
+                                       'wait_for_subscribers': 3})
         # Armed once the old capture is gone (its silence is stamped up to now), before the new one plays.
         self.capture_start.arm(time.time())
         if not self.wait_state('LISTENING', since, 20):

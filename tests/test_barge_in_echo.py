@@ -80,7 +80,9 @@ class EchoRoom:
         self._clips += 1
         path = write_wav(self.tmp_path / f'user{self._clips}.wav', silence(LEAD), spoken, silence(2.0))
         started = time.monotonic()
-        self.graph.restart('capture', {**ECHO, 'source': 'file', 'file_path': str(path), 'pad_silence': True})
+        # Three readers of audio/in: wake_word, stt and this room's level meter.
+        self.graph.restart('capture', {**ECHO, 'source': 'file', 'file_path': str(path), 'pad_silence': True,
+                                       'wait_for_subscribers': 3})
         wall = time.time()   # the old capture is gone: frames stamped from now on are the clip's
         return started, wall
 
