@@ -1,4 +1,4 @@
-"""Test speech made with the real Piper voice (clearer than espeak-ng; wakes openWakeWord), deterministic."""
+"""Test speech made with the real Piper voice (clearer than espeak-ng; wakes openWakeWord)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,13 @@ SAMPLE_RATE = 16000
 
 class Speech:
     def __init__(self, voice_path: Path):
-        from piper import PiperVoice, SynthesisConfig
+        from piper import PiperVoice
         self.voice = PiperVoice.load(str(voice_path))
-        # Piper's generator and phoneme-width noise is random in each process (drawn inside the
-        # ONNX graph, no seed to set): the same text came out differently in every test run, and
-        # whisper heard "The secret word is banana." as "... has been Anna." in some of them.
-        # Without the noise the test voice is the same on every run (and still wakes and is heard).
-        self.config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
     @functools.lru_cache(maxsize=64)
     def say(self, text: str) -> np.ndarray:
-        """Return text spoken at 16 kHz mono int16, the same samples on every run."""
-        chunks = list(self.voice.synthesize(text, syn_config=self.config))
+        """Return text spoken at 16 kHz mono int16."""
+        chunks = list(self.voice.synthesize(text))
         audio = np.concatenate([c.audio_float_array for c in chunks])
         audio16 = soxr.resample(audio.astype(np.float32), chunks[0].sample_rate, SAMPLE_RATE)
         return (np.clip(audio16, -1.0, 1.0) * 32767).astype(np.int16)
