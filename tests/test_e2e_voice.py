@@ -138,14 +138,16 @@ def test_a_spoken_question_is_answered_aloud(assistant, whisper):
 
 def test_the_second_question_uses_the_first(assistant):
     # A fresh conversation: the 135M model loses a fact behind older turns (a bigger GGUF does not).
+    # "pizza": whisper tiny.en hears it in every rendition of the voice tried (12 seeds); "banana"
+    # came out as "has been Anna" in 4 of 12.
     restarted = time.monotonic()
     assistant.graph.restart('brain')
     assert assistant.wait_state('IDLE', restarted, 60, cause='STARTUP')
-    start = assistant.say('Hey Jarvis. The secret word is banana.')
+    start = assistant.say('Hey Jarvis. The secret word is pizza.')
     assert assistant.wait_turn_over(start)
     start = assistant.say('Hey Jarvis. What is the secret word?')
     assert assistant.wait_turn_over(start)
-    assert 'banana' in assistant.reply_text(start).lower()
+    assert 'pizza' in assistant.reply_text(start).lower()
 
 
 def test_hey_jarvis_while_speaking_interrupts_and_the_next_question_is_answered(assistant):

@@ -1,4 +1,4 @@
-"""Test speech made with the real Piper voice (clearer than espeak-ng; wakes openWakeWord)."""
+"""Test speech made with the real Piper voice (clearer than espeak-ng; wakes openWakeWord), repeatable."""
 
 from __future__ import annotations
 
@@ -12,15 +12,26 @@ import soxr
 SAMPLE_RATE = 16000
 
 
+# Piper draws its generator and phoneme-width noise inside the ONNX graph, from a generator each
+# session seeds once when it is created (onnxruntime's global seed, time-based unless set). Left
+# alone, the same text came out differently in every test process, and some renditions made
+# whisper hear "The secret word is banana." as "... has been Anna.". A fresh session per text
+# under a fixed seed keeps Piper's natural noise (a noise-free voice sounds flat, and whisper
+# heard "banana" worse from it) and gives the same samples for a text on every run, in any order.
+SEED = 1
+
+
 class Speech:
     def __init__(self, voice_path: Path):
-        from piper import PiperVoice
-        self.voice = PiperVoice.load(str(voice_path))
+        self.voice_path = voice_path
 
     @functools.lru_cache(maxsize=64)
     def say(self, text: str) -> np.ndarray:
-        """Return text spoken at 16 kHz mono int16."""
-        chunks = list(self.voice.synthesize(text))
+        """Return text spoken at 16 kHz mono int16, the same samples on every run."""
+        import onnxruntime
+        from piper import PiperVoice
+        onnxruntime.set_seed(SEED)
+        chunks = list(PiperVoice.load(str(self.voice_path)).synthesize(text))
         audio = np.concatenate([c.audio_float_array for c in chunks])
         audio16 = soxr.resample(audio.astype(np.float32), chunks[0].sample_rate, SAMPLE_RATE)
         return (np.clip(audio16, -1.0, 1.0) * 32767).astype(np.int16)
