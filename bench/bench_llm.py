@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import aiohttp
-from rclpy.action import ActionClient
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess
 from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_bringup.graph import NodeProcess, write_params
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import EVENTS
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import TurnMetrics

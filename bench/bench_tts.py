@@ -93,7 +93,7 @@ class NodeBench:
         from audio_common_msgs.msg import AudioDataStamped
         from heisenberg_interfaces.action import Speak
         from heisenberg_interfaces.msg import SpeechActivity
-        from rclpy.action import ActionClient
+        from heisenberg_common.actions import ActionClient
 
         from heisenberg_common.qos import AUDIO_OUT, EVENTS
         self.Speak = Speak

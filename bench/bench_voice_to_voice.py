@@ -175,7 +175,7 @@ class Bench:
     """The running graph, a monitor, and one turn at a time."""
 
     def __init__(self, graph, monitor, max_tokens: int):
-        from rclpy.action import ActionClient
+        from heisenberg_common.actions import ActionClient
 
         from heisenberg_interfaces.action import Respond
         self.graph = graph

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped
-from rclpy.action import ActionClient
 
 from heisenberg_brain.core.llama_server import free_port
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import AUDIO_IN, EVENTS
 from heisenberg_audio.core.echo_reference import level_db
 from heisenberg_common.stamps import seconds_of

@@ -25,7 +25,6 @@ import psutil
 import pytest
 import rclpy
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.action.client import ClientGoalHandle
 from unique_identifier_msgs.msg import UUID
 
@@ -33,6 +32,7 @@ from heisenberg_brain.core.fsm import Event
 from heisenberg_brain.core.llama_server import get_json
 from heisenberg_brain.core.replier import ReplyRequest
 from heisenberg_brain.nodes.brain import BrainNode
+from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
 from support.processes import NodeProcess, write_params
 from support.ros_client import RosClient

@@ -15,11 +15,11 @@ import wave
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 
 from heisenberg_brain.core.llama_server import free_port
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from support.speech import silence, write_wav

@@ -18,11 +18,11 @@ import time
 import pytest
 from action_msgs.msg import GoalStatus
 from aiohttp import web
-from rclpy.action import ActionClient
 
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess, free_port, get_json
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import EVENTS
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import Transcript

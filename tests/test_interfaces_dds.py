@@ -5,8 +5,8 @@ import time
 
 import pytest
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import LATCHED
 from heisenberg_interfaces.action import Respond, Speak
 from heisenberg_interfaces.msg import (AssistantState, SpeechActivity, Transcript, TurnMetrics,

@@ -15,10 +15,10 @@ import rclpy
 from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 from support.processes import NodeProcess, write_params
 
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_interfaces.action import Speak
 from heisenberg_interfaces.msg import SpeechActivity

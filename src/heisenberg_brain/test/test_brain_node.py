@@ -5,9 +5,9 @@ import time
 
 import pytest
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 
 from heisenberg_brain.core.llama_server import get_json
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import STATE
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState
@@ -67,8 +67,9 @@ def brain(llama_server, tmp_path_factory):
     process.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope='module')
 def session(brain):
+    # One client for the module: one discovery instead of one per test.
     with RosClient() as ros:
         yield Session(ros)
 

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -32,6 +32,7 @@ from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_brain.core.llm_errors import LLMError
 from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, request_error
 from heisenberg_brain.core.sentences import clean_for_speech
+from heisenberg_common.actions import ActionClient
 from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
 from heisenberg_common.params import declare_config
 from heisenberg_common.qos import EVENTS, STATE
