@@ -28,10 +28,10 @@ from heisenberg_audio.core.capture_sources import (FileSource, FrameStamper, Mic
 from heisenberg_audio.core.echo_canceller import EchoCanceller
 from heisenberg_audio.core.echo_reference import ReferenceBuffer
 from heisenberg_audio.core.echo_simulation import EchoSimulator
-from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message, samples_of
+from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, LATCHED
+from heisenberg_common.qos import AUDIO_IN, LATCHED
 from heisenberg_common.runner import run_node
 
 
@@ -123,14 +123,7 @@ class CaptureNode(Node):
             self.get_logger().warning(
                 f'echo SIMULATION on (testing only): {cancel.reference_topic} is mixed into audio/in '
                 f'at gain {simulation.gain:g}, {simulation.delay * 1000:.0f} ms late')
-        self.create_subscription(AudioDataStamped, cancel.reference_topic, self._on_reference, AUDIO_OUT)
-
-    def _on_reference(self, msg: AudioDataStamped) -> None:
-        try:
-            self._reference.add(samples_of(msg), Time.from_msg(msg.header.stamp).nanoseconds / 1e9)
-        except ValueError as exc:
-            self.get_logger().error(f'{self.config.echo_cancel.reference_topic}: chunk dropped: {exc}',
-                                    throttle_duration_sec=5.0)
+        subscribe_reference(self, cancel.reference_topic, self._reference.add)
 
     def _through_echo_path(self, frame: StampedFrame) -> tuple:
         """(samples, stamp_ns) to publish: the echo simulated, then cancelled, as configured."""

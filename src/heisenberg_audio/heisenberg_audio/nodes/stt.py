@@ -37,10 +37,10 @@ from heisenberg_audio.core.stt_config import SttConfig
 from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
 from heisenberg_audio.core.stt_worker import SpeculativeTranscriber
 from heisenberg_audio.core.transcriber import Transcriber, Transcription
-from heisenberg_audio.nodes.audio_messages import format_of, samples_of
+from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
 from heisenberg_common.stamps import seconds_of, time_msg
 
@@ -92,8 +92,8 @@ class SttNode(Node):
         if self.config.barge_in.enabled:
             self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity,
                                      ACTIVITY_QUEUE, callback_group=audio_group)
-            self.create_subscription(AudioDataStamped, self.config.echo.reference_topic, self._on_reference,
-                                     AUDIO_OUT, callback_group=audio_group)
+            subscribe_reference(self, self.config.echo.reference_topic, self._echo_gate.add_reference,
+                                callback_group=audio_group)
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
 
     def _load_models(self) -> None:
@@ -186,13 +186,6 @@ class SttNode(Node):
             self._timeline.chunk(seconds_of(msg.audio_start), msg.chunk_duration)
         elif not msg.speaking:
             self._timeline.stop(seconds_of(msg.audio_start))
-
-    def _on_reference(self, msg: AudioDataStamped) -> None:
-        try:
-            self._echo_gate.add_reference(samples_of(msg), seconds_of(msg.header.stamp))
-        except ValueError as exc:
-            self.get_logger().error(f'{self.config.echo.reference_topic}: chunk dropped: {exc}',
-                                    throttle_duration_sec=ERROR_THROTTLE)
 
     def _watch_for_barge_in(self, frame: VadFrame) -> None:
         if self._endpointer.turn_id != 0:

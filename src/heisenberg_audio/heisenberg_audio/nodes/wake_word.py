@@ -22,10 +22,10 @@ from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
 from heisenberg_audio.core.capture_health import StreamHealth
 from heisenberg_audio.core.echo_gate import EchoGate
 from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordDetector
-from heisenberg_audio.nodes.audio_messages import format_of, samples_of
+from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
 
 # AUDIO_IN with a 1 s queue (50 frames of 20 ms) on this side: when the process is briefly
@@ -51,8 +51,7 @@ class WakeWordNode(Node):
         self.create_subscription(AudioInfo, 'audio/info', self._on_info, LATCHED)
         self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUED)
         if self.config.echo.enabled:
-            self.create_subscription(AudioDataStamped, self.config.echo.reference_topic, self._on_reference,
-                                     AUDIO_OUT)
+            subscribe_reference(self, self.config.echo.reference_topic, self._echo_gate.add_reference)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(f"listening for {', '.join(self._detector.keywords)} "
                                f'(threshold {self.config.threshold}, patience {self.config.patience}, '
@@ -89,13 +88,6 @@ class WakeWordNode(Node):
             self._publish_detection(detection)
         if self._detector.frames_processed > frames_before:
             self._health.frame(self._detector.frames_processed - frames_before)
-
-    def _on_reference(self, msg: AudioDataStamped) -> None:
-        try:
-            self._echo_gate.add_reference(samples_of(msg), Time.from_msg(msg.header.stamp).nanoseconds / 1e9)
-        except ValueError as exc:
-            self.get_logger().warning(f'{self.config.echo.reference_topic}: chunk dropped: {exc}',
-                                      throttle_duration_sec=5.0)
 
     def _is_echo(self, detection: Detection) -> bool:
         end = detection.stamp_ns / 1e9
