@@ -1,6 +1,7 @@
-"""End of speech -> final transcript: whisper tiny.en vs base, speculation on vs off.
+"""End of speech -> final transcript: whisper tiny.en vs base, speculation (and when) vs off.
 
     python bench/bench_stt.py [--questions 5] [--models whisper-tiny.en,whisper-base]
+                              [--speculative-after 0.2,0.1]
 
 One stt node per configuration runs as a real process (each in its own namespace); the
 bench plays capture and wake_word over real DDS: "Hey Jarvis. <question>" spoken by the
@@ -50,12 +51,18 @@ def percentile(values, q):
 class Configuration:
     """One stt node process and the topics to talk to it."""
 
-    def __init__(self, index, model, speculative, models, log_dir, client):
+    def __init__(self, index, model, speculative_after, models, log_dir, client):
+        """speculative_after: seconds into the trailing silence, or None for no speculation."""
         from support.processes import NodeProcess, write_params
-        self.label = f"{model.replace('whisper-', '')} spec {'on' if speculative else 'off'}"
+        self.model = model.replace('whisper-', '')
+        self.speculative_after = speculative_after
+        spec = 'off' if speculative_after is None else f'{speculative_after:g} s'
+        self.label = f'{self.model} spec {spec}'
         self.namespace = f'bench_stt_{index}'
+        speculation = ({'speculative': False} if speculative_after is None
+                       else {'speculative': True, 'speculative_after': speculative_after})
         params = write_params(log_dir / f'{self.namespace}.yaml', 'stt', {
-            'model_dir': str(models / model), 'speculative': speculative}, namespace=self.namespace)
+            'model_dir': str(models / model), **speculation}, namespace=self.namespace)
         self.process = NodeProcess('heisenberg_audio.nodes.stt', 'stt', namespace=self.namespace,
                                    params_files=(params,), log_dir=log_dir / self.namespace)
         self._make_topics(client)
@@ -129,7 +136,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--questions', type=int, default=5)
     parser.add_argument('--models', default='whisper-tiny.en,whisper-base')
+    parser.add_argument('--speculative-after', default='0.2',
+                        help='comma-separated seconds into the trailing silence, each compared with none')
     args = parser.parse_args()
+    spec_values = [float(v) for v in args.speculative_after.split(',') if v] + [None]
     if 'ROS_DOMAIN_ID' not in os.environ:
         os.environ['ROS_DOMAIN_ID'] = str(_claim_ros_domain())
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -145,9 +155,9 @@ def main() -> int:
     configs = []
     try:
         for model in args.models.split(','):
-            for speculative in (True, False):
+            for speculative_after in spec_values:
                 (log_dir / f'bench_stt_{len(configs)}').mkdir()
-                configs.append(Configuration(len(configs), model, speculative, models, log_dir, client))
+                configs.append(Configuration(len(configs), model, speculative_after, models, log_dir, client))
         if not RosClient.wait_for(lambda: all(c.ready() for c in configs), 120):
             print('stt nodes did not come up; logs in', log_dir, file=sys.stderr)
             return 1
@@ -173,16 +183,14 @@ def report(configs, count):
     p50 = {}
     for config in configs:
         latency = [s[0] for s in config.samples]
-        p50[config.label] = percentile(latency, 50)
+        p50[config.model, config.speculative_after] = percentile(latency, 50)
         print(f'{config.label:20s} {len(latency):2d} {sum(s[3] for s in config.samples):3d} '
               f'{percentile(latency, 50):7.0f} {percentile(latency, 90):7.0f} '
               f'{percentile([s[1] for s in config.samples], 50):12.0f} '
               f'{percentile([s[2] for s in config.samples], 50):11.0f}')
-    for label in list(p50):
-        if label.endswith('spec on'):
-            off = label.replace('spec on', 'spec off')
-            if off in p50:
-                print(f'{label.split()[0]}: speculation on/off p50 ratio {p50[label] / p50[off]:.2f}')
+    for (model, after), value in p50.items():
+        if after is not None and (model, None) in p50:
+            print(f'{model}: speculation after {after:g} s / off, p50 ratio {value / p50[model, None]:.2f}')
 
 
 if __name__ == '__main__':

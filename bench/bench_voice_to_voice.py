@@ -1,7 +1,7 @@
 """Voice-to-voice latency of the whole graph: streaming speech vs. speaking the full reply, in one run.
 
-    python bench/bench_voice_to_voice.py [--questions 10] [--max-tokens 48]
-                                         [--out bench/out/voice_to_voice.png]
+    python bench/bench_voice_to_voice.py [--questions 10] [--max-tokens 48] [--llm-threads N]
+                                         [--speculative-after S] [--out bench/out/voice_to_voice.png]
 
 The graph is started the README's way (heisenberg_bringup.graph.Graph, config/assistant.yaml,
 its own llama-server on a free port); each turn plays "Hey Jarvis. <question>" spoken by the
@@ -357,8 +357,9 @@ def schedule(count: int) -> list[tuple[str, int]]:
     return order
 
 
-def graph_overrides(port: int, max_tokens: int, quiet_wav: Path, llm_threads: int | None) -> dict:
-    return {
+def graph_overrides(port: int, max_tokens: int, quiet_wav: Path, llm_threads: int | None,
+                    speculative_after: float | None) -> dict:
+    overrides = {
         'llama_server': {'port': port, **({} if llm_threads is None else {'threads': llm_threads})},
         'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
                   'llm.seed': 42, 'llm.max_tokens': max_tokens, 'llm.max_history_turns': 0,
@@ -366,6 +367,9 @@ def graph_overrides(port: int, max_tokens: int, quiet_wav: Path, llm_threads: in
                   'stream_speech': True},
         'capture': {'source': 'file', 'file_path': str(quiet_wav)},
     }
+    if speculative_after is not None:
+        overrides['stt'] = {'speculative_after': speculative_after}
+    return overrides
 
 
 def main(argv=None) -> int:
@@ -377,6 +381,9 @@ def main(argv=None) -> int:
                         help='PNG plot of the per-turn stages')
     parser.add_argument('--llm-threads', type=int, default=None,
                         help="llama-server threads (default: config/assistant.yaml's; 0 = all cores)")
+    parser.add_argument('--speculative-after', type=float, default=None,
+                        help="stt's seconds of trailing silence before it starts transcribing "
+                             "(default: config/assistant.yaml's)")
     args = parser.parse_args(argv)
     if not 1 <= args.questions <= len(QUESTIONS):
         parser.error(f'--questions must be in 1..{len(QUESTIONS)}')
@@ -394,7 +401,7 @@ def main(argv=None) -> int:
     warmup, *questions = prepare_questions(speech, [WARMUP_QUESTION] + QUESTIONS[:args.questions], work)
     del speech  # the Piper voice is not needed any more; free its memory for the graph
     overrides = graph_overrides(free_port(), args.max_tokens, write_wav(work / 'quiet.wav', silence(0.5)),
-                                args.llm_threads)
+                                args.llm_threads, args.speculative_after)
     graph = Graph(ROOT / 'config' / 'assistant.yaml', work / 'logs', overrides)
     monitor = GraphMonitor()
     turns: list[Turn] = []
@@ -416,8 +423,10 @@ def main(argv=None) -> int:
         graph.stop()
     after = load_average()
     threads = 'config' if args.llm_threads is None else args.llm_threads
+    speculation = 'config' if args.speculative_after is None else f'{args.speculative_after} s'
     print(f'{len(questions)} questions, max_tokens {args.max_tokens}, temperature 0, seed 42, '
-          f'no history, llama-server threads {threads}; load average after: {after}')
+          f'no history, llama-server threads {threads}, speculation after {speculation}; '
+          f'load average after: {after}')
     print_table(turns)
     plot(turns, args.out, f'voice-to-voice per turn, {machine_info()}, load after {after}')
     print(f'plot: {args.out}')

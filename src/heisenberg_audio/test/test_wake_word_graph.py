@@ -16,7 +16,7 @@ from test_capture_node import Probe, start_capture, start_node, stamps_ns
 
 from heisenberg_audio.core.audio_format import resample
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
-from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
 
 pytestmark = pytest.mark.models
 WAKE_WORD_STATUS = '/heisenberg/wake_word: wake word'  # its /diagnostics status name
@@ -163,8 +163,13 @@ def test_unusable_audio_info_is_refused_and_the_node_lives(tmp_path, nodes, prob
     odd = AudioDataStamped()
     odd.audio.data = bytes(641)
     audio_pub.publish(odd)
+    # The same on the echo reference (what the robot plays): dropped with a log, nothing else.
+    played_pub = probe.node.create_publisher(AudioDataStamped, 'audio/out', AUDIO_OUT)
+    assert probe.wait_for(lambda: played_pub.get_subscription_count() >= 1, 10.0), wake.output()
+    played_pub.publish(odd)
     feed(np.concatenate([silence(0.3), speech.say('Hey Jarvis.'), silence(1.0)]), pace=True)
     last_report = probe.diagnostics_of(WAKE_WORD_STATUS)[-1:]
     assert probe.wait_for(lambda: detections(probe), 5.0), (wake.output(), last_report)
     assert wake.alive() and 'odd number of bytes' in wake.output()
+    assert 'audio/out: chunk dropped' in wake.output()
     assert wake.stop() == 0
