@@ -106,6 +106,8 @@ def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnost
         assert values(ok)['model_path'] == str(gguf_path) and values(ok)['restarts'] == '0'
 
         [server] = llama_servers_on(port)
+        # Below the voice: every thread of the server at the configured niceness (10 by default).
+        assert {os.getpriority(os.PRIO_PROCESS, thread.id) for thread in server.threads()} == {10}
         server.kill()  # a crash: the node must notice and start a new one
         server.wait(5)
         diagnostics.received.clear()

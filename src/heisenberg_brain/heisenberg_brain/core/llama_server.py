@@ -40,6 +40,9 @@ class LlamaServerConfig:
     port: int = dataclasses.field(default=8080, metadata={'description': 'TCP port; 0 = pick a free one'})
     context_size: int = dataclasses.field(default=4096, metadata={'description': 'n_ctx in tokens'})
     threads: int = dataclasses.field(default=0, metadata={'description': 'CPU threads; 0 = all cores'})
+    nice: int = dataclasses.field(default=10, metadata={
+        'description': "the server's niceness (0-19): the voice (Piper, wake word, VAD) goes first when they "
+                       'share the cores, the text it is ahead with waits; 0 = as the node'})
     parallel_slots: int = dataclasses.field(default=1, metadata={'description': '-np: concurrent slots'})
     startup_timeout: float = dataclasses.field(default=60.0, metadata={
         'description': 'seconds to wait for /health to answer ok'})
@@ -56,6 +59,8 @@ class LlamaServerConfig:
             raise ValueError(f'port {self.port} is out of range')
         if self.context_size < 256:
             raise ValueError(f'context_size {self.context_size} is too small (>= 256)')
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f'nice must be in 0..19, got {self.nice}')
         if self.cache_ram_mib < -1:
             raise ValueError(f'cache_ram_mib must be >= -1, got {self.cache_ram_mib}')
         if self.parallel_slots < 1:
@@ -103,6 +108,15 @@ def die_with_parent(command: list[str]) -> list[str]:
     return [setpriv, '--pdeathsig', 'TERM', '--', *command] if setpriv else list(command)
 
 
+def at_niceness(command: list[str], niceness: int) -> list[str]:
+    """command, run at the given niceness by coreutils' nice (every thread it starts inherits it).
+
+    Where nice is missing, the command runs as is.
+    """
+    nice = shutil.which('nice')
+    return [nice, '-n', str(niceness), '--', *command] if niceness and nice else list(command)
+
+
 class LlamaServerProcess:
     """A running llama-server. Use as a context manager or call start()/stop()."""
 
@@ -144,7 +158,7 @@ class LlamaServerProcess:
             # Else another server's /health would answer for ours, which dies failing to bind.
             raise LlamaServerError(f'{self.base_url} is already in use (another llama-server?): stop it, '
                                    'or choose another port (0 picks a free one)')
-        command = die_with_parent(self.command())
+        command = die_with_parent(at_niceness(self.command(), self.config.nice))
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open('ab')
