@@ -13,6 +13,7 @@ import types
 import typing
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.parameter import Parameter
 
 _TYPES = {
     bool: ParameterType.PARAMETER_BOOL,
@@ -64,13 +65,17 @@ def declare_config(node, config_cls, prefix: str = ''):
             description=field.metadata.get('description', ''),
             read_only=field.metadata.get('read_only', False))
         default_value = list(default) if element is not None else default
+        if default_value == []:
+            # rclpy types a parameter by its default, and takes [] for a byte array: declare
+            # the type itself instead (the value stays unset unless a file or override sets it).
+            default_value = Parameter.Type(ros_type)
         try:
             value = node.declare_parameter(name, default_value, descriptor).value
         except Exception as exc:  # rclpy raises several types for a wrong type
             raise ConfigError(
                 f"parameter {node.get_namespace()}/{node.get_name()}:{name}: {exc}") from exc
         if element is not None:
-            value = tuple(value)
+            value = tuple(default if value is None else value)
         values[field.name] = value
     try:
         return config_cls(**values)

@@ -19,6 +19,7 @@ class Outer:
     rate: int = dataclasses.field(default=16000, metadata={'description': 'sample rate [Hz]'})
     gain: float = 1.0
     words: tuple[str, ...] = ('a', 'b')
+    extra: tuple[str, ...] = ()
     inner: Inner = dataclasses.field(default_factory=Inner)
 
     def __post_init__(self):
@@ -50,6 +51,19 @@ def test_overrides_are_used(context):
         Parameter('words', value=['z'])])
     config = declare_config(node, Outer)
     assert (config.rate, config.inner.endpoint, config.words) == (22050, 'http://x', ('z',))
+    node.destroy_node()
+
+
+def test_an_empty_list_default_takes_a_list_from_the_parameter_file(context):
+    # An empty default says nothing of its element type (rclpy would take it for a byte array
+    # and refuse the strings a YAML file gives).
+    node = rclpy.create_node('params_test', parameter_overrides=[
+        Parameter('extra', value=['--cache-reuse', '32'])])
+    assert declare_config(node, Outer).extra == ('--cache-reuse', '32')
+    node.destroy_node()
+    node = rclpy.create_node('params_test')
+    assert declare_config(node, Outer).extra == ()
+    assert node.describe_parameters(['extra'])[0].type == Parameter.Type.STRING_ARRAY.value
     node.destroy_node()
 
 
