@@ -20,14 +20,35 @@ def test_window_keeps_the_newest_turns_and_folds_the_rest_into_the_summary():
     store.add('kitchen', 'What is two plus two?', 'Four.')
     assert store.summary('kitchen') == ''
     store.add('kitchen', 'And three plus three?', 'Six.')
-    assert store.turns('kitchen') == [Turn('What is two plus two?', 'Four.'),
-                                      Turn('And three plus three?', 'Six.')]
-    assert store.summary('kitchen') == (
-        'Earlier: The user said "My name is Ada." and you replied "Nice to meet you, Ada."')
+    assert store.turns('kitchen') == [Turn('And three plus three?', 'Six.')]
+    folded = ('Earlier: The user said "My name is Ada." and you replied "Nice to meet you, Ada." '
+              'The user said "What is two plus two?" and you replied "Four."')
+    assert store.summary('kitchen') == folded
     store.add('kitchen', 'Thanks.', 'You are welcome.')
-    assert store.summary('kitchen') == (
-        'Earlier: The user said "My name is Ada." and you replied "Nice to meet you, Ada." '
-        'The user said "What is two plus two?" and you replied "Four."')
+    assert store.turns('kitchen') == [Turn('And three plus three?', 'Six.'),
+                                      Turn('Thanks.', 'You are welcome.')]
+    assert store.summary('kitchen') == folded   # the prompt's start is unchanged: llama-server's cache holds
+
+
+@pytest.mark.parametrize('max_turns, sizes', [
+    # turns in the window after each of 8 adds: full, then back to half (rounded up) in one step
+    (1, [1, 1, 1, 1, 1, 1, 1, 1]),
+    (2, [1, 2, 1, 2, 1, 2, 1, 2]),
+    (3, [1, 2, 3, 2, 3, 2, 3, 2]),
+    (5, [1, 2, 3, 4, 5, 3, 4, 5]),
+])
+def test_turns_slide_out_in_steps_of_half_the_window(max_turns, sizes):
+    store = SessionStore(max_turns=max_turns)
+    seen, summaries = [], []
+    for i in range(len(sizes)):
+        store.add('s', f'Question {i}.', f'Answer {i}.')
+        seen.append(len(store.turns('s')))
+        summaries.append(store.summary('s'))
+    assert seen == sizes
+    assert [t.user for t in store.turns('s')] == [f'Question {i}.' for i in range(8 - sizes[-1], 8)]
+    # the summary changes only on the adds that folded turns into it
+    changed = [i for i in range(1, 8) if summaries[i] != summaries[i - 1]]
+    assert changed == [i for i in range(1, 8) if sizes[i] <= sizes[i - 1]]
 
 
 def test_sessions_are_separate_and_empty_id_means_default():

@@ -31,7 +31,8 @@ class LLMConfig:
         'default n_predict for a reply (a Respond goal may ask for fewer or more)'))
     seed: int = dataclasses.field(default=-1, metadata=_describe('sampling seed; -1 = random'))
     max_history_turns: int = dataclasses.field(default=5, metadata=_describe(
-        'turns (user + assistant) kept per session before the oldest slide out'))
+        'turns (user + assistant) kept per session; on overflow the oldest fold into a summary until '
+        'half remain (in steps, so the prompt cache serves the turns between)'))
     max_sessions: int = dataclasses.field(default=100, metadata=_describe(
         'sessions whose history is kept; beyond this the least recently used is forgotten'))
     prompt_format: str = dataclasses.field(default='chatml', metadata=_describe(
