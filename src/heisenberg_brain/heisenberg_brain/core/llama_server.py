@@ -46,6 +46,10 @@ class LlamaServerConfig:
     parallel_slots: int = dataclasses.field(default=1, metadata={'description': '-np: concurrent slots'})
     startup_timeout: float = dataclasses.field(default=60.0, metadata={
         'description': 'seconds to wait for /health to answer ok'})
+    cache_reuse: int = dataclasses.field(default=32, metadata={
+        'description': '--cache-reuse: reuse cached chunks of at least this many tokens at new positions '
+                       '(KV shifting), so a conversation whose oldest turns left the prompt is not all '
+                       'evaluated again; 0 = off (models that cannot shift ignore it)'})
     cache_ram_mib: int = dataclasses.field(default=256, metadata={
         'description': "bound of llama-server's host-memory prompt cache in MiB (its own default, 8 GiB, "
                        'let the process grow every turn in a soak); -1 = no limit, 0 = off'})
@@ -61,6 +65,8 @@ class LlamaServerConfig:
             raise ValueError(f'context_size {self.context_size} is too small (>= 256)')
         if not 0 <= self.nice <= 19:
             raise ValueError(f'nice must be in 0..19, got {self.nice}')
+        if self.cache_reuse < 0:
+            raise ValueError(f'cache_reuse must be >= 0, got {self.cache_reuse}')
         if self.cache_ram_mib < -1:
             raise ValueError(f'cache_ram_mib must be >= -1, got {self.cache_ram_mib}')
         if self.parallel_slots < 1:
@@ -148,6 +154,8 @@ class LlamaServerProcess:
         if cfg.threads > 0:
             cmd += ['--threads', str(cfg.threads)]
         cmd += ['--cache-ram', str(cfg.cache_ram_mib)]
+        if cfg.cache_reuse > 0:
+            cmd += ['--cache-reuse', str(cfg.cache_reuse)]
         return cmd + list(cfg.extra_args)
 
     def start(self) -> 'LlamaServerProcess':
