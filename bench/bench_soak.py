@@ -73,7 +73,8 @@ class Microphone:
         self._clips = context.Queue()
         self._played = context.Event()
         self._stop = context.Event()
-        self._process = context.Process(target=play_microphone, args=(self._clips, self._played, self._stop),
+        self._process = context.Process(target=play_microphone,
+                                        args=(self._clips, self._played, self._stop, os.getpid()),
                                         name='soak-microphone', daemon=True)
         self._process.start()
 
@@ -92,11 +93,12 @@ class Microphone:
             self._process.terminate()
 
 
-def play_microphone(clips, played, stop) -> None:
+def play_microphone(clips, played, stop, bench_pid: int) -> None:
     """The microphone process: 20 ms frames, stamped on the audio's own timeline.
 
     Stamps are the wall time of the first frame + frames x 20 ms, as a driver stamps capture
-    time; a late wake-up catches up rather than stretching the timeline.
+    time; a late wake-up catches up rather than stretching the timeline. It stops with the
+    bench, also when the bench is killed (a daemon process is only ended on a clean exit).
     """
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
@@ -115,7 +117,7 @@ def play_microphone(clips, played, stop) -> None:
         pending: collections.deque = collections.deque()
         start_wall, start = time.time(), time.monotonic()
         sent = 0
-        while not stop.is_set():
+        while not stop.is_set() and os.getppid() == bench_pid:
             if not pending and not clips.empty():
                 clip = clips.get()
                 pending.extend(np.pad(clip, (0, -len(clip) % size)).reshape(-1, size))

@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import math
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -111,7 +112,12 @@ def load_average() -> str:
 
 
 def isolate_ros_session() -> None:
-    """A ROS domain of its own (the test sessions' locks), localhost only, run from the repo root."""
+    """A ROS domain of its own (the test sessions' locks), localhost only, run from the repo root.
+
+    SIGTERM (timeout, kill) is taken as Ctrl-C, so the graph is stopped on the way out: else its
+    nodes outlive the bench in a domain whose lock is free again, and the next run shares it.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
