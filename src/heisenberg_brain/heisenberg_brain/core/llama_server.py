@@ -49,7 +49,7 @@ class LlamaServerConfig:
     cache_reuse: int = dataclasses.field(default=32, metadata={
         'description': '--cache-reuse: reuse cached chunks of at least this many tokens at new positions '
                        '(KV shifting), so a conversation whose oldest turns left the prompt is not all '
-                       'evaluated again; 0 = off (models that cannot shift ignore it)'})
+                       'evaluated again; 0 = off'})
     cache_ram_mib: int = dataclasses.field(default=256, metadata={
         'description': "bound of llama-server's host-memory prompt cache in MiB (its own default, 8 GiB, "
                        'let the process grow every turn in a soak); -1 = no limit, 0 = off'})
