@@ -185,25 +185,33 @@ def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
 
 
 def test_hey_jarvis_over_the_echo_still_wakes_it(room):
-    assert room.idle()
-    _, since = room.speak_story(max_tokens=160)
-    time.sleep(1.0)
-    # Through AEC3 under double talk, openWakeWord hears the phrase about 4 times in 5 (where it
-    # falls in the robot's speech matters: test_echo_models, bench_echo). A person who is not heard
-    # says it again; so does this test, up to three times, while the robot is still speaking.
-    for _ in range(3):
-        clip, _ = room.play('Hey Jarvis. What is the capital of France?')
-        if room.monitor.wait_for(lambda: room.monitor.of('wake_word', clip), 10, poll=room.graph.poll):
-            break
-    else:
-        pytest.fail(f'"Hey Jarvis" over the echo three times, never heard: {room.monitor.state_names(since)}')
-    assert room.wait_state('LISTENING', clip, 30), room.monitor.state_names(since)
-    interrupted = [s for s in room.monitor.of('state', clip) if s.state_name == 'LISTENING'][0]
-    assert interrupted.previous_state == AssistantState.SPEAKING, interrupted   # over the robot's voice
+    # The wake word path alone. With stt's barge-in on (the previous test's path), the user's voice
+    # often stops the robot first; a "Hey Jarvis" said again is then no longer over its voice.
+    room.graph.restart('stt', {'barge_in.enabled': False})
+    try:
+        assert room.idle()
+        _, since = room.speak_story(max_tokens=300)
+        time.sleep(1.0)
+        # Through AEC3 under double talk, openWakeWord hears the phrase about 3 times in 4 (where it
+        # falls in the robot's speech matters: test_echo_models, bench_echo). A person who is not
+        # heard says it again; so does this test, up to three times, while the robot still speaks.
+        for _ in range(3):
+            clip, _ = room.play('Hey Jarvis. What is the capital of France?')
+            if room.monitor.wait_for(lambda: room.monitor.of('wake_word', clip), 8, poll=room.graph.poll):
+                break
+        else:
+            pytest.fail('"Hey Jarvis" over the echo three times, never heard: '
+                        f'{room.monitor.state_names(since)}')
+        assert room.wait_state('LISTENING', clip, 30), room.monitor.state_names(since)
+        interrupted = [s for s in room.monitor.of('state', clip) if s.state_name == 'LISTENING'][0]
+        assert interrupted.previous_state == AssistantState.SPEAKING, interrupted   # over the robot's voice
 
-    def transcribed():
-        return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
-    assert room.monitor.wait_for(transcribed, 30, poll=room.graph.poll), room.monitor.of('transcript', clip)
-    text = transcribed()[-1].text.lower()
-    assert 'capital' in text and 'france' in text, text
-    assert room.idle()
+        def transcribed():
+            return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
+        assert room.monitor.wait_for(transcribed, 30, poll=room.graph.poll), \
+            room.monitor.of('transcript', clip)
+        text = transcribed()[-1].text.lower()
+        assert 'capital' in text and 'france' in text, text
+        assert room.idle()
+    finally:
+        room.graph.restart('stt')
