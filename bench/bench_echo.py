@@ -190,11 +190,8 @@ def offline(speech: Speech, models: Path) -> None:
 
 def graph_reactions(speech: Speech, runs: int) -> None:
     """The user interrupts a spoken story `runs` times over the real graph with a simulated echo."""
-    from conftest import _claim_ros_domain  # same domain locks as the test sessions
-    os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
-    os.chdir(ROOT)
+    from bench_voice_to_voice import isolate_ros_session
+    isolate_ros_session()
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph
     from heisenberg_bringup.monitor import GraphMonitor

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
 sys.path.insert(0, str(ROOT))
 
-from conftest import _claim_ros_domain  # noqa: E402  same domain locks as the test sessions
+from bench_voice_to_voice import isolate_ros_session  # noqa: E402  one domain set-up for the benches
 from support.ros_client import RosClient  # noqa: E402
 
 MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
@@ -142,9 +142,7 @@ class RespondActionClient:
     """
 
     def __init__(self, server: LlamaServerProcess, max_tokens: int):
-        os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
-        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
+        isolate_ros_session()
         log_dir = ROOT / 'log' / 'bench'
         log_dir.mkdir(parents=True, exist_ok=True)
         params = write_params(log_dir / 'brain.yaml', 'brain', {

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
 sys.path.insert(0, str(ROOT))
 
-from conftest import _claim_ros_domain  # noqa: E402  same domain locks as the test sessions
+from bench_voice_to_voice import isolate_ros_session  # noqa: E402  one domain set-up for the benches
 
 QUESTIONS = [
     ('What is the capital of France?', ('capital', 'france')),
@@ -140,10 +140,7 @@ def main() -> int:
                         help='comma-separated seconds into the trailing silence, each compared with none')
     args = parser.parse_args()
     spec_values = [float(v) for v in args.speculative_after.split(',') if v] + [None]
-    if 'ROS_DOMAIN_ID' not in os.environ:
-        os.environ['ROS_DOMAIN_ID'] = str(_claim_ros_domain())
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
+    isolate_ros_session()
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
 
     from support.ros_client import RosClient

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
 sys.path.insert(0, str(ROOT))
 
-from conftest import _claim_ros_domain  # noqa: E402  same domain locks as the test sessions
+from bench_voice_to_voice import isolate_ros_session  # noqa: E402  one domain set-up for the benches
 
 SENTENCES = [
     'Sure.',
@@ -185,8 +185,7 @@ def main() -> int:
     parser.add_argument('--cancels', type=int, default=3, help='cancel-to-silence trials')
     args = parser.parse_args()
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
-    os.environ['ROS_DOMAIN_ID'] = str(_claim_ros_domain())
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    isolate_ros_session()
 
     print('Piper joe-medium in-process (16 kHz out, median of 3)')
     print(f'{"sentence":<12} {"audio s":>8} {"first s":>8} {"synth s":>8} {"RTF":>6}')
