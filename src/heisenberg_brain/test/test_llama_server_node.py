@@ -1,7 +1,8 @@
 """The llama_server node as a real process.
 
 It serves /health, reports on /diagnostics over DDS, restarts a server that died, and
-leaves no llama-server behind on SIGINT, nor when it is killed outright.
+leaves no llama-server behind on SIGINT, nor when it is killed outright. What restarting
+cannot heal ends it with the reason: a bad model file, a server that never starts.
 """
 
 import os
@@ -16,7 +17,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from support.processes import NodeProcess, write_params
 
-from heisenberg_brain.core.llama_server import free_port, get_json
+from heisenberg_brain.core.llama_server import (
+    LlamaServerConfig, LlamaServerError, LlamaServerProcess, free_port, get_json)
+from heisenberg_common.runner import CONFIG_EXIT_CODE, FATAL_EXIT_CODE
 
 MODULE = 'heisenberg_brain.nodes.llama_server'
 
@@ -112,7 +115,7 @@ def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnost
         server.wait(5)
         diagnostics.received.clear()
         down = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.ERROR, within=10)
-        assert down is not None and 'exited' in down.message
+        assert down is not None and 'crashed with SIGKILL while serving' in down.message
         back = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.OK and values(s)['restarts'] == '1',
                                     within=90)
         assert back is not None, node.output()
@@ -125,27 +128,87 @@ def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnost
     assert llama_servers_on(port) == [], 'llama-server left running after the node stopped'
 
 
-@pytest.mark.parametrize('trouble', ['model file missing', 'port taken'])
-def test_a_server_that_cannot_start_is_reported_and_retried(tmp_path, gguf_path, diagnostics, trouble):
+def test_a_port_taken_is_reported_and_retried(tmp_path, gguf_path, diagnostics):
     with socket.socket() as squatter:
         squatter.bind(('127.0.0.1', 0))
         port = squatter.getsockname()[1]
-        if trouble == 'port taken':
-            squatter.listen()
-        params = {'model_path': str(tmp_path / 'absent.gguf') if trouble == 'model file missing'
-                  else str(gguf_path), 'port': port}
-        node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path,
-                           params_files=(write_params(tmp_path / 'p.yaml', 'llama_server', params),))
+        squatter.listen()
+        node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path, params_files=(write_params(
+            tmp_path / 'p.yaml', 'llama_server', {'model_path': str(gguf_path), 'port': port}),))
         try:
-            expected = 'model file not found' if trouble == 'model file missing' else 'already in use'
             error = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.ERROR, within=20)
-            assert error is not None and expected in error.message, node.output()
+            assert error is not None and 'already in use' in error.message, node.output()
             retried = diagnostics.wait_for(lambda s: values(s)['restarts'] != '0', within=10)
             assert retried is not None and node.alive()
         finally:
             code = node.stop(grace=15)
     assert code == 0, node.log_path.read_text()
     assert llama_servers_on(port) == []
+
+
+def _not_a_gguf(tmp_path):
+    path = tmp_path / 'weights.bin'
+    path.write_bytes(b'PK\x03\x04 a zip, not a model')
+    return path
+
+
+@pytest.mark.parametrize('model, expected', [
+    (lambda tmp_path: tmp_path / 'absent.gguf', 'model file not found'),
+    (lambda tmp_path: tmp_path, 'model path is not a file'),
+    (_not_a_gguf, 'model file is not a GGUF'),
+], ids=['missing', 'a directory', 'not a GGUF'])
+def test_a_bad_model_file_is_a_configuration_error(tmp_path, model, expected):
+    # Restarting cannot heal it: the node exits at once with the config exit code and the path.
+    path = model(tmp_path)
+    node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path / 'logs', params_files=(write_params(
+        tmp_path / 'p.yaml', 'llama_server', {'model_path': str(path), 'port': free_port()}),))
+    try:
+        code = node.process.wait(30)
+    finally:
+        node.stop()
+    assert code == CONFIG_EXIT_CODE, node.output()
+    assert expected in node.output() and str(path) in node.output()
+
+
+def segfaulting_server(tmp_path):
+    """A stand-in llama-server that dies of SIGSEGV while loading its model, as the AMX build did.
+
+    A test double: a real llama-server cannot be made to crash on demand.
+    """
+    script = tmp_path / 'llama-server'
+    script.write_text('#!/bin/sh\necho "llama_model_load: loading model from $2"\nkill -SEGV $$\n')
+    script.chmod(0o755)
+    model = tmp_path / 'model.gguf'
+    model.write_bytes(b'GGUF' + bytes(60))
+    return script, model
+
+
+def test_a_server_crashing_while_loading_is_named_with_its_signal_and_log(tmp_path):
+    binary, model = segfaulting_server(tmp_path)
+    server = LlamaServerProcess(LlamaServerConfig(binary=str(binary), model_path=str(model), port=0,
+                                                  nice=0, startup_timeout=20),
+                                log_path=tmp_path / 'server.log')
+    with pytest.raises(LlamaServerError) as failure:
+        server.start()
+    message = str(failure.value)
+    assert f'llama-server crashed with SIGSEGV while loading {model}' in message
+    assert f'loading model from {model}' in message   # its own last words, from its log
+
+
+def test_a_server_that_never_starts_ends_the_node_with_the_reason(tmp_path, diagnostics):
+    binary, model = segfaulting_server(tmp_path)
+    node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path / 'logs', params_files=(write_params(
+        tmp_path / 'p.yaml', 'llama_server', {'binary': str(binary), 'model_path': str(model),
+                                              'port': free_port(), 'max_start_failures': 2}),))
+    try:
+        down = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.ERROR, within=20)
+        assert down is not None and 'crashed with SIGSEGV while loading' in down.message, node.output()
+        code = node.process.wait(30)   # one restart after 1 s, then it gives up
+    finally:
+        node.stop()
+    assert code == FATAL_EXIT_CODE, node.output()
+    assert 'did not start in 2 tries in a row' in node.output()
+    assert 'restarting llama-server in 1 s' in node.output()
 
 
 @pytest.mark.llm

@@ -2,7 +2,8 @@
 
 The same nodes as launch/assistant.launch.py, with the same parameter file and the same
 namespace, each in its own process (``python -m <module> --ros-args ...``), respawned when
-it dies unless it exited with code 2 (rejected parameters: respawning would loop). Used by
+it dies unless it exited with a code that says respawning would loop (rejected parameters,
+or a node that found it cannot work, such as a llama-server that never starts). Used by
 the README's run command (``run_assistant``) and by the end-to-end tests.
 """
 
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from heisenberg_common.runner import CONFIG_EXIT_CODE, NO_RESPAWN_EXIT_CODES
+
 # In start order: llama-server first (the brain checks it), tts before brain (Speak server).
 NODE_MODULES = {
     'llama_server': 'heisenberg_brain.nodes.llama_server',
@@ -25,7 +28,6 @@ NODE_MODULES = {
     'stt': 'heisenberg_audio.nodes.stt',
     'brain': 'heisenberg_brain.nodes.brain',
 }
-CONFIG_EXIT_CODE = 2
 
 
 class GraphError(RuntimeError):
@@ -126,15 +128,16 @@ class Graph:
         return self
 
     def poll(self) -> list[str]:
-        """Respawn dead nodes; return a line per respawn. Raises GraphError on a config exit."""
+        """Respawn dead nodes; return a line per respawn. Raises GraphError on a no-respawn exit."""
         events = []
         for name, node in self.processes.items():
             code = node.process.poll()
             if code is None:
                 continue
-            if code == CONFIG_EXIT_CODE or not self.respawn:
-                tail = '\n'.join(node.output().splitlines()[-5:])
-                raise GraphError(f'node {name} exited with code {code}:\n{tail}')
+            if code in NO_RESPAWN_EXIT_CODES or not self.respawn:
+                why = {CONFIG_EXIT_CODE: 'rejected its parameters'}.get(code, 'cannot run')
+                tail = '\n'.join(node.output().splitlines()[-12:])
+                raise GraphError(f'node {name} {why} (exit code {code}):\n{tail}')
             events.append(f'node {name} died (exit {code}); respawning (start #{node.starts + 1})')
             node.start()
         return events

@@ -13,11 +13,13 @@ An argument left empty keeps the parameter file's value; one given wins over the
 audio.launch.py and brain.launch.py start the pieces with the same arguments and file.
 
 A node that dies is respawned (respawn:=true), except one that rejected its parameters
-(exit code 2): that ends the launch with the node's message, as respawning would loop.
+(exit code 2) or found it cannot work (exit code 3, e.g. a llama-server that never starts):
+that ends the launch with the node's message, as respawning would loop.
 """
 
 import tempfile
 
+from heisenberg_common.runner import CONFIG_EXIT_CODE, NO_RESPAWN_EXIT_CODES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit, OnProcessIO
@@ -81,7 +83,6 @@ NODES = {
     'stt': ('heisenberg_audio', 'stt', 'start_audio'),
     'brain': ('heisenberg_brain', 'brain', 'start_brain'),
 }
-CONFIG_EXIT_CODE = 2  # heisenberg_common.runner: the node rejected its parameters
 # Time a node gets to stop after SIGINT before SIGTERM: an action server can take ~10 s, and
 # llama_server stops its llama-server child in order (a SIGKILLed node would orphan it).
 STOP_TIMEOUT = '15'
@@ -162,7 +163,7 @@ def _params_file_for(path: str, namespace: str) -> str:
 
 
 def _exit_handlers(node: Node, name: str, respawn: bool) -> list:
-    """End the launch when a node rejects its parameters (or exits with respawn off), with its message."""
+    """End the launch when a node rejects its parameters, cannot run, or exits with respawn off."""
     last_error = ['see its output above']
 
     def remember(event):
@@ -172,10 +173,11 @@ def _exit_handlers(node: Node, name: str, respawn: bool) -> list:
                 last_error[0] = line.strip()
 
     def on_exit(event, context):
-        if context.is_shutdown or (respawn and event.returncode != CONFIG_EXIT_CODE):
+        if context.is_shutdown or (respawn and event.returncode not in NO_RESPAWN_EXIT_CODES):
             return None
-        why = ('rejected its parameters' if event.returncode == CONFIG_EXIT_CODE
-               else 'exited and respawn is off')
+        why = {CONFIG_EXIT_CODE: 'rejected its parameters'}.get(
+            event.returncode, 'cannot run' if event.returncode in NO_RESPAWN_EXIT_CODES
+            else 'exited and respawn is off')
         raise NodeExitError(f'{name} {why} (exit code {event.returncode}): {last_error[0]}')
 
     return [RegisterEventHandler(OnProcessIO(target_action=node, on_stderr=remember)),

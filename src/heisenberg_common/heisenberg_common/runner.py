@@ -11,12 +11,17 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from heisenberg_common.executors import MultiThreadedExecutor
 from heisenberg_common.params import ConfigError
 
+CONFIG_EXIT_CODE = 2  # the node rejected its parameters: respawning would loop
+FATAL_EXIT_CODE = 3   # the node found it cannot work (its message says why): respawning would loop
+NO_RESPAWN_EXIT_CODES = (CONFIG_EXIT_CODE, FATAL_EXIT_CODE)
+
 
 def run_node(node_factory, args=None, num_threads: int | None = None) -> int:
     """Create the node with node_factory() and spin it until shutdown.
 
-    Returns a process exit code: 0 on a clean stop, 2 on rejected parameters (the
-    message says which), so a launch file's respawn does not loop on a bad config.
+    Returns a process exit code: 0 on a clean stop, CONFIG_EXIT_CODE on rejected parameters
+    (the message says which), or the node's own ``exit_code`` when it shut down because it
+    cannot work (FATAL_EXIT_CODE), so a launch file's respawn does not loop on either.
     """
     rclpy.init(args=args)
     node = None
@@ -27,7 +32,7 @@ def run_node(node_factory, args=None, num_threads: int | None = None) -> int:
         executor.spin()
     except ConfigError as exc:
         print(f'[FATAL] {exc}', file=sys.stderr, flush=True)
-        return 2
+        return CONFIG_EXIT_CODE
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _rclpy.RCLError:
@@ -41,4 +46,4 @@ def run_node(node_factory, args=None, num_threads: int | None = None) -> int:
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return getattr(node, 'exit_code', 0) if node is not None else 0

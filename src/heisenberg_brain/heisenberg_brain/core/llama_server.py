@@ -26,6 +26,46 @@ class LlamaServerError(RuntimeError):
     """llama-server could not be started or did not become healthy."""
 
 
+class ModelFileError(LlamaServerError, ValueError):
+    """The configured model file is missing, unreadable or not a GGUF: a configuration error.
+
+    Restarting cannot heal it, unlike a crash or a port that is still taken.
+    """
+
+
+GGUF_MAGIC = b'GGUF'
+LOG_TAIL_LINES = 8
+
+
+def check_model_file(path: str | os.PathLike) -> None:
+    """Raise ModelFileError naming the path unless it is a readable GGUF file."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f'model file not found: {path} (run scripts/setup.sh to place the registry '
+                             'models in models/, or point model_path at a GGUF file)')
+    if not path.is_file():
+        raise ModelFileError(f'model path is not a file: {path}')
+    try:
+        with path.open('rb') as stream:
+            magic = stream.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise ModelFileError(f'model file unreadable: {path}: {exc.strerror or exc}') from exc
+    if magic != GGUF_MAGIC:
+        raise ModelFileError(f'model file is not a GGUF: {path} (it starts with {magic!r}, '
+                             f'a GGUF with {GGUF_MAGIC!r})')
+
+
+def describe_exit(returncode: int) -> str:
+    """'crashed with SIGSEGV' for a signal, 'exited with code 1' otherwise."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f'signal {-returncode}'
+        return f'crashed with {name}'
+    return f'exited with code {returncode}'
+
+
 @dataclasses.dataclass(frozen=True)
 class LlamaServerConfig:
     """How to start llama-server."""
@@ -46,6 +86,9 @@ class LlamaServerConfig:
     parallel_slots: int = dataclasses.field(default=1, metadata={'description': '-np: concurrent slots'})
     startup_timeout: float = dataclasses.field(default=60.0, metadata={
         'description': 'seconds to wait for /health to answer ok'})
+    max_start_failures: int = dataclasses.field(default=3, metadata={
+        'description': 'starts in a row that never became healthy before the llama_server node gives '
+                       'up and exits (code 3); a server that was serving and died is always restarted'})
     cache_reuse: int = dataclasses.field(default=32, metadata={
         'description': '--cache-reuse: reuse cached chunks of at least this many tokens at new positions '
                        '(KV shifting), so a conversation whose oldest turns left the prompt is not all '
@@ -71,6 +114,8 @@ class LlamaServerConfig:
             raise ValueError(f'cache_ram_mib must be >= -1, got {self.cache_ram_mib}')
         if self.parallel_slots < 1:
             raise ValueError('parallel_slots must be >= 1')
+        if self.max_start_failures < 1:
+            raise ValueError(f'max_start_failures must be >= 1, got {self.max_start_failures}')
         if self.startup_timeout <= 0:
             raise ValueError('startup_timeout must be > 0')
 
@@ -132,6 +177,7 @@ class LlamaServerProcess:
         self.log_path = Path(log_path) if log_path else None
         self._process: subprocess.Popen | None = None
         self._log = None
+        self._log_start = 0
 
     @property
     def model_file(self) -> str:
@@ -159,9 +205,7 @@ class LlamaServerProcess:
         return cmd + list(cfg.extra_args)
 
     def start(self) -> 'LlamaServerProcess':
-        if not Path(self.model_file).is_file():
-            raise LlamaServerError(f'model file not found: {self.model_file} '
-                                   '(run scripts/setup.sh to place the registry models in models/)')
+        check_model_file(self.model_file)
         if port_in_use(self.config.host, self.port):
             # Else another server's /health would answer for ours, which dies failing to bind.
             raise LlamaServerError(f'{self.base_url} is already in use (another llama-server?): stop it, '
@@ -170,6 +214,7 @@ class LlamaServerProcess:
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open('ab')
+            self._log_start = self._log.tell()
         self._process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -185,8 +230,7 @@ class LlamaServerProcess:
             if process is None:  # stop() was called from another thread while we waited
                 raise LlamaServerError(f'llama-server at {self.base_url} was stopped while starting')
             if process.poll() is not None:
-                raise LlamaServerError(f'llama-server exited with code {process.returncode} '
-                                       f'while starting (see {self.log_path or "its output"})')
+                raise LlamaServerError(self.death_message(process.returncode, 'while loading'))
             try:
                 if get_json(self.base_url + '/health', timeout=1.0).get('status') == 'ok':
                     return
@@ -196,6 +240,30 @@ class LlamaServerProcess:
         self.stop()
         raise LlamaServerError(f'llama-server at {self.base_url} not healthy after '
                                f'{self.config.startup_timeout:.0f} s: {last_error}')
+
+    def death_message(self, returncode: int, when: str) -> str:
+        """Why the server is gone, in its own words: how it ended and the last lines of its log."""
+        message = f'llama-server {describe_exit(returncode)} {when} {self.model_file}'
+        tail = self.log_tail()
+        if tail:
+            message += f'; last log lines ({self.log_path}):\n{tail}'
+        return message
+
+    def log_tail(self) -> str:
+        """The last lines this run of the server wrote to its log."""
+        if self._log is not None:
+            self._log.flush()
+        if self.log_path is None or not self.log_path.is_file():
+            return ''
+        with self.log_path.open('rb') as stream:
+            stream.seek(max(self._log_start, self.log_path.stat().st_size - 16384))
+            text = stream.read().decode(errors='replace')
+        return '\n'.join(text.splitlines()[-LOG_TAIL_LINES:])
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status of a server that has ended (negative: the signal), else None."""
+        return None if self._process is None else self._process.poll()
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

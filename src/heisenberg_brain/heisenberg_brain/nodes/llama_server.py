@@ -3,8 +3,14 @@
 Parameters are LlamaServerConfig's fields (``model_path``, ``port``, ``context_size``, ...).
 A supervisor thread starts the server (waiting for /health), restarts it with
 exponential backoff when it dies, and the node publishes its state on /diagnostics
-(OK serving, WARN starting, ERROR down) with the model path, URL and restart count.
+(OK serving, WARN starting, ERROR down) with the model path, URL, restart count and, when
+it is down, why (a signal or an exit code, and the last lines of its log).
 Stopping the node (Ctrl-C, launch shutdown) stops the server: nothing is left running.
+
+What restarting cannot heal ends the node instead, so a launch or the run script stops
+with the reason: a missing, unreadable or non-GGUF model file (exit code 2, like any
+rejected parameter), and a server that never came up in ``max_start_failures`` tries in a
+row (exit code 3), e.g. one that crashes while loading the model on this CPU.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from pathlib import Path
 from rclpy.logging import get_logging_directory
 from rclpy.node import Node
 
-from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerError, LlamaServerProcess
+import rclpy
+
+from heisenberg_brain.core.llama_server import (
+    LlamaServerConfig, LlamaServerError, LlamaServerProcess, ModelFileError, check_model_file)
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
-from heisenberg_common.params import declare_config
-from heisenberg_common.runner import run_node
+from heisenberg_common.params import ConfigError, declare_config
+from heisenberg_common.runner import FATAL_EXIT_CODE, run_node
 
 RESTART_DELAY_FIRST = 1.0   # seconds before the first restart, doubled after each failure
 RESTART_DELAY_MAX = 30.0
@@ -33,7 +42,12 @@ class LlamaServerNode(Node):
     def __init__(self):
         super().__init__('llama_server')
         self.config = declare_config(self, LlamaServerConfig)
+        self.exit_code = 0
         self._server = LlamaServerProcess(self.config, log_path=self._log_path())
+        try:
+            check_model_file(self._server.model_file)
+        except ModelFileError as exc:
+            raise ConfigError(f'{self.get_name()}: model_path: {exc}') from None
         self._diagnostics = DiagnosticsPublisher(self, 'llama-server', hardware_id='llama-server')
         self._lock = threading.Lock()
         self._state, self._message, self._restarts = 'starting', 'starting llama-server', 0
@@ -53,9 +67,14 @@ class LlamaServerNode(Node):
 
     def _supervise(self) -> None:
         delay = RESTART_DELAY_FIRST
+        failed_starts = 0
         while not self._stop.is_set():
             up_since = self._run_once()
             if self._stop.is_set():
+                break
+            failed_starts = 0 if up_since is not None else failed_starts + 1
+            if failed_starts >= self.config.max_start_failures:
+                self._give_up(failed_starts)
                 break
             if up_since is not None and time.monotonic() - up_since > STABLE_AFTER:
                 delay = RESTART_DELAY_FIRST
@@ -84,11 +103,22 @@ class LlamaServerNode(Node):
         while not self._stop.wait(0.2) and self._server.running():
             pass
         if not self._stop.is_set():
-            message = f'llama-server exited unexpectedly (log: {self._server.log_path})'
+            message = self._server.death_message(self._server.returncode, 'while serving')
             self.get_logger().error(message)
             self._report('error', message)
             self._server.stop()  # reap it and close its log
         return up_since
+
+    def _give_up(self, tries: int) -> None:
+        """End the node: a server that never came up will not come up by itself."""
+        with self._lock:
+            reason = self._message
+        message = (f'llama-server did not start in {tries} tries in a row; giving up. '
+                   f'Last failure: {reason}')
+        self.get_logger().fatal(message)
+        self._report('error', message)
+        self.exit_code = FATAL_EXIT_CODE
+        rclpy.try_shutdown(context=self.context)  # ends the spin: main() returns exit_code
 
     def _report(self, state: str, message: str) -> None:
         with self._lock:
