@@ -8,7 +8,8 @@
 # llama-cpp-python sdist (~7 min on 2 cores), for a portable CPU baseline
 # (scripts/llama_build_flags.py says which and why). HEISENBERG_LLAMA_BUILD=native builds
 # for this very CPU instead, and keeps that build only if it serves the GGUF
-# (scripts/check_setup.py llama); otherwise it falls back to the portable build.
+# (python -m heisenberg_bringup.check llama, so the workspace must be built and sourced);
+# otherwise it falls back to the portable build.
 #
 # Compiler and pip output go to a log file beside the build (its path is printed); the
 # screen gets a progress line. The web UI download is turned off: no network at build
@@ -91,7 +92,7 @@ progress() {
 }
 
 if [[ "$MODE" == native ]]; then
-  if native="$(build native)" && "$PY" "$HERE/check_setup.py" --llama-server "$native" llama >&2; then
+  if native="$(build native)" && "$PY" -m heisenberg_bringup.check --llama-server "$native" llama >&2; then
     echo "$native"; exit 0
   fi
   echo "    the native llama-server did not pass its check: using the portable build" >&2
