@@ -12,6 +12,7 @@ tokens. Voice turns are made without the audio nodes by publishing a final Trans
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 
@@ -196,6 +197,74 @@ def test_llama_server_not_running_when_the_brain_starts_then_started(real):
     rig.assert_voice_turn_answers()
 
 
+def test_a_crashing_llama_server_is_named_in_the_brains_error(tmp_path):
+    """The brain says why the server is down (the llama_server node's report), not just 'refused'.
+
+    The server is a stand-in that dies of SIGSEGV while loading (a real one cannot be made to).
+    """
+    binary = tmp_path / 'llama-server'
+    binary.write_text('#!/bin/sh\necho "llama_model_load: loading model from $2"\nkill -SEGV $$\n')
+    binary.chmod(0o755)
+    model = tmp_path / 'model.gguf'
+    model.write_bytes(b'GGUF' + bytes(60))
+    port = free_port()
+    supervisor = start_node('heisenberg_brain.nodes.llama_server', 'llama_server', tmp_path, 'faults_crash',
+                            {'binary': str(binary), 'model_path': str(model), 'port': port,
+                             'max_start_failures': 100})
+    rig = Rig(tmp_path, 'faults_crash', f'http://127.0.0.1:{port}/completion', {})
+    try:
+        assert rig.wait(lambda: any('crashed with SIGSEGV' in status.message
+                                    for array in rig.monitor.of('diagnostics') for status in array.status),
+                        20), supervisor.output()
+        assert_aborted_with(rig.ask('Hello?'), 'llama-server is down', 'crashed with SIGSEGV while loading',
+                            str(model), f'loading model from {model}')
+    finally:
+        rig.close()
+        supervisor.stop()
+
+
+@pytest.fixture
+def poison_rig(tmp_path, gguf_path):
+    # History on, as shipped: what cancelled turns leave in it is what this is about. A server of
+    # its own: the prompt cache these 50 goals leave must not steer another test's greedy answer.
+    with LlamaServerProcess(LlamaServerConfig(model_path=str(gguf_path), port=0),
+                            log_path=tmp_path / 'llama-server.log') as server:
+        rig = Rig(tmp_path, 'faults_poison', server.completion_url,
+                  {'llm.max_history_turns': 5, 'llm.temperature': 0.7})
+        yield rig
+        rig.close()
+
+
+def test_cancels_and_preemptions_leave_the_shared_session_answering(poison_rig):
+    """50 goals cancelled or preempted at seeded random moments leave the default session answering.
+
+    Mostly before their first token; then a goal and a spoken question (same session) get answers.
+    """
+    rig = poison_rig
+    rng = random.Random(1207)
+    handles = []
+    for index in range(50):
+        handle = rig.send(f'Question number {index}: name a colour.', max_tokens=24)
+        handles.append(handle)
+        # Mostly before the first token (what poisoned a session: turns with nothing said), the
+        # last ten all so; some mid-answer.
+        plan = 'cancel now' if index >= 40 else rng.choices(('cancel now', 'cancel soon', 'preempt'),
+                                                            weights=(4, 2, 4))[0]
+        if plan == 'cancel soon':
+            time.sleep(rng.uniform(0.0, 0.3))
+        if plan != 'preempt':  # else the next goal preempts it
+            handle.cancel_goal_async()
+    endings = [rig.result(handle, 60) for handle in handles]
+    assert {e.status for e in endings} <= {GoalStatus.STATUS_CANCELED, GoalStatus.STATUS_ABORTED,
+                                           GoalStatus.STATUS_SUCCEEDED}
+    assert sum(e.result.finish_reason == 'cancelled' for e in endings) >= 40
+
+    result = rig.ask('What is the capital of France?', max_tokens=24)
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    assert result.result.text.strip() and result.result.token_count > 1
+    rig.assert_voice_turn_answers('What is the capital of Italy?')
+
+
 def test_llama_server_killed_mid_answer_then_restarted_on_the_same_port(real):
     rig, server = real
     server.ensure_running()
@@ -309,6 +378,9 @@ FAULTS = {
     'error JSON in the stream': ({'fault': 'error_event', 'at': 1}, 'scripted in-stream failure'),
     'HTTP 500': ({'fault': 'http_error', 'status': 500}, 'answered HTTP 500: scripted failure'),
     'HTTP 503': ({'fault': 'http_error', 'status': 503}, 'answered HTTP 503: Loading model'),
+    # an empty completion is an error the user hears about, never an empty success
+    'empty answer': ({'tokens': ()}, 'llama-server returned an empty answer'),
+    'blank answer': ({'tokens': (' ', '\n')}, 'llama-server returned an empty answer'),
 }
 
 

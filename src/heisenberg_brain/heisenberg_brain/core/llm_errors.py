@@ -64,6 +64,16 @@ class LLMProtocolError(LLMError):
     """The stream was not the SSE / JSON that llama-server sends (malformed or truncated)."""
 
 
+class EmptyAnswerError(LLMError):
+    """The completion ended without a word: never a successful reply."""
+
+    def __init__(self, finish_reason: str, token_count: int):
+        self.finish_reason = finish_reason
+        self.token_count = token_count
+        super().__init__(f'llama-server returned an empty answer ({token_count} token(s), finish '
+                         f'reason {finish_reason or "none"})')
+
+
 class LLMServerError(LLMError):
     """llama-server reported an error inside the stream (``{"error": {...}}``)."""
 
@@ -73,6 +83,19 @@ class LLMServerError(LLMError):
         self.error_type = error_type
         detail = ', '.join(str(part) for part in (code, error_type) if part is not None)
         super().__init__(f'llama-server error{f" ({detail})" if detail else ""}: {message}')
+
+
+def explain(error: Exception, server_down_report: str = '') -> str:
+    """The error's message, naming the cause the llama_server node saw when it reports the server down.
+
+    A refused connection alone sends the user the wrong way ("is it running?") when the
+    server is in fact crashing on start: the node's own report (a signal, an exit code, the
+    last lines of its log) is what to act on.
+    """
+    if isinstance(error, LLMConnectionError) and server_down_report:
+        return (f'llama-server is down: {server_down_report} '
+                f'(the brain could not reach {error.endpoint}: {error.reason})')
+    return str(error)
 
 
 def _port_of(endpoint: str) -> str:

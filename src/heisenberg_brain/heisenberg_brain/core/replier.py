@@ -1,8 +1,13 @@
 """One reply, from a request to streamed tokens and closed sentences (no ROS here).
 
 The brain node runs ``Replier.reply`` as an asyncio task for a voice turn or a Respond
-goal; cancelling the task closes the HTTP stream (llama-server stops generating) and the
-partial answer is still stored in the session's history, as what was actually said.
+goal; cancelling the task closes the HTTP stream (llama-server stops generating).
+
+What a turn leaves in the session's history: the question and the answer when there is an
+answer; for a cancelled or preempted turn, the partial answer marked as cut off (" …"), as
+what was actually said; nothing at all for a turn that failed or produced no word, so the
+model is never shown a question answered with nothing (it would learn to answer nothing).
+An empty completion is an error (EmptyAnswerError), never a successful empty reply.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from typing import Callable
 from heisenberg_brain.core.config import PERSONALITIES, LLMConfig
 from heisenberg_brain.core.history import SessionStore, fit_prompt
 from heisenberg_brain.core.llm_client import Done, LlamaClient, Token
+from heisenberg_brain.core.llm_errors import EmptyAnswerError
 from heisenberg_brain.core.prompts import PromptBuilder, Turn
 from heisenberg_brain.core.sentences import SentenceSplitter
 
 MAX_PROMPT_CHARS = 20000  # longer goals are cut (keeping the end) before any tokenization
 CONTEXT_MARGIN_TOKENS = 16
+CUT_OFF_MARK = ' …'  # ends a cancelled turn's partial answer in the history
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +136,8 @@ class Replier:
                     on_sentence(sentence)
             if (rest := splitter.flush()) is not None:
                 on_sentence(rest)
+            if not outcome.text.strip():
+                raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
         except asyncio.CancelledError:
             outcome.finish_reason = 'cancelled'
             raise
@@ -137,6 +146,14 @@ class Replier:
             outcome.error = str(exc)
             raise
         finally:
-            if outcome.finish_reason != 'error':
-                self.sessions.add(request.session_id, user_text, outcome.text)
+            self._remember(request.session_id, user_text, outcome)
         return outcome
+
+    def _remember(self, session_id: str, user_text: str, outcome: ReplyOutcome) -> None:
+        """Store the turn in the session's history when it has an answer (module docstring)."""
+        answer = outcome.text.strip()
+        if not answer or outcome.finish_reason == 'error':
+            return
+        if outcome.finish_reason == 'cancelled':
+            answer += CUT_OFF_MARK
+        self.sessions.add(session_id, user_text, answer)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -29,7 +30,7 @@ from heisenberg_brain.core.config import BrainConfig
 from heisenberg_brain.core.fsm import Action, Event, State, step
 from heisenberg_brain.core.history import PromptTooLong, SessionStore
 from heisenberg_brain.core.llm_client import LlamaClient, Token
-from heisenberg_brain.core.llm_errors import LLMError
+from heisenberg_brain.core.llm_errors import LLMError, explain
 from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, request_error
 from heisenberg_brain.core.sentences import clean_for_speech
 from heisenberg_common.actions import ActionClient
@@ -97,6 +98,7 @@ class BrainNode(Node):
         self._stats = {'turns': 0, 'errors': 0, 'cancelled': 0, 'prompts_trimmed': 0,
                        'last_voice_to_voice': NAN, 'llm_reachable': False, 'last_error': ''}
         self._health_probe = None
+        self._server_down_report = ''  # what the llama_server node last said while it was down
 
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name='brain-asyncio',
@@ -122,6 +124,8 @@ class BrainNode(Node):
         self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity, EVENTS,
                                  callback_group=reentrant)
         self.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS, callback_group=reentrant)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, EVENTS,
+                                 callback_group=reentrant)
         self._speak = ActionClient(self, Speak, 'speak', callback_group=reentrant)
         self._respond = ActionServer(
             self, Respond, 'respond', execute_callback=self._execute,
@@ -229,7 +233,7 @@ class BrainNode(Node):
         except asyncio.CancelledError:
             reply.outcome.finish_reason = 'cancelled'
         except (LLMError, PromptTooLong) as exc:
-            self._fail(reply, str(exc))
+            self._fail(reply, explain(exc, self._server_down_report))
         except Exception as exc:  # a bug must still end the goal and leave the FSM
             self._fail(reply, f'internal error: {exc!r}')
         finally:
@@ -498,6 +502,18 @@ class BrainNode(Node):
             f'{_ms(msg.voice_to_voice)} = stt {_ms(msg.speech_end_to_transcript)} + first token '
             f'{_ms(msg.transcript_to_first_token)} + first sentence {_ms(msg.first_token_to_first_sentence)}'
             f' + first audio {_ms(msg.first_sentence_to_first_audio)}; {msg.token_count} tokens')
+
+    def _on_diagnostics(self, msg: DiagnosticArray):
+        """Remember why the llama_server node of this namespace last said the server was down.
+
+        Kept while it restarts the server (WARN), forgotten once it serves again (OK).
+        """
+        name = f"{self.get_namespace().rstrip('/')}/llama_server: llama-server"
+        for status in msg.status:
+            if status.name == name and status.level == OK:
+                self._server_down_report = ''
+            elif status.name == name and status.level == ERROR:
+                self._server_down_report = status.message
 
     def _check_health(self):
         """Probe /health on the asyncio loop and report when it answers (no executor thread waits)."""

@@ -1,0 +1,81 @@
+"""What a reply leaves in its session's history, against the real llama-server (no ROS).
+
+A turn cancelled before its first word leaves nothing (an empty answer in the history taught
+the model to answer nothing); a turn cut off mid-answer leaves what was said, marked; an
+answer is stored as it is.
+"""
+
+import asyncio
+
+import pytest
+
+from heisenberg_brain.core.config import LLMConfig
+from heisenberg_brain.core.history import SessionStore
+from heisenberg_brain.core.llm_client import LlamaClient
+from heisenberg_brain.core.replier import CUT_OFF_MARK, Replier, ReplyOutcome, ReplyRequest
+
+pytestmark = pytest.mark.llm
+
+
+class WatchedClient(LlamaClient):
+    """The real client, telling when the completion request starts."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.streaming = asyncio.Event()
+
+    def stream(self, *args, **kwargs):
+        self.streaming.set()
+        return super().stream(*args, **kwargs)
+
+
+async def run_reply(config: LLMConfig, sessions: SessionStore, prompt: str, cancel_after_tokens=None):
+    """Run one reply; cancel it once it has streamed cancel_after_tokens tokens (0: as it starts)."""
+    async with WatchedClient(config) as client:
+        replier = Replier(config, client, sessions)
+        outcome = ReplyOutcome()
+        tokens = asyncio.Event()
+        counted = []
+
+        def on_token(token):
+            counted.append(token)
+            if cancel_after_tokens and len(counted) >= cancel_after_tokens:
+                tokens.set()
+
+        task = asyncio.ensure_future(replier.reply(ReplyRequest(prompt=prompt, session_id='s', max_tokens=48),
+                                                   outcome, on_token=on_token))
+        if cancel_after_tokens is not None:
+            if cancel_after_tokens:
+                await asyncio.wait_for(tokens.wait(), 60)
+            else:
+                await asyncio.wait_for(client.streaming.wait(), 60)   # asked, no token yet
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return outcome
+
+
+@pytest.mark.parametrize('cancel_after, stored', [
+    (None, 'the answer'),
+    (0, 'nothing'),
+    (3, 'the partial answer, marked'),
+], ids=['answered', 'cancelled before a word', 'cancelled mid-answer'])
+def test_what_a_turn_leaves_in_the_history(llama_server, cancel_after, stored):
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42)
+    sessions = SessionStore(5)
+    prompt = 'Tell me a long story about a robot who learns to sail.'
+    outcome = asyncio.run(run_reply(config, sessions, prompt, cancel_after))
+    turns = sessions.turns('s')
+    if stored == 'nothing':
+        assert outcome.finish_reason == 'cancelled' and outcome.text == ''
+        assert turns == []
+        return
+    assert len(turns) == 1 and turns[0].user == prompt
+    if stored == 'the answer':
+        assert outcome.finish_reason in ('stop', 'length') and outcome.text.strip()
+        assert turns[0].assistant == outcome.text.strip()
+    else:
+        assert outcome.finish_reason == 'cancelled' and outcome.text.strip()
+        assert turns[0].assistant == outcome.text.strip() + CUT_OFF_MARK
