@@ -5,7 +5,9 @@ Starts the same nodes as assistant.launch.py with config/assistant.yaml (llama-s
 streams, and the latency of each turn. With no microphone it plays a sample question
 ("Hey Jarvis. What is the capital of France?", spoken by the Piper voice) as the
 microphone, writes the spoken reply to a WAV file, and exits once the answer is spoken.
-Ctrl-C stops everything, llama-server included.
+Ctrl-C stops everything, llama-server included. The exit code is 0 only when the
+question was answered: a turn that ended in an error, or a node that cannot run (a missing
+model, a llama-server that never starts), exits non-zero with the reason.
 """
 
 from __future__ import annotations
@@ -153,6 +155,11 @@ def main(argv=None) -> int:
             for line in graph.poll():
                 print(f'[graph] {line}', flush=True)
             if once and turn_over(monitor, started):
+                failed = [m for m in monitor.of('metrics', started) if m.finish_reason == 'error']
+                if failed:
+                    print('[graph] the question was not answered (the error is above); stopping',
+                          file=sys.stderr)
+                    return 1
                 break
             if once and time.monotonic() - started > args.timeout:
                 print(f'[graph] no complete turn within {args.timeout:.0f} s; stopping', file=sys.stderr)
