@@ -446,24 +446,26 @@ def brain_status(rig: Rig, since: float = 0.0) -> dict:
     return {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
 
 
-def test_long_history_and_a_very_long_goal_fit_a_small_context(small_context):
+def test_long_history_fits_a_small_context_and_a_too_long_goal_is_refused(small_context):
     rig, server = small_context
     fact = 'Remember this about my garden: ' + 'the roses and tulips grow next to the old oak tree. ' * 8
     for turn in range(5):  # ~5 x 110 tokens of questions alone: more than the 512-token context
         result = rig.ask(f'{turn}. {fact}', max_tokens=16, session_id='long')
         assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
-    very_long = ' '.join(f'word{i}' for i in range(5000))  # ~34k characters
-    assert len(very_long) > 30_000
-    result = rig.ask(very_long + ' What was the last word?', max_tokens=16, session_id='long', timeout=120)
-    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
-    assert result.result.finish_reason in ('stop', 'length')
+    # A 10,000-word goal, and one of ~1,500 words that passes the character bound but not the
+    # context: each refused before anything is sent, so the server has nothing to chew on.
+    for words, refusal in ((10_000, 'characters, at most 20000 are accepted'), (1_500, 'room for')):
+        very_long = ' '.join(f'w{i % 100}' for i in range(words)) + ' What was the last word?'
+        result = rig.ask(very_long, max_tokens=16, session_id='long', timeout=60)
+        assert_aborted_with(result, 'the prompt is too long', refusal, 'shorten it')
+        assert not any(slot.get('is_processing') for slot in get_json(server.base_url + '/slots'))
     after = time.monotonic()
     result = rig.ask('What grows next to the oak tree?', max_tokens=16, session_id='long')
     assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
-    # The brain says it trimmed: history folded into the summary, then the question cut.
-    assert rig.wait(lambda: int(brain_status(rig, after).get('prompts_trimmed', 0)) >= 3, 10), \
+    # The brain says it trimmed the history to fit (folded into the summary); the refusals are errors.
+    assert rig.wait(lambda: int(brain_status(rig, after).get('prompts_trimmed', 0)) >= 2, 10), \
         brain_status(rig)
-    assert brain_status(rig, after)['errors'] == '0'
+    assert brain_status(rig, after)['errors'] == '2'
     assert not any(slot.get('is_processing') for slot in get_json(server.base_url + '/slots'))
 
 

@@ -207,7 +207,7 @@ EMPTY = words(BUILDER.render([], '', 'concise'))
 def test_everything_fits_in_one_count():
     result, calls = fit(FULL)
     assert result == FitResult(prompt=BUILDER.render(TURNS, QUESTION, 'concise'), turns=TURNS, summary='',
-                               dropped_turns=0, truncated_user=False)
+                               dropped_turns=0)
     assert calls == 1
 
 
@@ -217,30 +217,26 @@ def test_just_over_budget_folds_the_oldest_turn_into_the_summary():
     assert 1 <= result.dropped_turns <= 2
     assert result.summary.startswith('Earlier: The user said "Tell me fact number 0 about the moon."')
     assert result.prompt == BUILDER.render(result.turns, QUESTION, 'concise', result.summary)
-    assert words(result.prompt) <= FULL - 1 and not result.truncated_user
+    assert words(result.prompt) <= FULL - 1
     assert calls == 2
 
 
 def test_room_for_the_question_only_drops_history_and_summary():
     result, calls = fit(BARE)
     assert result.turns == [] and result.summary == '' and result.dropped_turns == 5
-    assert result.prompt == BUILDER.render([], QUESTION, 'concise') and not result.truncated_user
+    assert result.prompt == BUILDER.render([], QUESTION, 'concise')
     assert calls <= 3
 
 
-def test_a_long_question_keeps_its_end():
+def test_a_question_that_does_not_fit_alone_is_refused_never_cut():
     long_question = 'Some rambling context. ' * 30 + 'What is the moon made of?'
-    result, calls = fit(EMPTY + 12, user_text=long_question)
-    assert result.truncated_user and result.turns == [] and result.summary == ''
-    assert result.prompt.endswith('What is the moon made of?\nAssistant:')
-    assert '\nUser: …' in result.prompt
-    assert words(result.prompt) <= EMPTY + 12
-    assert calls <= 6
+    with pytest.raises(PromptTooLong, match=r'too long: \d+ tokens .* room for \d+ .*shorten it'):
+        fit(EMPTY + 12, user_text=long_question)
 
 
 def test_not_even_the_system_prompt_fits():
     with pytest.raises(PromptTooLong, match='system prompt'):
-        fit(EMPTY - 1)
+        fit(EMPTY - 1, user_text='')
 
 
 def test_budget_must_be_positive():
@@ -251,21 +247,28 @@ def test_budget_must_be_positive():
 @pytest.mark.parametrize('summary', ['', 'Earlier: The user said "I live in Oslo." and you replied "Nice."'])
 @pytest.mark.parametrize('user_text', [QUESTION, 'word ' * 200 + 'end?'])
 def test_no_budget_ever_gives_a_prompt_over_it(summary, user_text):
-    """Every budget from too small to plenty: in budget, richest plan order kept, few counts."""
+    """Every budget from too small to plenty: in budget or refused, richest plan order kept, few counts."""
     full = words(BUILDER.render(TURNS, user_text, 'concise', summary))
+    bare = words(BUILDER.render([], user_text, 'concise'))
     for budget in range(EMPTY, full + 3):
+        if budget < bare:
+            with pytest.raises(PromptTooLong):
+                fit(budget, user_text=user_text, summary=summary)
+            continue
         result, calls = fit(budget, user_text=user_text, summary=summary)
         assert words(result.prompt) <= budget, budget
         assert result.turns == TURNS[result.dropped_turns:]
-        assert result.prompt == BUILDER.render(result.turns, result.prompt.rsplit('User: ', 1)[1][:-len(
-            '\nAssistant:')], 'concise', result.summary)
-        if result.truncated_user:
-            assert result.dropped_turns == len(TURNS) and result.summary == ''
+        assert result.prompt == BUILDER.render(result.turns, user_text, 'concise', result.summary)
         assert calls <= 8, (budget, calls)
     assert fit(full, user_text=user_text, summary=summary)[0].dropped_turns == 0
 
 
-def test_with_no_history_an_over_budget_prompt_goes_straight_to_cutting():
-    result, calls = fit(EMPTY + 5, turns=[])
-    assert result.truncated_user and result.prompt.endswith('from the earth?\nAssistant:')
-    assert calls <= 4
+def test_with_no_history_an_over_budget_prompt_is_refused_after_one_count():
+    calls = []
+
+    async def count(text):
+        calls.append(text)
+        return words(text)
+    with pytest.raises(PromptTooLong):
+        asyncio.run(fit_prompt(build, count, [], QUESTION, '', EMPTY + 5))
+    assert len(calls) <= 2

@@ -168,16 +168,14 @@ class FitResult:
     turns: list[Turn]
     summary: str
     dropped_turns: int
-    truncated_user: bool
 
 
 class PromptTooLong(ValueError):
-    """Even the system prompt with an empty question does not fit the token budget."""
+    """The question does not fit the token budget even with no history: refused, never cut."""
 
 
 BuildPrompt = Callable[[list[Turn], str, str], Awaitable[str]]
 CountTokens = Callable[[str], Awaitable[int]]
-_SAFETY = 0.9  # aim under the budget when estimating, so one check usually suffices
 
 
 @dataclasses.dataclass
@@ -186,7 +184,6 @@ class _Measured:
     tokens: int
     turns: list[Turn]
     summary: str
-    user_text: str
 
 
 async def fit_prompt(build: BuildPrompt, count_tokens: CountTokens, turns: Sequence[Turn],
@@ -195,11 +192,13 @@ async def fit_prompt(build: BuildPrompt, count_tokens: CountTokens, turns: Seque
     """Build the richest prompt that fits in budget_tokens; never return one over it.
 
     Tried in order: all turns + summary; the oldest turns folded into the summary one by
-    one; no summary (and by then no turns); the user text cut, keeping its end. Each try
-    costs a build and a count (HTTP round trips in the node), so the first try's
-    tokens-per-character ratio is used to jump to the first plan estimated to fit; the
-    estimate leans towards dropping more, so one more check usually ends the search.
-    Raises PromptTooLong when even the bare system prompt is over budget.
+    one; no summary (and by then no turns). Each try costs a build and a count (HTTP round
+    trips in the node), so the first try's tokens-per-character ratio is used to jump to the
+    first plan estimated to fit; the estimate leans towards dropping more, so one more check
+    usually ends the search.
+    Raises PromptTooLong when the question does not fit even then: a question cut to fit would
+    be another question, and evaluating a prompt that fills the context takes the server long
+    enough to delay the next request too.
     """
     if budget_tokens < 1:
         raise ValueError(f'budget_tokens must be >= 1, got {budget_tokens}')
@@ -207,11 +206,11 @@ async def fit_prompt(build: BuildPrompt, count_tokens: CountTokens, turns: Seque
 
     async def measure(kept: list[Turn], text: str, summ: str) -> _Measured:
         prompt = await build(kept, text, summ)
-        return _Measured(prompt, await count_tokens(prompt), kept, summ, text)
+        return _Measured(prompt, await count_tokens(prompt), kept, summ)
 
     def result(m: _Measured) -> FitResult:
         return FitResult(prompt=m.prompt, turns=m.turns, summary=m.summary,
-                         dropped_turns=len(turns) - len(m.turns), truncated_user=m.user_text != user_text)
+                         dropped_turns=len(turns) - len(m.turns))
 
     first = await measure(turns, user_text, summary)
     if first.tokens <= budget_tokens:
@@ -232,7 +231,9 @@ async def fit_prompt(build: BuildPrompt, count_tokens: CountTokens, turns: Seque
         if tried.tokens <= budget_tokens:
             return result(tried)
         bare_tokens = tried.tokens
-    return result(await _cut_user_text(measure, user_text, bare_tokens, budget_tokens))
+    raise PromptTooLong(f'the prompt is too long: {bare_tokens} tokens with the system prompt and no '
+                        f'history, but the context leaves room for {budget_tokens} (its size minus the '
+                        'reply\'s max_tokens): shorten it')
 
 
 def _shrinking_plans(turns: list[Turn], summary: str, summary_chars: int) -> list[tuple[list[Turn], str]]:
@@ -245,28 +246,3 @@ def _shrinking_plans(turns: list[Turn], summary: str, summary_chars: int) -> lis
 
 def _content_chars(turns: Sequence[Turn], summary: str) -> int:
     return len(summary) + sum(len(t.user) + len(t.assistant) for t in turns)
-
-
-async def _cut_user_text(measure, user_text: str, full_tokens: int, budget: int) -> _Measured:
-    """The bare prompt with only the end of the user text, as much as fits."""
-    empty = await measure([], '', '')
-    if empty.tokens > budget:
-        raise PromptTooLong(f'the system prompt alone takes {empty.tokens} tokens, '
-                            f'over the budget of {budget}')
-    room = budget - empty.tokens
-    user_tokens = max(1, full_tokens - empty.tokens)
-    keep = int(len(user_text) * room / user_tokens * _SAFETY)
-    for _ in range(4):
-        if keep <= 0:
-            break
-        tried = await measure([], _keep_end(user_text, keep), '')
-        if tried.tokens <= budget:
-            return tried
-        tried_tokens = max(1, tried.tokens - empty.tokens)
-        keep = min(keep - 1, int(keep * room / tried_tokens * _SAFETY))
-    return empty
-
-
-def _keep_end(text: str, chars: int) -> str:
-    """At most the last chars characters of text, from a word start, marked as cut."""
-    return '…' + _from_word_start(text, max(0, len(text) - chars))

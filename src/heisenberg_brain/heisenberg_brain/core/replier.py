@@ -18,13 +18,13 @@ import time
 from typing import Callable
 
 from heisenberg_brain.core.config import PERSONALITIES, LLMConfig
-from heisenberg_brain.core.history import SessionStore, fit_prompt
+from heisenberg_brain.core.history import PromptTooLong, SessionStore, fit_prompt
 from heisenberg_brain.core.llm_client import Done, LlamaClient, Token
 from heisenberg_brain.core.llm_errors import EmptyAnswerError
 from heisenberg_brain.core.prompts import PromptBuilder, Turn
 from heisenberg_brain.core.sentences import SentenceSplitter
 
-MAX_PROMPT_CHARS = 20000  # longer goals are cut (keeping the end) before any tokenization
+MAX_PROMPT_CHARS = 20000  # longer prompts are refused before any tokenization
 CONTEXT_MARGIN_TOKENS = 16
 CUT_OFF_MARK = ' …'  # ends a cancelled turn's partial answer in the history
 
@@ -64,7 +64,6 @@ class ReplyOutcome:
     error: str = ''
     timings: dict = dataclasses.field(default_factory=dict)
     dropped_turns: int = 0
-    truncated_prompt: bool = False
 
 
 class Replier:
@@ -102,7 +101,10 @@ class Replier:
                     on_sentence: Callable[[str], None] = lambda sentence: None) -> ReplyOutcome:
         """Answer request, filling outcome as it goes. Raises LLMError; cancellable."""
         personality = request.personality or self.config.personality
-        user_text = request.prompt.strip()[-MAX_PROMPT_CHARS:]
+        user_text = request.prompt.strip()
+        if len(user_text) > MAX_PROMPT_CHARS:
+            raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
+                                f'{MAX_PROMPT_CHARS} are accepted: shorten it')
         n_ctx = await self.context_size()
         max_tokens = request.max_tokens or self.config.max_tokens
         max_tokens = max(1, min(max_tokens, n_ctx // 2))
@@ -114,7 +116,6 @@ class Replier:
             self.sessions.turns(request.session_id), user_text,
             self.sessions.summary(request.session_id), budget)
         outcome.dropped_turns = fit.dropped_turns
-        outcome.truncated_prompt = fit.truncated_user or len(request.prompt.strip()) > len(user_text)
 
         splitter = SentenceSplitter(*self._splitter_args)
         started = time.monotonic()

@@ -264,11 +264,10 @@ class BrainNode(Node):
 
     def _count_trimmed_prompt(self, reply: ActiveReply):
         outcome = reply.outcome
-        if outcome.dropped_turns or outcome.truncated_prompt:
+        if outcome.dropped_turns:
             self._stats['prompts_trimmed'] += 1
-            self.get_logger().info(
-                f'turn {reply.turn_id}: prompt trimmed to fit the context ({outcome.dropped_turns} history '
-                f"turn(s) folded into the summary{', question cut' if outcome.truncated_prompt else ''})")
+            self.get_logger().info(f'turn {reply.turn_id}: prompt trimmed to fit the context '
+                                   f'({outcome.dropped_turns} history turn(s) folded into the summary)')
 
     def _on_token(self, reply: ActiveReply, token: Token):
         self._last_progress = time.monotonic()
