@@ -169,8 +169,9 @@ def main(argv=None) -> int:
         print(f'[graph] {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('\nStopping ...')
+        print('\nStopping ...', flush=True)
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         if monitor is not None:
             monitor.close()
         graph.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import rclpy
@@ -40,6 +41,10 @@ def run_node(node_factory, args=None, num_threads: int | None = None) -> int:
         if rclpy.ok():
             raise
     finally:
+        # A terminal's Ctrl-C reaches every process of the group and launch sends its own SIGINT
+        # after it: the second one must not cut the clean-up short (a child left running, a
+        # traceback). SIGTERM and SIGKILL still end a node that hangs here.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             close = getattr(node, 'close', None)
             if close is not None:

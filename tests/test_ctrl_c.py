@@ -1,0 +1,143 @@
+"""Ctrl-C in a terminal, as it really arrives: SIGINT to the whole process group, then another.
+
+A terminal sends SIGINT to every process of its foreground group and ``ros2 launch`` sends
+its own right after; a user may also press Ctrl-C twice. Here two SIGINTs 0.2 s apart go to
+the group of a node (the llama_server node with its llama-server child, and the brain with
+its action server) and to the group of ``scripts/run.sh``'s runner. Each must stop cleanly:
+exit code 0, no traceback, and nothing left running (llama-server never outlives its node).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from action_msgs.msg import GoalStatus
+
+from heisenberg_brain.core.llama_server import free_port, get_json
+from heisenberg_common.actions import ActionClient
+from heisenberg_interfaces.action import Respond
+from support.processes import NodeProcess, write_params
+from support.ros_client import RosClient
+
+pytestmark = pytest.mark.llm
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def interrupt_twice(pgid: int) -> None:
+    os.killpg(pgid, signal.SIGINT)
+    time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGINT)
+    except ProcessLookupError:  # already gone: fine
+        pass
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def assert_clean(output: str) -> None:
+    assert 'Traceback' not in output and 'KeyboardInterrupt' not in output, output[-3000:]
+
+
+def wait_until(predicate, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def healthy(port: int) -> bool:
+    try:
+        return get_json(f'http://127.0.0.1:{port}/health', timeout=1.0).get('status') == 'ok'
+    except (OSError, ValueError):
+        return False
+
+
+def test_llama_server_node_stops_cleanly_on_two_sigints_and_takes_its_server(tmp_path, gguf_path):
+    port = free_port()
+    node = NodeProcess('heisenberg_brain.nodes.llama_server', 'llama_server', log_dir=tmp_path,
+                       params_files=(write_params(tmp_path / 'p.yaml', 'llama_server',
+                                                  {'model_path': str(gguf_path), 'port': port}),))
+    try:
+        assert wait_until(lambda: healthy(port), 90), node.output()
+        children = descendants(node.process.pid)
+        assert any('llama-server' in ' '.join(child.cmdline()) for child in children)
+        interrupt_twice(node.process.pid)
+        code = node.process.wait(30)
+    finally:
+        node.stop()
+    assert code == 0, node.output()[-3000:]
+    assert_clean(node.output())
+    assert [child for child in children if child.is_running() and child.status() != 'zombie'] == []
+
+
+def test_brain_stops_cleanly_on_two_sigints_after_serving_a_goal(tmp_path, llama_server):
+    # A server that has served a client is the slow one to stop (DESIGN.md): the second SIGINT
+    # then arrives while it is still cleaning up.
+    node = NodeProcess('heisenberg_brain.nodes.brain', 'brain', namespace='ctrl_c', log_dir=tmp_path,
+                       params_files=(write_params(tmp_path / 'p.yaml', 'brain',
+                                                  {'llm.endpoint': llama_server.completion_url}, 'ctrl_c'),))
+    try:
+        with RosClient(namespace='ctrl_c') as ros:
+            action = ActionClient(ros.node, Respond, 'respond')
+            assert action.wait_for_server(timeout_sec=30), node.output()
+            goal = Respond.Goal(prompt='Say hello.', max_tokens=8)
+            handle = ros.result_of(action.send_goal_async(goal), 10)
+            assert ros.result_of(handle.get_result_async(), 60).status == GoalStatus.STATUS_SUCCEEDED
+            interrupt_twice(node.process.pid)
+        code = node.process.wait(30)
+    finally:
+        node.stop()
+    assert code == 0, node.output()[-3000:]
+    assert_clean(node.output())
+
+
+@pytest.mark.models
+def test_the_run_script_stops_everything_on_two_sigints(tmp_path):
+    config = yaml.safe_load((ROOT / 'config' / 'assistant.yaml').read_text())
+    port = free_port()
+    config['/heisenberg/llama_server']['ros__parameters']['port'] = port
+    config['/heisenberg/brain']['ros__parameters']['llm']['endpoint'] = f'http://127.0.0.1:{port}/completion'
+    params = tmp_path / 'assistant.yaml'
+    params.write_text(yaml.safe_dump(config))
+    runner = subprocess.Popen(
+        [sys.executable, '-m', 'heisenberg_bringup.run_assistant', '--source', 'file', '--keep-running',
+         '--params-file', str(params), '--out', str(tmp_path / 'out')],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=ROOT)
+    lines = []
+    try:
+        for line in runner.stdout:
+            lines.append(line)
+            if line.startswith('Ready.'):
+                break
+        assert lines and lines[-1].startswith('Ready.'), ''.join(lines)
+        processes = [runner, *descendants(runner.pid)]
+        started = [p for p in descendants(runner.pid) if 'llama-server' in ' '.join(p.cmdline())]
+        assert started, 'no llama-server among the runner\'s processes'
+        interrupt_twice(runner.pid)
+        output, _ = runner.communicate(timeout=90)
+        lines.append(output)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+    text = ''.join(lines)
+    assert runner.returncode == 0, text[-3000:]
+    assert 'Stopping ...' in text
+    assert_clean(text)
+    for log in (tmp_path / 'out' / 'logs').glob('*.log'):
+        assert_clean(log.read_text(errors='replace'))
+    left = [p for p in processes[1:] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], [p.cmdline() for p in left]
