@@ -124,3 +124,13 @@ def test_models_dir_comes_from_the_environment(monkeypatch):
 def test_voice_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         VoiceConfig(**changes)
+
+
+def test_a_live_length_scale_change_slows_the_next_sentence(models_dir):
+    voice = Synthesizer(VoiceConfig(), 16000, base_dir=models_dir)
+    text = 'The capital of France is Paris.'
+    normal = len(voice.synthesize(text))
+    voice.set_length_scale(1.5)
+    slow = len(voice.synthesize(text))
+    assert voice.config.length_scale == 1.5
+    assert 1.3 <= slow / normal <= 1.7, (normal, slow)

@@ -1,9 +1,14 @@
 """Declare a node's parameters from a frozen config dataclass, validated once.
 
 The config dataclasses live in each package's pure ``core/`` and carry, per field, a
-``description`` in the field metadata (and optionally ``read_only``). A nested dataclass
-field becomes a dotted prefix (``llm.endpoint``). The node reads its parameters once,
-here; the dataclass's own ``__post_init__`` rejects bad values with a clear message.
+``description`` in the field metadata. A nested dataclass field becomes a dotted prefix
+(``llm.endpoint``). The node reads its parameters once, here; the dataclass's own
+``__post_init__`` rejects bad values with a clear message.
+
+Every parameter is read-only (``ros2 param set`` is refused: restart the node with the new
+value) unless its field says ``dynamic: True`` in its metadata: those are the ones a person
+tunes live, and ``watch_config`` applies a change to them at run time after validating the
+whole config again, exactly as at start-up, or refuses it with the dataclass's message.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from typing import Callable
 
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.parameter import Parameter
 
 _TYPES = {
@@ -31,6 +37,56 @@ _ARRAY_TYPES = {
 
 class ConfigError(ValueError):
     """A parameter value was rejected at start-up."""
+
+
+READ_ONLY_NOTE = ' (read-only: restart the node to change it)'
+
+
+def dynamic_parameters(config_cls, prefix: str = '') -> list[str]:
+    """The dotted names of the fields marked dynamic (settable at run time)."""
+    hints = typing.get_type_hints(config_cls)
+    names = []
+    for field in dataclasses.fields(config_cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            names += dynamic_parameters(hints[field.name], f'{prefix}{field.name}.')
+        elif field.metadata.get('dynamic', False):
+            names.append(prefix + field.name)
+    return names
+
+
+def with_changes(config, changes: dict[str, object]):
+    """A copy of config with dotted-name changes, validated by the dataclasses' __post_init__."""
+    nested: dict[str, dict] = {}
+    flat = {}
+    for name, value in changes.items():
+        head, _, rest = name.partition('.')
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            current = getattr(config, head)
+            flat[head] = tuple(value) if isinstance(current, tuple) else value
+    for head, sub in nested.items():
+        flat[head] = with_changes(getattr(config, head), sub)
+    return dataclasses.replace(config, **flat)
+
+
+def watch_config(node, config, apply: Callable[[object], None]) -> None:
+    """Apply `ros2 param set` of the dynamic parameters: apply(new_config), or refuse with the reason.
+
+    Read-only parameters are refused by rclpy itself before this runs.
+    """
+    current = [config]
+
+    def on_set(parameters: list[Parameter]) -> SetParametersResult:
+        try:
+            new = with_changes(current[0], {p.name: p.value for p in parameters})
+        except (TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=f'rejected: {exc}')
+        current[0] = new
+        apply(new)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
 
 
 def _ros_type(annotation) -> tuple[int, type | None]:
@@ -60,10 +116,11 @@ def declare_config(node, config_cls, prefix: str = ''):
             continue
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         ros_type, element = _ros_type(annotation)
+        dynamic = field.metadata.get('dynamic', False)
         descriptor = ParameterDescriptor(
             name=name, type=ros_type,
-            description=field.metadata.get('description', ''),
-            read_only=field.metadata.get('read_only', False))
+            description=field.metadata.get('description', '') + ('' if dynamic else READ_ONLY_NOTE),
+            read_only=not dynamic)
         default_value = list(default) if element is not None else default
         if default_value == []:
             # rclpy types a parameter by its default, and takes [] for a byte array: declare

@@ -44,7 +44,7 @@ class VoiceConfig:
     speaker_id: int = dataclasses.field(default=-1, metadata=_describe(
         "speaker of a multi-speaker voice; -1 = the voice's default"))
     length_scale: float = dataclasses.field(default=1.0, metadata=_describe(
-        'phoneme duration scale: < 1 speaks faster, > 1 slower'))
+        'phoneme duration scale: < 1 speaks faster, > 1 slower', dynamic=True))
     noise_scale: float = dataclasses.field(default=-1.0, metadata=_describe(
         "generator noise (expressiveness); < 0 = the voice's own value"))
     noise_w_scale: float = dataclasses.field(default=-1.0, metadata=_describe(
@@ -110,6 +110,11 @@ class Synthesizer:
             noise_w_scale=config.noise_w_scale if config.noise_w_scale >= 0 else None)
         self._silence = np.zeros(int(round(config.sentence_silence * output_sample_rate)), dtype=np.int16)
         self.warmup_seconds = self.warm_up() if config.warmup else 0.0
+
+    def set_length_scale(self, length_scale: float) -> None:
+        """Speak faster or slower from the next piece on (a live parameter change)."""
+        self.config = dataclasses.replace(self.config, length_scale=length_scale)
+        self._syn_config = dataclasses.replace(self._syn_config, length_scale=length_scale)
 
     @property
     def name(self) -> str:

@@ -22,8 +22,8 @@ FRAME_SAMPLES = 1280  # openWakeWord's step: 80 ms at 16 kHz
 NS_PER_SAMPLE = 1_000_000_000 // SAMPLE_RATE
 
 
-def _describe(text: str) -> dict:
-    return {'description': text}
+def _describe(text: str, **extra) -> dict:
+    return {'description': text, **extra}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ class WakeWordConfig:
     models_dir: str = dataclasses.field(default='', metadata=_describe(
         "base directory of relative model paths; '' = $HEISENBERG_MODELS, else ./models"))
     threshold: float = dataclasses.field(default=0.5, metadata=_describe(
-        'score in (0, 1) a frame must reach to count towards a detection'))
+        'score in (0, 1) a frame must reach to count towards a detection', dynamic=True))
     patience: int = dataclasses.field(default=1, metadata=_describe(
         'consecutive 80 ms frames at or above threshold needed to fire'))
     refractory: float = dataclasses.field(default=2.0, metadata=_describe(
@@ -150,6 +150,12 @@ class WakeWordDetector:
             end_ns = first_ns + (index + 1) * FRAME_SAMPLES * NS_PER_SAMPLE
             detections += self._score(frame, end_ns)
         return detections
+
+    def set_threshold(self, threshold: float) -> None:
+        """A new threshold, from the next frame on (a live parameter change)."""
+        self.config = dataclasses.replace(self.config, threshold=threshold)
+        for gate in self._gates.values():
+            gate.threshold = threshold
 
     def reset(self) -> None:
         """Forget the audio heard so far (the model needs ~0.4 s of new audio to score again).

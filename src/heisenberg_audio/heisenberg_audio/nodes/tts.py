@@ -33,7 +33,7 @@ from heisenberg_audio.core.tts_pipeline import Outcome, SpeakJob, SpeechPipeline
 from heisenberg_audio.core.tts_recorder import UtteranceRecorder
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
 from heisenberg_common.diagnostics import OK, WARN, DiagnosticsPublisher
-from heisenberg_common.params import ConfigError, declare_config
+from heisenberg_common.params import ConfigError, declare_config, watch_config
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
 from heisenberg_common.stamps import time_msg
@@ -74,10 +74,17 @@ class TtsNode(Node):
             handle_accepted_callback=self._on_accepted, cancel_callback=self._on_cancel,
             callback_group=ReentrantCallbackGroup())
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+        watch_config(self, self.config, self._apply_config)
         self.get_logger().info(
             f'voice {self.synthesizer.model_path} loaded in {self.synthesizer.load_seconds:.2f} s '
             f'(warm-up {self.synthesizer.warmup_seconds:.2f} s); speaking {self.format.sample_rate} Hz on '
             f'audio/out in {self.config.chunk_ms} ms chunks, lead {self.config.lead_time:.2f} s')
+
+    def _apply_config(self, config: TtsConfig) -> None:
+        """A live change of the dynamic parameters (the speaking rate), already validated."""
+        self.config = config
+        self.synthesizer.set_length_scale(config.voice.length_scale)
+        self.get_logger().info(f'voice.length_scale now {config.voice.length_scale}')
 
     def _load_voice(self) -> Synthesizer:
         try:

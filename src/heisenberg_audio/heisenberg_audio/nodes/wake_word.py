@@ -24,7 +24,7 @@ from heisenberg_audio.core.echo_gate import EchoGate
 from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordDetector
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher
-from heisenberg_common.params import ConfigError, declare_config
+from heisenberg_common.params import ConfigError, declare_config, watch_config
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
 
@@ -53,9 +53,16 @@ class WakeWordNode(Node):
         if self.config.echo.enabled:
             subscribe_reference(self, self.config.echo.reference_topic, self._echo_gate.add_reference)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
+        watch_config(self, self.config, self._apply_config)
         self.get_logger().info(f"listening for {', '.join(self._detector.keywords)} "
                                f'(threshold {self.config.threshold}, patience {self.config.patience}, '
                                f'refractory {self.config.refractory} s)')
+
+    def _apply_config(self, config: WakeWordConfig) -> None:
+        """A live change of the dynamic parameters (the threshold), already validated."""
+        self.config = config
+        self._detector.set_threshold(config.threshold)
+        self.get_logger().info(f'threshold now {config.threshold}')
 
     def _on_info(self, info: AudioInfo) -> None:
         fmt = format_of(info)

@@ -26,9 +26,9 @@ class LLMConfig:
         default='http://localhost:8080/completion',
         metadata=_describe("llama-server's native /completion URL (streamed as SSE)"))
     temperature: float = dataclasses.field(default=0.7, metadata=_describe(
-        'sampling temperature, 0 = greedy'))
+        'sampling temperature, 0 = greedy', dynamic=True))
     max_tokens: int = dataclasses.field(default=512, metadata=_describe(
-        'default n_predict for a reply (a Respond goal may ask for fewer or more)'))
+        'default n_predict for a reply (a Respond goal may ask for fewer or more)', dynamic=True))
     seed: int = dataclasses.field(default=-1, metadata=_describe('sampling seed; -1 = random'))
     max_history_turns: int = dataclasses.field(default=5, metadata=_describe(
         'turns (user + assistant) kept per session; on overflow the oldest fold into a summary until '
@@ -38,7 +38,7 @@ class LLMConfig:
     prompt_format: str = dataclasses.field(default='chatml', metadata=_describe(
         "plain | chatml | llama2 | server (the model's own chat template, applied by llama-server)"))
     personality: str = dataclasses.field(default='concise', metadata=_describe(
-        'default personality: ' + ' | '.join(PERSONALITIES)))
+        'default personality: ' + ' | '.join(PERSONALITIES), dynamic=True))
     system_prompt: str = dataclasses.field(default='', metadata=_describe(
         "custom system prompt; empty = the personality's"))
     stop: tuple[str, ...] = dataclasses.field(default=(), metadata=_describe(

@@ -35,7 +35,7 @@ from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, r
 from heisenberg_brain.core.sentences import clean_for_speech
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
-from heisenberg_common.params import declare_config
+from heisenberg_common.params import declare_config, watch_config
 from heisenberg_common.qos import EVENTS, STATE
 from heisenberg_common.runner import run_node
 from heisenberg_interfaces.action import Respond, Speak
@@ -135,11 +135,23 @@ class BrainNode(Node):
         self.create_timer(0.1, self._watchdog, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(self.config.health_period, self._check_health,
                           callback_group=MutuallyExclusiveCallbackGroup())
+        watch_config(self, self.config, self._apply_config)
         self._publish_state(State.IDLE, 'STARTUP', '')
         self._check_health()
         self.get_logger().info(
             f'brain ready: {self.config.llm.endpoint}, format {self.config.llm.prompt_format}, '
             f'personality {self.config.llm.personality}')
+
+    def _apply_config(self, config: BrainConfig) -> None:
+        """A live change of the dynamic parameters (personality, temperature, max_tokens), validated.
+
+        The next reply uses it; a reply already running keeps what it started with.
+        """
+        self.config = config
+        self.replier.config = config.llm
+        llm = config.llm
+        self.get_logger().info(f'now personality {llm.personality}, temperature {llm.temperature:g}, '
+                               f'max_tokens {llm.max_tokens}')
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, coroutine, timeout: float = 10.0):
