@@ -45,7 +45,8 @@ def test_brain_applies_max_tokens_live_and_refuses_the_rest_with_reasons(tmp_pat
             for (name, value), reason in refused.items():
                 result = set_parameter(ros, 'brain', name, value)
                 assert not result.successful and reason.lower() in result.reason.lower(), (name, result)
-            for name, value in (('llm.max_tokens', 3), ('llm.personality', 'robot'), ('llm.temperature', 0.0)):
+            for name, value in (('llm.max_tokens', 3), ('llm.personality', 'robot'),
+                                ('llm.temperature', 0.0)):
                 result = set_parameter(ros, 'brain', name, value)
                 assert result.successful, (name, result.reason)
 

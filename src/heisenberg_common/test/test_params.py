@@ -108,7 +108,8 @@ def test_only_dynamic_fields_are_writable_and_say_so(context):
     ('device', 'hw:1', False, 'read-only'),
     ('inner.endpoint', 'http://elsewhere', False, 'read-only'),
 ])
-def test_a_live_change_is_applied_validated_or_refused_with_the_reason(context, name, value, accepted, reason):
+def test_a_live_change_is_applied_validated_or_refused_with_its_reason(context, name, value, accepted,
+                                                                       reason):
     node = rclpy.create_node('params_test')
     applied = []
     watch_config(node, declare_config(node, Tunable), applied.append)
