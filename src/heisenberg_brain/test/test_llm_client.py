@@ -12,7 +12,7 @@ from support.fake_llama import FakeLlama
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.llama_server import free_port
-from heisenberg_brain.core.llm_client import (Done, LlamaClient, LLMConnectionError, LLMHTTPError,
+from heisenberg_brain.core.llm_client import (LOADING_POLL, Done, LlamaClient, LLMConnectionError, LLMHTTPError,
                                               LLMProtocolError, LLMServerError, LLMTimeoutError, Token)
 
 QUESTION = ('<|im_start|>system\nYou are a concise assistant.<|im_end|>\n'
@@ -296,12 +296,26 @@ def test_in_stream_error_carries_the_server_message(fake, fake_config):
     assert error.message == 'scripted in-stream failure' and error.code == 500
 
 
-@pytest.mark.parametrize('status,message', [(500, 'scripted failure'), (503, 'Loading model')])
-def test_http_errors_carry_the_server_message(fake, fake_config, status, message):
-    _, error = run_fault(fake, fake_config, fault='http_error', status=status)
+def test_http_errors_carry_the_server_message(fake, fake_config):
+    _, error = run_fault(fake, fake_config, fault='http_error', status=500)
     assert isinstance(error, LLMHTTPError)
-    assert (error.status, error.message) == (status, message)
-    assert message in str(error) and len(fake.requests) == 1
+    assert (error.status, error.message) == (500, 'scripted failure')
+    assert 'scripted failure' in str(error) and len(fake.requests) == 1
+
+
+def test_a_server_still_loading_is_waited_for_within_the_first_token_timeout(fake, fake_config):
+    # After a restart llama-server answers 503 "Loading model" for a while: the question waits.
+    texts, error = run_fault(fake, fake_config, fault='http_error', status=503, times=3)
+    assert error is None and texts == ['Hello', ',', ' world', '.']
+    assert len(fake.requests) == 4
+
+
+def test_a_server_loading_past_the_first_token_timeout_is_an_error(fake, fake_config):
+    config = dataclasses.replace(fake_config, first_token_timeout=1.0)
+    _, error = run_fault(fake, config, fault='http_error', status=503)
+    assert isinstance(error, LLMHTTPError)
+    assert (error.status, error.message) == (503, 'Loading model') and 'Loading model' in str(error)
+    assert 2 <= len(fake.requests) <= 1 / LOADING_POLL + 1
 
 
 def test_dropped_connection_before_the_first_token_is_retried(fake, fake_config):

@@ -59,6 +59,9 @@ class Done:
     time_to_first_token: float  # seconds from request to the first text (or to the end, if none)
 
 
+LOADING_POLL = 0.25  # seconds between tries while llama-server answers 503 (loading the model)
+
+
 class _Deadlines:
     """Which timeout applies to the next wait, and when it expires (monotonic seconds)."""
 
@@ -171,11 +174,19 @@ class LlamaClient:
                 response.close()
 
     async def _open_stream(self, body: dict, deadlines: _Deadlines) -> aiohttp.ClientResponse:
-        """POST the request and wait for the response headers, retrying connection errors."""
+        """POST the request and wait for the response headers, retrying connection errors.
+
+        A server still loading its model (HTTP 503, as after a restart) is waited for within the
+        first-token timeout: it will answer, and failing at once would lose the question.
+        """
         attempt = 0
         while True:
             try:
                 return await self._post_stream(body, deadlines)
+            except LLMHTTPError as exc:
+                if exc.status != 503 or time.monotonic() + LOADING_POLL >= deadlines.first_token_at:
+                    raise
+                await asyncio.sleep(LOADING_POLL)
             except LLMConnectionError:
                 if attempt >= self.config.retries:
                     raise
@@ -223,7 +234,7 @@ class LlamaClient:
     # -- small requests ----------------------------------------------------------------
 
     async def tokenize(self, text: str) -> list[int]:
-        reply = await self._request('POST', '/tokenize', {'content': text})
+        reply = await self._request('POST', '/tokenize', {'content': text}, wait_loading=True)
         return list(reply['tokens'])
 
     async def count_tokens(self, text: str) -> int:
@@ -231,7 +242,7 @@ class LlamaClient:
 
     async def context_size(self) -> int:
         """The slot's context in tokens (/props, else /slots)."""
-        props = await self._request('GET', '/props')
+        props = await self._request('GET', '/props', wait_loading=True)
         n_ctx = (props.get('default_generation_settings') or {}).get('n_ctx')
         if not n_ctx:
             slots = await self.slots()
@@ -242,7 +253,8 @@ class LlamaClient:
 
     async def apply_template(self, messages: list[dict]) -> str:
         """The model's own chat template applied by the server to [{'role', 'content'}, ...]."""
-        reply = await self._request('POST', '/apply-template', {'messages': list(messages)})
+        reply = await self._request('POST', '/apply-template', {'messages': list(messages)},
+                                    wait_loading=True)
         return reply['prompt']
 
     async def health(self) -> bool:
@@ -257,7 +269,18 @@ class LlamaClient:
         """Each slot's state as llama-server reports it (needs --slots; LlamaServerProcess passes it)."""
         return list(await self._request('GET', '/slots'))
 
-    async def _request(self, method: str, path: str, body: dict | None = None):
+    async def _request(self, method: str, path: str, body: dict | None = None, wait_loading: bool = False):
+        """One small request; with wait_loading, HTTP 503 (loading) is retried within first_token_timeout."""
+        deadline = time.monotonic() + self.config.first_token_timeout
+        while True:
+            try:
+                return await self._request_once(method, path, body)
+            except LLMHTTPError as exc:
+                if not wait_loading or exc.status != 503 or time.monotonic() + LOADING_POLL >= deadline:
+                    raise
+                await asyncio.sleep(LOADING_POLL)
+
+    async def _request_once(self, method: str, path: str, body: dict | None):
         url = self.config.base_url + path
         session = self._require_session()
         try:
