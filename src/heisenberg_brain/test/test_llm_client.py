@@ -12,8 +12,9 @@ from support.fake_llama import FakeLlama
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.llama_server import free_port
-from heisenberg_brain.core.llm_client import (LOADING_POLL, Done, LlamaClient, LLMConnectionError, LLMHTTPError,
-                                              LLMProtocolError, LLMServerError, LLMTimeoutError, Token)
+from heisenberg_brain.core.llm_client import (
+    LOADING_POLL, Done, LlamaClient, LLMConnectionError, LLMHTTPError, LLMProtocolError, LLMServerError,
+    LLMTimeoutError, Token)
 
 QUESTION = ('<|im_start|>system\nYou are a concise assistant.<|im_end|>\n'
             '<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n')
