@@ -108,8 +108,8 @@ def test_brain_stops_cleanly_on_two_sigints_after_serving_a_goal(tmp_path, llama
 def test_the_run_script_stops_everything_on_two_sigints(tmp_path):
     config = yaml.safe_load((ROOT / 'config' / 'assistant.yaml').read_text())
     port = free_port()
-    config['/heisenberg/llama_server']['ros__parameters']['port'] = port
-    config['/heisenberg/brain']['ros__parameters']['llm']['endpoint'] = f'http://127.0.0.1:{port}/completion'
+    config['/**/llama_server']['ros__parameters']['port'] = port
+    config['/**/brain']['ros__parameters']['llm']['endpoint'] = f'http://127.0.0.1:{port}/completion'
     params = tmp_path / 'assistant.yaml'
     params.write_text(yaml.safe_dump(config))
     runner = subprocess.Popen(

@@ -17,24 +17,20 @@ A node that dies is respawned (respawn:=true), except one that rejected its para
 that ends the launch with the node's message, as respawning would loop.
 """
 
-import tempfile
-
 from heisenberg_common.runner import CONFIG_EXIT_CODE, NO_RESPAWN_EXIT_CODES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit, OnProcessIO
-from launch.logging import get_logger
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-import yaml
 
 ARGUMENTS = [
     ('namespace', 'heisenberg', 'namespace of every node and topic (relative: under an including namespace)'),
     ('params_file',
      PathJoinSubstitution([FindPackageShare('heisenberg_bringup'), 'config', 'assistant.yaml']),
-     'parameter file with one section per node (/heisenberg/<node>, or /**/<node>)'),
+     'parameter file with one section per node, keyed /**/<node> (any namespace) or /<namespace>/<node>'),
     ('models_dir', EnvironmentVariable('HEISENBERG_MODELS', default_value=''),
      'directory that relative model paths are resolved against ("" = ./models)'),
     ('start_audio', 'true', 'start capture, wake_word, stt and tts'),
@@ -140,28 +136,6 @@ def _logger_name(namespace: str, node: str) -> str:
     return '.'.join(part for part in namespace.split('/') + [node] if part)
 
 
-def _params_file_for(path: str, namespace: str) -> str:
-    """The parameter file, with /<other namespace>/<node> sections re-keyed to this namespace.
-
-    The shipped file names its sections /heisenberg/<node>; under another namespace (an
-    argument, or an including launch's PushRosNamespace) ROS would silently skip them.
-    """
-    with open(path) as stream:
-        sections = yaml.safe_load(stream) or {}
-    rekeyed = {}
-    for key, section in sections.items():
-        node = str(key).rstrip('/').rsplit('/', 1)[-1]
-        if '*' not in str(key) and node in NODES:
-            key = f"{namespace.rstrip('/')}/{node}"
-        rekeyed[key] = section
-    if list(rekeyed) == list(sections):
-        return path
-    with tempfile.NamedTemporaryFile('w', prefix='heisenberg_params_', suffix='.yaml', delete=False) as out:
-        yaml.safe_dump(rekeyed, out)
-    get_logger('heisenberg').info(f'{path}: sections re-keyed for namespace {namespace} in {out.name}')
-    return out.name
-
-
 def _exit_handlers(node: Node, name: str, respawn: bool) -> list:
     """End the launch when a node rejects its parameters, cannot run, or exits with respawn off."""
     last_error = ['see its output above']
@@ -190,7 +164,7 @@ def _launch_setup(context):
 
     namespace = arg('namespace')
     full_namespace = _absolute_namespace(context, namespace)
-    params_file = _params_file_for(arg('params_file'), full_namespace)
+    params_file = arg('params_file')
     overrides = _overrides(arg)
     respawn = _flag(arg('respawn'), 'respawn')
     env = {'HEISENBERG_MODELS': arg('models_dir')} if arg('models_dir') else None

@@ -1,0 +1,33 @@
+"""The shipped parameter file applies under any namespace, as launch and several robots need.
+
+Its sections are keyed /**/<node>, so a node under another namespace (namespace:=robot1, an
+including launch's PushRosNamespace) gets them without the file being rewritten.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rcl_interfaces.srv import GetParameters
+
+from support.processes import NodeProcess
+from support.ros_client import RosClient
+
+CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'assistant.yaml'
+
+
+@pytest.mark.parametrize('namespace', ['heisenberg', 'robot1/heisenberg'])
+def test_the_brain_takes_the_shipped_values_under_any_namespace(tmp_path, namespace):
+    node = NodeProcess('heisenberg_brain.nodes.brain', 'brain', namespace=namespace, params_files=(CONFIG,),
+                       log_dir=tmp_path)
+    try:
+        with RosClient(namespace=namespace) as ros:
+            client = ros.node.create_client(GetParameters, f'/{namespace}/brain/get_parameters')
+            assert client.wait_for_service(timeout_sec=30), node.output()
+            request = GetParameters.Request(names=['llm.temperature', 'llm.endpoint'])
+            values = ros.result_of(client.call_async(request), 10).values
+    finally:
+        node.stop()
+    # The file's values, not the dataclass defaults (0.7, http://localhost:8080/completion)
+    assert (values[0].double_value, values[1].string_value) == (0.2, 'http://127.0.0.1:8080/completion')
