@@ -196,8 +196,9 @@ def test_replies_cancelled_the_instant_they_start_still_end(llama_server):
     node = BrainNode()
     try:
         for _ in range(20):
-            reply = node.dispatch(Event.RESPOND_GOAL, request=ReplyRequest(prompt='Say hello.', max_tokens=4))
-            node.dispatch(Event.GOAL_CANCELLED, reply=reply)
+            reply = node.coordinator.dispatch(Event.RESPOND_GOAL,
+                                              request=ReplyRequest(prompt='Say hello.', max_tokens=4))
+            node.coordinator.dispatch(Event.GOAL_CANCELLED, reply=reply)
             assert reply.done.wait(10), 'a reply cancelled before its task ran never ended'
             assert reply.outcome.finish_reason in ('', 'cancelled')  # '' = its coroutine never ran
     finally:

@@ -1,0 +1,425 @@
+"""The reply lifecycle as case tables, without ROS (core/coordinator.py).
+
+The coordinator's effects are recorded (as a SpeechSink records the tts pipeline's), and the
+reply's words come from a scripted source whose tokens the test releases, so preemption,
+cancels, errors and flushes happen at exact moments. A stand-in for the LLM on purpose: the
+real llama-server path is covered over DDS by test_brain_node, test_faults and the storm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+
+import pytest
+
+from heisenberg_brain.core.config import BrainConfig
+from heisenberg_brain.core.coordinator import ReplyCoordinator
+from heisenberg_brain.core.llm_client import Token
+from heisenberg_brain.core.llm_errors import LLMConnectionError
+from heisenberg_brain.core.replier import ReplyRequest
+
+WAIT = 5.0
+
+
+class ScriptedSource:
+    """Tokens of one reply; with hold set, the reply waits for release() before its last token."""
+
+    def __init__(self, tokens=('Paris', ' is', ' the', ' capital.'), error: Exception | None = None,
+                 hold: bool = False):
+        self.tokens = tokens
+        self.error = error
+        self.released = threading.Event()
+        if not hold:
+            self.released.set()
+        self.started = threading.Event()
+
+    def release(self):
+        self.released.set()
+
+    async def reply(self, request, outcome, on_token, on_sentence):
+        self.started.set()
+        sentence = ''
+        for index, text in enumerate(self.tokens):
+            if index == len(self.tokens) - 1:
+                while not self.released.is_set():
+                    await asyncio.sleep(0.005)
+            outcome.text += text
+            outcome.token_count = index + 1
+            on_token(Token(text, index))
+            sentence += text
+            if text.endswith('.'):
+                on_sentence(sentence.strip())
+                sentence = ''
+        if self.error is not None:
+            raise self.error
+        outcome.finish_reason = 'stop'
+        return outcome
+
+
+class FakeSpeech:
+    def __init__(self, text, utterance_id, on_audio, on_done):
+        self.text, self.utterance_id = text, utterance_id
+        self._on_audio, self._on_done = on_audio, on_done
+        self.cancelled = False
+
+    def play(self):
+        self._on_audio()
+        self._on_done()
+
+    def cancel(self):
+        self.cancelled = True
+        self._on_done()   # tts flushes it: its goal ends
+
+
+class Recorder:
+    """The effects, as lists."""
+
+    def __init__(self, tts: bool = True):
+        self.tts = tts
+        self.states: list[tuple[str, str]] = []   # (state, cause)
+        self.tokens: list[str] = []
+        self.sentences: list[str] = []
+        self.metrics: list[str] = []              # finish reason of each published turn
+        self.spoken: list[FakeSpeech] = []
+        self.logs: list[tuple[str, str]] = []
+
+    def publish_state(self, state, previous, cause, detail, turn_id):
+        self.states.append((state.name, cause))
+
+    def publish_token(self, reply, token):
+        self.tokens.append(token.text)
+
+    def publish_sentence(self, reply, sentence):
+        self.sentences.append(sentence)
+
+    def publish_metrics(self, reply):
+        self.metrics.append(reply.outcome.finish_reason or 'cancelled')
+
+    def speak(self, text, utterance_id, on_audio, on_done):
+        if not self.tts:
+            return None
+        speech = FakeSpeech(text, utterance_id, on_audio, on_done)
+        self.spoken.append(speech)
+        return speech
+
+    def log(self, level, message):
+        self.logs.append((level, message))
+
+    def state_names(self):
+        return [state for state, _ in self.states]
+
+
+class Loop:
+    """The asyncio loop thread replies run on, and the coordinators made on it (closed after)."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.coordinators = []
+
+    def close(self):
+        for coordinator in self.coordinators:
+            for reply in (coordinator.active, *coordinator.replies):
+                if reply is not None and reply.future is not None:
+                    reply.future.cancel()
+        time.sleep(0.05)   # the cancelled replies end on the loop
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+
+
+@pytest.fixture
+def loop():
+    running = Loop()
+    yield running
+    running.close()
+
+
+class Coordinator(ReplyCoordinator):
+    """Remembers every reply it started, so the test can end them all."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.replies = []
+
+    def _start_reply(self, request, goal):
+        reply = super()._start_reply(request, goal)
+        self.replies.append(reply)
+        return reply
+
+
+def make(loop, source, tts=True, **config):
+    effects = Recorder(tts)
+    coordinator = Coordinator(
+        BrainConfig(**config), source, effects,
+        submit=lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, loop.loop), now=time.monotonic)
+    loop.coordinators.append(coordinator)
+    coordinator.start()
+    return coordinator, effects
+
+
+def wait(predicate, within: float = WAIT) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def run_goal(coordinator, prompt='What is the capital of France?', cancel=lambda: False, **request):
+    """execute_goal in a thread (as the action server's); returns (thread, box with the ending)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(coordinator.execute_goal(
+        ReplyRequest(prompt=prompt, **request), object(), cancel)))
+    thread.start()
+    return thread, box
+
+
+# ---------------------------------------------------------------- a turn from start to end
+
+def test_a_spoken_voice_turn_speaks_each_sentence_then_ends_when_the_audio_has_played(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Paris', ' is', ' nice.', ' Yes.')))
+    coordinator.on_wake_word('hey_jarvis')
+    reply = coordinator.on_transcript('What is the capital of France?')
+    assert wait(lambda: len(effects.spoken) == 2)
+    assert [s.text for s in effects.spoken] == ['Paris is nice.', 'Yes.']
+    assert [s.utterance_id for s in effects.spoken] == ['1', '1']
+    assert effects.state_names()[-1] == 'THINKING'   # nothing heard yet
+    effects.spoken[0].play()
+    assert effects.state_names()[-1] == 'SPEAKING'
+    effects.spoken[1].play()
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    assert effects.states == [('IDLE', 'STARTUP'), ('LISTENING', 'WAKEWORD_DETECTED'),
+                              ('THINKING', 'TRANSCRIPTION_FINAL'), ('SPEAKING', 'SPEECH_STARTED'),
+                              ('IDLE', 'SPEECH_FINISHED')]
+    assert effects.tokens == ['Paris', ' is', ' nice.', ' Yes.'] and effects.metrics == ['stop']
+    assert coordinator.active is None and reply.outcome.text == 'Paris is nice. Yes.'
+
+
+@pytest.mark.parametrize('speak, tts, voiced', [
+    (False, True, False),   # a silent Respond goal
+    (True, False, False),   # a spoken one with no tts running: answered, not voiced, warned once
+    (True, True, True),
+], ids=['silent goal', 'tts absent', 'spoken goal'])
+def test_a_goal_succeeds_whether_or_not_it_is_voiced(loop, speak, tts, voiced):
+    coordinator, effects = make(loop, ScriptedSource(('One.', ' Two.')), tts=tts)
+    thread, ending = run_goal(coordinator, speak=speak)
+    if voiced:
+        assert wait(lambda: len(effects.spoken) == 2)
+        for speech in effects.spoken:
+            speech.play()
+    thread.join(WAIT)
+    assert ending[0].status == 'succeeded' and ending[0].outcome.text == 'One. Two.'
+    assert effects.sentences == ['One.', 'Two.']
+    assert bool(effects.spoken) == voiced
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    assert effects.states[-1] == ('IDLE', 'SPEECH_FINISHED' if voiced else 'LLM_COMPLETE')
+    warnings = [message for level, message in effects.logs if level == 'warning']
+    no_tts = 'no tts "speak" action server: the reply is not voiced'
+    assert warnings == ([] if tts or not speak else [no_tts])
+
+
+# ---------------------------------------------------------------- the newest request wins
+
+@pytest.mark.parametrize('newcomer', ['goal', 'voice turn'])
+def test_a_new_request_preempts_the_running_goal(loop, newcomer):
+    first = ScriptedSource(hold=True)
+    coordinator, effects = make(loop, first)
+    thread, ending = run_goal(coordinator, prompt='first')
+    assert wait(lambda: len(effects.tokens) == 3)   # all but the held last token
+    coordinator.source = ScriptedSource(('Second.',))
+    if newcomer == 'goal':
+        second_thread, second = run_goal(coordinator, prompt='second')
+        second_thread.join(WAIT)
+        assert second[0].status == 'succeeded'
+    else:
+        coordinator.on_transcript('second')
+    thread.join(WAIT)
+    cause = 'RESPOND_GOAL' if newcomer == 'goal' else 'TRANSCRIPTION_FINAL'
+    assert ending[0].status == 'aborted' and ending[0].outcome.finish_reason == 'cancelled'
+    assert ending[0].error == f'preempted by {cause}'
+    assert ending[0].outcome.text == 'Paris is the'   # what it had said
+    assert effects.metrics[0] == 'cancelled'
+
+
+def test_a_goal_cancelled_before_it_runs_leaves_the_running_reply_alone(loop):
+    running = ScriptedSource(hold=True)
+    coordinator, effects = make(loop, running)
+    thread, first = run_goal(coordinator, prompt='first')
+    assert running.started.wait(WAIT)
+    _, ending = run_goal(coordinator, prompt='second', cancel=lambda: True)
+    assert wait(lambda: ending)
+    assert ending[0].status == 'canceled' and ending[0].outcome.finish_reason == 'cancelled'
+    assert coordinator.active is not None and coordinator.active.request.prompt == 'first'
+    running.release()
+    thread.join(WAIT)
+    assert first[0].status == 'succeeded'
+
+
+def test_a_client_cancel_ends_the_goal_with_its_partial_text_and_silences_it(loop):
+    source = ScriptedSource(('Paris.', ' is', ' big.'), hold=True)
+    coordinator, effects = make(loop, source)
+    cancelled = threading.Event()
+    thread, ending = run_goal(coordinator, speak=True, cancel=cancelled.is_set)
+    assert wait(lambda: effects.spoken and len(effects.tokens) == 2)
+    cancelled.set()
+    thread.join(WAIT)
+    assert ending[0].status == 'canceled' and ending[0].outcome.text == 'Paris. is'
+    assert effects.spoken[0].cancelled
+    assert effects.states[-1] == ('IDLE', 'GOAL_CANCELLED')
+
+
+@pytest.mark.parametrize('interruption', ['wake word', 'barge-in'])
+def test_the_user_interrupting_a_spoken_reply_silences_it_and_listens(loop, interruption):
+    source = ScriptedSource(('Paris.', ' Next', ' one.'), hold=True)
+    coordinator, effects = make(loop, source)
+    reply = coordinator.on_transcript('Tell me about Paris.')
+    assert wait(lambda: effects.spoken)
+    effects.spoken[0]._on_audio()   # playing, not finished
+    assert effects.state_names()[-1] == 'SPEAKING'
+    if interruption == 'wake word':
+        coordinator.on_wake_word('hey_jarvis')
+    else:
+        coordinator.on_barge_in('voice')
+    assert effects.state_names()[-1] == 'LISTENING' and effects.spoken[0].cancelled
+    assert wait(reply.done.is_set) and reply.outcome.finish_reason == 'cancelled'
+    source.release()
+    time.sleep(0.05)
+    assert effects.state_names()[-1] == 'LISTENING'   # the cancelled reply ends nothing more
+
+
+# ---------------------------------------------------------------- errors and apologies
+
+@pytest.mark.parametrize('speak, tts, apology', [
+    (True, True, True),     # a spoken reply fails: sorry, then IDLE once said
+    (True, False, False),   # no tts to say it: ERROR shown, then IDLE at once
+    (False, True, False),   # a silent goal fails: no apology
+], ids=['spoken', 'tts absent', 'silent'])
+def test_a_failed_reply_apologizes_only_when_it_was_to_be_heard(loop, speak, tts, apology):
+    error = LLMConnectionError('http://127.0.0.1:8080/completion', 'connection refused')
+    coordinator, effects = make(loop, ScriptedSource(('Hm',), error=error), tts=tts)
+    coordinator.server_down_report = 'llama-server crashed with SIGSEGV while loading m.gguf'
+    thread, ending = run_goal(coordinator, speak=speak)
+    thread.join(WAIT)
+    assert ending[0].status == 'aborted'
+    assert ending[0].error.startswith('llama-server is down: llama-server crashed with SIGSEGV')
+    assert effects.metrics == ['error']
+    if apology:
+        assert [s.utterance_id for s in effects.spoken] == ['1-apology']
+        assert effects.state_names()[-1] == 'ERROR'
+        effects.spoken[0].play()
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    assert effects.state_names()[-2:] == ['ERROR', 'IDLE']
+    assert effects.states[-1][1] == 'SPEECH_FINISHED'
+
+
+def test_a_new_question_during_the_apology_flushes_it(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Hm',), error=LLMConnectionError('u', 'refused')))
+    coordinator.on_transcript('What?')
+    assert wait(lambda: [s.utterance_id for s in effects.spoken] == ['1-apology'])
+    coordinator.source = ScriptedSource(('Fine.',))
+    coordinator.on_wake_word('hey_jarvis')
+    assert effects.spoken[0].cancelled and effects.state_names()[-1] == 'LISTENING'
+    assert ('IDLE', 'SPEECH_FINISHED') not in effects.states   # the flushed apology ends nothing
+
+
+def test_a_stalled_reply_times_out_into_an_apology(loop):
+    source = ScriptedSource(hold=True)
+    coordinator, effects = make(loop, source, think_timeout=0.2)
+    reply = coordinator.on_transcript('Hello?')
+    assert source.started.wait(WAIT)
+    time.sleep(0.3)
+    coordinator.tick()
+    assert effects.states[-1] == ('ERROR', 'STATE_TIMEOUT')
+    assert wait(reply.done.is_set) and reply.outcome.finish_reason == 'cancelled'
+    assert [s.utterance_id for s in effects.spoken] == ['1-apology']
+
+
+# ---------------------------------------------------------------- stale events
+
+def test_audio_of_an_earlier_turn_does_not_start_speaking(loop):
+    coordinator, effects = make(loop, ScriptedSource(hold=True))
+    coordinator.on_transcript('One?')
+    coordinator.on_transcript('Two?')   # preempts turn 1
+    coordinator.on_speech_activity(True, '1', 0.0)
+    assert effects.state_names()[-1] == 'THINKING'
+    coordinator.on_speech_activity(True, '2', 0.0)
+    assert effects.state_names()[-1] == 'SPEAKING'
+
+
+def test_a_live_config_change_applies_to_the_next_reply(loop):
+    coordinator, _ = make(loop, ScriptedSource())
+    new = dataclasses.replace(BrainConfig(), apology='Oops.')
+    coordinator.apply_config(new)
+    assert coordinator.config.apology == 'Oops.'
+
+
+# ---------------------------------------------------------------- the node's Speak goal adapter
+
+class FakeFuture:
+    def __init__(self):
+        self.callbacks = []
+        self.value = None
+
+    def add_done_callback(self, callback):
+        self.callbacks.append(callback)
+
+    def result(self):
+        return self.value
+
+    def complete(self, value=None):
+        self.value = value
+        for callback in self.callbacks:
+            callback(self)
+
+
+class FakeHandle:
+    def __init__(self, accepted=True):
+        self.accepted = accepted
+        self.cancels = 0
+        self.result_future = FakeFuture()
+
+    def cancel_goal_async(self):
+        self.cancels += 1
+
+    def get_result_async(self):
+        return self.result_future
+
+
+class FakeSpeakClient:
+    def __init__(self):
+        self.sent = FakeFuture()
+        self.feedback = None
+
+    def send_goal_async(self, goal, feedback_callback=None):
+        self.feedback = feedback_callback
+        return self.sent
+
+
+@pytest.mark.parametrize('plan, accepted, cancels, done', [
+    ('cancel before accept', True, 1, 1),   # flushed before tts accepted it: cancelled on acceptance
+    ('cancel after accept', True, 1, 1),
+    ('play to the end', True, 0, 1),
+    ('rejected', False, 0, 1),
+])
+def test_a_speak_goal_is_cancelled_whenever_asked_and_ends_once(plan, accepted, cancels, done):
+    from heisenberg_brain.nodes.brain import SpeakGoal
+
+    client, handle = FakeSpeakClient(), FakeHandle(accepted)
+    audio, ended = [], []
+    speech = SpeakGoal(client, 'Hello.', '3', lambda: audio.append(1), lambda: ended.append(1))
+    if plan == 'cancel before accept':
+        speech.cancel()
+    client.sent.complete(handle)
+    if plan == 'cancel after accept':
+        speech.cancel()
+    if accepted:
+        client.feedback(type('Msg', (), {'feedback': type('Fb', (), {'audio_emitted': 1600})()})())
+        handle.result_future.complete()
+        handle.result_future.complete()   # a late duplicate must not end it twice
+    assert handle.cancels == cancels and len(ended) == done
+    assert audio == ([1] if accepted else [])
