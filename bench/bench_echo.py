@@ -39,12 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 from support.speech import Speech, silence  # noqa: E402
 
-from heisenberg_audio.core.echo_barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline  # noqa: E402
-from heisenberg_audio.core.echo_canceller import EchoCancelConfig, EchoCanceller, erle_db  # noqa: E402
-from heisenberg_audio.core.echo_gate import EchoGate, EchoGateConfig  # noqa: E402
-from heisenberg_audio.core.echo_reference import ReferenceBuffer  # noqa: E402
-from heisenberg_audio.core.echo_simulation import EchoSimulationConfig, EchoSimulator  # noqa: E402
-from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector  # noqa: E402
+from heisenberg_audio.core.stt.barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline  # noqa: E402
+from heisenberg_audio.core.echo.canceller import EchoCancelConfig, EchoCanceller, erle_db  # noqa: E402
+from heisenberg_audio.core.echo.gate import EchoGate, EchoGateConfig  # noqa: E402
+from heisenberg_audio.core.echo.reference import ReferenceBuffer  # noqa: E402
+from heisenberg_audio.core.echo.simulation import EchoSimulationConfig, EchoSimulator  # noqa: E402
+from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector  # noqa: E402
 from heisenberg_audio.core.wake_word import WakeWordConfig, WakeWordDetector  # noqa: E402
 
 SR = 16000

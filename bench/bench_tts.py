@@ -60,7 +60,7 @@ def seconds_of(stamp) -> float:
 
 def bench_synthesis(models: Path, rounds: int = 3) -> list[tuple[str, float, float, float, float]]:
     """Per sentence: audio s, first piece s (clause split on), whole synthesis s, RTF (medians)."""
-    from heisenberg_audio.core.synthesizer import Synthesizer, VoiceConfig
+    from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceConfig
     synthesizer = Synthesizer(VoiceConfig(), 16000, base_dir=models)
     rows = []
     for text in SENTENCES:

@@ -21,7 +21,7 @@ from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import AUDIO_IN, EVENTS
-from heisenberg_audio.core.echo_reference import level_db
+from heisenberg_audio.core.echo.reference import level_db
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState, BargeIn

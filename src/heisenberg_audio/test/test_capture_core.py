@@ -10,9 +10,9 @@ import soundfile
 from support.speech import write_wav
 
 from heisenberg_audio.core.audio_format import AudioFormat, resample
-from heisenberg_audio.core.capture_config import CaptureConfig
-from heisenberg_audio.core.capture_health import ERROR, OK, WARN, StreamHealth
-from heisenberg_audio.core.capture_sources import (DeviceNotFoundError, FileSource, FrameStamper, InputDevice,
+from heisenberg_audio.core.capture.config import CaptureConfig
+from heisenberg_audio.core.capture.health import ERROR, OK, WARN, StreamHealth
+from heisenberg_audio.core.capture.sources import (DeviceNotFoundError, FileSource, FrameStamper, InputDevice,
                                                    Pacer, SourceError, TopicInput, resolve_input_device)
 
 MS = 1_000_000

@@ -11,14 +11,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.capture_config import CaptureConfig
-from heisenberg_audio.core.echo_barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline
-from heisenberg_audio.core.echo_canceller import EchoCancelConfig, EchoPath, EchoPathDetector, erle_db
-from heisenberg_audio.core.echo_gate import EchoGate, EchoGateConfig
-from heisenberg_audio.core.echo_reference import ReferenceBuffer, level_db
-from heisenberg_audio.core.echo_simulation import EchoSimulationConfig, EchoSimulator
-from heisenberg_audio.core.endpointing import VadFrame
-from heisenberg_audio.core.stt_config import SttConfig
+from heisenberg_audio.core.capture.config import CaptureConfig
+from heisenberg_audio.core.stt.barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline
+from heisenberg_audio.core.echo.canceller import EchoCancelConfig, EchoPath, EchoPathDetector, erle_db
+from heisenberg_audio.core.echo.gate import EchoGate, EchoGateConfig
+from heisenberg_audio.core.echo.reference import ReferenceBuffer, level_db
+from heisenberg_audio.core.echo.simulation import EchoSimulationConfig, EchoSimulator
+from heisenberg_audio.core.stt.endpointing import VadFrame
+from heisenberg_audio.core.stt.config import SttConfig
 from heisenberg_audio.core.wake_word import WakeWordConfig
 
 SR = 16000

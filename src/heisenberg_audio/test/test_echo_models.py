@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.echo_barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline
-from heisenberg_audio.core.echo_canceller import LATENCY, EchoCancelConfig, EchoCanceller, erle_db
-from heisenberg_audio.core.echo_gate import EchoGate, EchoGateConfig
-from heisenberg_audio.core.echo_reference import ReferenceBuffer
-from heisenberg_audio.core.echo_simulation import EchoSimulationConfig, EchoSimulator
-from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
+from heisenberg_audio.core.stt.barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline
+from heisenberg_audio.core.echo.canceller import LATENCY, EchoCancelConfig, EchoCanceller, erle_db
+from heisenberg_audio.core.echo.gate import EchoGate, EchoGateConfig
+from heisenberg_audio.core.echo.reference import ReferenceBuffer
+from heisenberg_audio.core.echo.simulation import EchoSimulationConfig, EchoSimulator
+from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector
 from heisenberg_audio.core.wake_word import WakeWordConfig, WakeWordDetector
 from support.speech import silence
 

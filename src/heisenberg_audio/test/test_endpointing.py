@@ -13,10 +13,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.endpointing import (EndOfSpeech, Endpointer, NoSpeech, Phase, Speculation,
-                                               SpeechDropped, SpeechStarted, TurnStarted, VadFrame)
-from heisenberg_audio.core.stt_config import SttConfig
-from heisenberg_audio.core.stt_vad import WINDOW
+from heisenberg_audio.core.stt.endpointing import (
+    EndOfSpeech, Endpointer, NoSpeech, Phase, Speculation, SpeechDropped, SpeechStarted, TurnStarted)
+from heisenberg_audio.core.stt.config import SttConfig
+from heisenberg_audio.core.stt.vad import WINDOW, VadFrame
 
 W = WINDOW / 16000
 T0 = 1000.0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from heisenberg_audio.core.stt_config import SttConfig
+from heisenberg_audio.core.stt.config import SttConfig
 
 BAD = [
     ({'compute_type': 'int4'}, 'compute_type'),

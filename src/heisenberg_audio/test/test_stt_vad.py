@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector, WINDOW
+from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector, WINDOW
 
 pytestmark = pytest.mark.models
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.synthesizer import (
+from heisenberg_audio.core.tts.synthesizer import (
     VoiceConfig, VoiceNotFoundError, Synthesizer, resolve_model_path, split_clauses)
 
 pytestmark = pytest.mark.models

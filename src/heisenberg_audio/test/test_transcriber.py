@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.endpointing import EndOfSpeech, Endpointer
-from heisenberg_audio.core.stt_config import SttConfig
-from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
-from heisenberg_audio.core.stt_worker import SpeculativeTranscriber
-from heisenberg_audio.core.transcriber import Transcriber, clean_text, strip_wake_phrase
+from heisenberg_audio.core.stt.endpointing import EndOfSpeech, Endpointer
+from heisenberg_audio.core.stt.config import SttConfig
+from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector
+from heisenberg_audio.core.stt.worker import SpeculativeTranscriber
+from heisenberg_audio.core.stt.transcriber import Transcriber, clean_text, strip_wake_phrase
 
 CONFIG = SttConfig()
 

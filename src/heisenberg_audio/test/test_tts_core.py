@@ -6,9 +6,9 @@ import wave
 import numpy as np
 import pytest
 
-from heisenberg_audio.core.playback import Chunker, PlaybackTimeline, SampleQueue, chunk_samples
-from heisenberg_audio.core.tts_config import TtsConfig
-from heisenberg_audio.core.tts_recorder import UtteranceRecorder, wav_name
+from heisenberg_audio.core.tts.playback import Chunker, PlaybackTimeline, SampleQueue, chunk_samples
+from heisenberg_audio.core.tts.config import TtsConfig
+from heisenberg_audio.core.tts.recorder import UtteranceRecorder, wav_name
 
 
 def ramp(start, count):
@@ -163,13 +163,13 @@ def test_tts_config_fields_are_described():
             if dataclasses.is_dataclass(field.type) or field.name == 'voice':
                 continue
             yield field
-    from heisenberg_audio.core.synthesizer import VoiceConfig
+    from heisenberg_audio.core.tts.synthesizer import VoiceConfig
     for cls in (TtsConfig, VoiceConfig):
         for field in fields(cls):
             assert field.metadata.get('description'), f'{cls.__name__}.{field.name} has no description'
 
 
 def test_a_missing_output_device_is_a_clear_error_naming_it():
-    from heisenberg_audio.core.playback import LocalPlayer, PlaybackUnavailable
+    from heisenberg_audio.core.tts.playback import LocalPlayer, PlaybackUnavailable
     with pytest.raises(PlaybackUnavailable, match='no-such-device-xyz'):
         LocalPlayer(16000, 'no-such-device-xyz')

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from heisenberg_audio.core.synthesizer import Synthesizer, VoiceConfig
-from heisenberg_audio.core.tts_pipeline import Outcome, SpeakJob, SpeechPipeline
+from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceConfig
+from heisenberg_audio.core.tts.pipeline import Outcome, SpeakJob, SpeechPipeline
 
 pytestmark = pytest.mark.models
 

@@ -79,7 +79,7 @@ def check_llama(ctx: Context) -> str:
 
 
 def check_piper(ctx: Context) -> str:
-    from heisenberg_audio.core.synthesizer import Synthesizer, VoiceConfig
+    from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceConfig
 
     synthesizer = Synthesizer(VoiceConfig(), output_sample_rate=16000)
     audio = synthesizer.synthesize(SAMPLE)
@@ -109,8 +109,8 @@ def check_wake_word(ctx: Context) -> str:
 
 
 def check_whisper(ctx: Context) -> str:
-    from heisenberg_audio.core.stt_config import SttConfig
-    from heisenberg_audio.core.transcriber import Transcriber
+    from heisenberg_audio.core.stt.config import SttConfig
+    from heisenberg_audio.core.stt.transcriber import Transcriber
 
     speech = _needs_speech(ctx)
     transcriber = Transcriber(SttConfig())

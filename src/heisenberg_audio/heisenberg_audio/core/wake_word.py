@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE, FrameBuffer
-from heisenberg_audio.core.echo_gate import EchoGateConfig
+from heisenberg_audio.core.echo.gate import EchoGateConfig
 from heisenberg_common.model_paths import resolve_model_path
 
 FRAME_SAMPLES = 1280  # openWakeWord's step: 80 ms at 16 kHz

@@ -7,8 +7,8 @@ sources run in a thread of their own; the topic source runs in the subscription 
 
 Echo: with `echo_cancel.enabled` it subscribes to what tts plays (`audio/out`, stamped with
 playback times) and cancels that voice from each frame with WebRTC AEC3 while it plays
-(core/echo_canceller.py). For tests, `echo_simulation.gain` > 0 first mixes that audio into
-each frame, delayed and scaled, as a speaker beside the mic would (core/echo_simulation.py).
+(core/echo/canceller.py). For tests, `echo_simulation.gain` > 0 first mixes that audio into
+each frame, delayed and scaled, as a speaker beside the mic would (core/echo/simulation.py).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import StreamConverter
-from heisenberg_audio.core.capture_config import CaptureConfig
-from heisenberg_audio.core.capture_health import StreamHealth
-from heisenberg_audio.core.capture_sources import (FileSource, FrameStamper, MicSource, Pacer, SourceError,
+from heisenberg_audio.core.capture.config import CaptureConfig
+from heisenberg_audio.core.capture.health import StreamHealth
+from heisenberg_audio.core.capture.sources import (FileSource, FrameStamper, MicSource, Pacer, SourceError,
                                                    StampedFrame, TopicInput, samples_to_ns)
-from heisenberg_audio.core.echo_canceller import EchoCanceller
-from heisenberg_audio.core.echo_reference import ReferenceBuffer
-from heisenberg_audio.core.echo_simulation import EchoSimulator
+from heisenberg_audio.core.echo.canceller import EchoCanceller
+from heisenberg_audio.core.echo.reference import ReferenceBuffer
+from heisenberg_audio.core.echo.simulation import EchoSimulator
 from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config

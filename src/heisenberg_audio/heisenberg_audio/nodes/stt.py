@@ -3,11 +3,11 @@
 Subscribes audio/in (AudioDataStamped, graph format), audio/info (latched AudioInfo) and
 wake_word (WakeWordDetection); publishes Transcript on transcript (final transcripts, or
 nothing_heard with a reason) and the node's health on /diagnostics. The logic is in
-core/endpointing.py (when), core/transcriber.py (what) and core/stt_worker.py (whisper
+core/stt/endpointing.py (when), core/stt/transcriber.py (what) and core/stt/worker.py (whisper
 off the audio thread, speculation during the trailing silence).
 
 Barge-in: while the robot speaks (speech_activity from tts), the same VAD windows go to
-core/echo_barge_in.py, with core/echo_gate.py judging each voiced window against the
+core/stt/barge_in.py, with core/echo/gate.py judging each voiced window against the
 robot's expected echo (from what tts plays on audio/out). When the user talks over the
 robot, stt publishes BargeIn on barge_in and starts a turn at the speech onset, as a wake
 word would, so the interrupting question is transcribed.
@@ -28,15 +28,14 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from heisenberg_audio.core.audio_format import mismatch_reason
-from heisenberg_audio.core.echo_barge_in import BargeInDetected, BargeInDetector, SpeakingTimeline
-from heisenberg_audio.core.echo_gate import EchoGate
-from heisenberg_audio.core.endpointing import (EndOfSpeech, Endpointer, NoSpeech, Speculation,
-                                               SpeechDropped, SpeechStarted, TurnStarted, Utterance,
-                                               VadFrame)
-from heisenberg_audio.core.stt_config import SttConfig
-from heisenberg_audio.core.stt_vad import SileroVad, SpeechDetector
-from heisenberg_audio.core.stt_worker import SpeculativeTranscriber
-from heisenberg_audio.core.transcriber import Transcriber, Transcription
+from heisenberg_audio.core.stt.barge_in import BargeInDetected, BargeInDetector, SpeakingTimeline
+from heisenberg_audio.core.echo.gate import EchoGate
+from heisenberg_audio.core.stt.endpointing import (
+    EndOfSpeech, Endpointer, NoSpeech, Speculation, SpeechDropped, SpeechStarted, TurnStarted, Utterance)
+from heisenberg_audio.core.stt.config import SttConfig
+from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector, VadFrame
+from heisenberg_audio.core.stt.worker import SpeculativeTranscriber
+from heisenberg_audio.core.stt.transcriber import Transcriber, Transcription
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config

@@ -26,11 +26,11 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 
 from heisenberg_audio.core.audio_format import AudioFormat
-from heisenberg_audio.core.playback import LocalPlayer, PlaybackUnavailable
-from heisenberg_audio.core.synthesizer import Synthesizer, VoiceNotFoundError
-from heisenberg_audio.core.tts_config import TtsConfig
-from heisenberg_audio.core.tts_pipeline import Outcome, SpeakJob, SpeechPipeline
-from heisenberg_audio.core.tts_recorder import UtteranceRecorder
+from heisenberg_audio.core.tts.playback import LocalPlayer, PlaybackUnavailable
+from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceNotFoundError
+from heisenberg_audio.core.tts.config import TtsConfig
+from heisenberg_audio.core.tts.pipeline import Outcome, SpeakJob, SpeechPipeline
+from heisenberg_audio.core.tts.recorder import UtteranceRecorder
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
 from heisenberg_common.diagnostics import OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config, watch_config

@@ -2,7 +2,7 @@
 
 Each detection carries the keyword, its score, the threshold and the stamp of the end of
 the 80 ms frame where it fired. While the robot speaks, a detection whose phrase was no
-louder than the robot's expected echo (core/echo_gate.py, from what tts plays on
+louder than the robot's expected echo (core/echo/gate.py, from what tts plays on
 audio/out) is the robot's own voice: it is logged and dropped. Audio that is not the graph
 format (per `audio/info`) or a malformed payload is refused with a throttled log and an
 ERROR/WARN diagnostic; the node never dies of it.
@@ -19,8 +19,8 @@ from rclpy.qos import QoSProfile
 from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
-from heisenberg_audio.core.capture_health import StreamHealth
-from heisenberg_audio.core.echo_gate import EchoGate
+from heisenberg_audio.core.capture.health import StreamHealth
+from heisenberg_audio.core.echo.gate import EchoGate
 from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordDetector
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher

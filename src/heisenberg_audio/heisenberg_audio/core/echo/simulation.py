@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from heisenberg_audio.core.echo_reference import ReferenceBuffer
+from heisenberg_audio.core.echo.reference import ReferenceBuffer
 
 
 def _describe(text: str) -> dict:

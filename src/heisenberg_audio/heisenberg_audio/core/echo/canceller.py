@@ -27,7 +27,7 @@ import enum
 import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
-from heisenberg_audio.core.echo_reference import ReferenceBuffer
+from heisenberg_audio.core.echo.reference import ReferenceBuffer
 
 LATENCY = 128              # samples AEC3 holds back (8 ms at 16 kHz), measured constant
 CHECK_EVERY = 0.25         # s of engaged audio between echo path checks

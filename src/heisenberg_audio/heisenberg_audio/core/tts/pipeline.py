@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from heisenberg_audio.core.playback import Chunker, PlaybackTimeline, chunk_samples
+from heisenberg_audio.core.tts.playback import Chunker, PlaybackTimeline, chunk_samples
 
 # After a flush, wait this long before speaking the next queued job: a barge-in cancels the
 # whole reply goal by goal, and the rest of the cancels should land before any of it is sent.

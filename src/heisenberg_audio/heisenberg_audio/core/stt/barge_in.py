@@ -14,10 +14,9 @@ Pure Python: the stt node feeds it windows and speech_activity, and publishes wh
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:  # endpointing imports stt_config, which imports this module's config
-    from heisenberg_audio.core.endpointing import VadFrame
+from heisenberg_audio.core.stt.vad import VadFrame
 
 TIMELINE_HORIZON = 60.0   # s of closed speaking intervals kept
 # An open interval covers at most this long past its last chunk's end: a lost stop message

@@ -34,25 +34,8 @@ import enum
 
 import numpy as np
 
-from heisenberg_audio.core.audio_format import SAMPLE_RATE
-from heisenberg_audio.core.stt_config import SttConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class VadFrame:
-    """One scored window of graph-format audio."""
-
-    samples: np.ndarray  # int16
-    start: float         # capture time of the first sample (s)
-    prob: float          # speech probability from the VAD
-
-    @property
-    def duration(self) -> float:
-        return len(self.samples) / SAMPLE_RATE
-
-    @property
-    def end(self) -> float:
-        return self.start + self.duration
+from heisenberg_audio.core.stt.config import SttConfig
+from heisenberg_audio.core.stt.vad import VadFrame
 
 
 class Phase(enum.Enum):

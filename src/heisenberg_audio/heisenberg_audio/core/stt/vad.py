@@ -8,22 +8,40 @@ stamped chunks of any size into those windows and gives each its capture time.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
-from heisenberg_audio.core.endpointing import VadFrame
 
 WINDOW = 512             # samples; the size Silero is trained on at 16 kHz
 MAX_STAMP_JUMP = 0.1     # s; a larger mismatch between stamps and sample count is a gap
+
+
+@dataclasses.dataclass(frozen=True)
+class VadFrame:
+    """One scored window of graph-format audio."""
+
+    samples: np.ndarray  # int16
+    start: float         # capture time of the first sample (s)
+    prob: float          # speech probability from the VAD
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
 
 
 class SileroVad:
     """Speech probability of consecutive 32 ms windows."""
 
     def __init__(self, model_path: Path | str, threads: int = 1):
+        import onnxruntime as ort  # heavy: only where a model runs (VadFrame is imported widely)
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = threads

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from heisenberg_audio.core.synthesizer import VoiceConfig
+from heisenberg_audio.core.tts.synthesizer import VoiceConfig
 
 
 def _describe(text: str, **extra) -> dict:

@@ -10,8 +10,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from heisenberg_audio.core.echo_barge_in import BargeInConfig
-from heisenberg_audio.core.echo_gate import EchoGateConfig
+from heisenberg_audio.core.stt.barge_in import BargeInConfig
+from heisenberg_audio.core.echo.gate import EchoGateConfig
 from heisenberg_common.model_paths import resolve_model_path
 
 COMPUTE_TYPES = ('int8', 'int8_float32', 'int16', 'float32')

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
-from heisenberg_audio.core.echo_reference import ReferenceBuffer, level_db
+from heisenberg_audio.core.echo.reference import ReferenceBuffer, level_db
 
 BLOCK = 512            # samples per level measurement (32 ms, Silero's window)
 LOUD_RANGE_DB = 10.0   # windows within this of a phrase's loudest are "its loud part"

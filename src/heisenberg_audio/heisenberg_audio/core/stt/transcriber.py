@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from heisenberg_audio.core.audio_format import int16_to_float
-from heisenberg_audio.core.stt_config import SttConfig
+from heisenberg_audio.core.stt.config import SttConfig
 
 GREETINGS = frozenset({'hey', 'hi', 'hay', 'a', 'ok', 'okay', 'hello', 'yo', 'oi'})
 NAME_SIMILARITY = 0.8                 # a name alone must be close ("Jarvis", "Jervis", "Javis")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
-from heisenberg_audio.core.echo_canceller import EchoCancelConfig
-from heisenberg_audio.core.echo_simulation import EchoSimulationConfig
+from heisenberg_audio.core.echo.canceller import EchoCancelConfig
+from heisenberg_audio.core.echo.simulation import EchoSimulationConfig
 
 SOURCES = ('mic', 'file', 'topic')
 

@@ -1,0 +1,1 @@
+"""Text to speech: the Piper voice, the speaking pipeline, recording and local playback."""
