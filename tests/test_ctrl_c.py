@@ -116,7 +116,7 @@ def test_the_run_script_stops_everything_on_two_sigints(tmp_path):
         [sys.executable, '-m', 'heisenberg_bringup.run_assistant', '--source', 'file', '--keep-running',
          '--params-file', str(params), '--out', str(tmp_path / 'out')],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=ROOT)
-    lines = []
+    lines, processes = [], []
     try:
         for line in runner.stdout:
             lines.append(line)
@@ -133,11 +133,39 @@ def test_the_run_script_stops_everything_on_two_sigints(tmp_path):
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
             runner.wait()
+        left = [p for p in processes[1:] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        for process in left:   # a failed stop must not leave nodes in the next test's domain
+            process.kill()
     text = ''.join(lines)
     assert runner.returncode == 0, text[-3000:]
     assert 'Stopping ...' in text
     assert_clean(text)
     for log in (tmp_path / 'out' / 'logs').glob('*.log'):
         assert_clean(log.read_text(errors='replace'))
-    left = [p for p in processes[1:] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert left == [], [p.cmdline() for p in left]
+    assert left == [], [p.pid for p in left]
+
+
+def test_a_runner_killed_outright_takes_its_nodes_with_it(tmp_path):
+    # The graph runner (scripts/run.sh, a bench, a test) may die by SIGKILL; its nodes must not
+    # go on publishing into a domain that the next run is given.
+    script = ('import sys, time\n'
+              'from heisenberg_bringup.graph import NodeProcess\n'
+              'node = NodeProcess("heisenberg_brain.nodes.brain", "brain", namespace="orphan",\n'
+              f'                   log_dir={str(tmp_path)!r})\n'
+              'print(node.process.pid, flush=True)\n'
+              'time.sleep(120)\n')
+    runner = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    node_pid = None
+    try:
+        node_pid = int(runner.stdout.readline())
+        log = tmp_path / 'brain.log'
+        assert wait_until(lambda: log.exists() and 'brain ready' in log.read_text(), 60)
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait()
+        assert wait_until(lambda: not psutil.pid_exists(node_pid)
+                          or psutil.Process(node_pid).status() == psutil.STATUS_ZOMBIE, 30), \
+            'the node outlived its runner'
+    finally:
+        if node_pid and psutil.pid_exists(node_pid):
+            psutil.Process(node_pid).kill()

@@ -17,17 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from heisenberg_bringup.nodes import NODES
+from heisenberg_common.processes import die_with_parent
 from heisenberg_common.runner import CONFIG_EXIT_CODE, NO_RESPAWN_EXIT_CODES
 
-# In start order: llama-server first (the brain checks it), tts before brain (Speak server).
-NODE_MODULES = {
-    'llama_server': 'heisenberg_brain.nodes.llama_server',
-    'tts': 'heisenberg_audio.nodes.tts',
-    'capture': 'heisenberg_audio.nodes.capture',
-    'wake_word': 'heisenberg_audio.nodes.wake_word',
-    'stt': 'heisenberg_audio.nodes.stt',
-    'brain': 'heisenberg_brain.nodes.brain',
-}
+NODE_MODULES = {name: entry.module for name, entry in NODES.items()}  # in start order
 
 
 class GraphError(RuntimeError):
@@ -62,9 +56,12 @@ class NodeProcess:
 
     def start(self) -> None:
         self.starts += 1
+        # Gone with the runner even if it is killed outright: else the node goes on publishing
+        # into the domain, where the next run (or test session) given that domain hears it.
         with self.log_path.open('ab') as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True, env=self.env)
+            self.process = subprocess.Popen(die_with_parent(self.command), stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, env=self.env)
 
     def output(self) -> str:
         return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''

@@ -17,6 +17,7 @@ A node that dies is respawned (respawn:=true), except one that rejected its para
 that ends the launch with the node's message, as respawning would loop.
 """
 
+from heisenberg_bringup.nodes import NODES  # node -> (package, executable, start_* argument)
 from heisenberg_common.runner import CONFIG_EXIT_CODE, NO_RESPAWN_EXIT_CODES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
@@ -69,16 +70,6 @@ OVERRIDES = [
     ('play_locally', 'tts', 'play_locally', bool),
 ]
 
-# node -> (package, executable, the start_* argument that selects it), in start order:
-# llama-server first (the brain checks it), tts before the brain (its Speak server).
-NODES = {
-    'llama_server': ('heisenberg_brain', 'llama_server', 'start_llama_server'),
-    'tts': ('heisenberg_audio', 'tts', 'start_audio'),
-    'capture': ('heisenberg_audio', 'capture', 'start_audio'),
-    'wake_word': ('heisenberg_audio', 'wake_word', 'start_audio'),
-    'stt': ('heisenberg_audio', 'stt', 'start_audio'),
-    'brain': ('heisenberg_brain', 'brain', 'start_brain'),
-}
 # Time a node gets to stop after SIGINT before SIGTERM: an action server can take ~10 s, and
 # llama_server stops its llama-server child in order (a SIGKILLed node would orphan it).
 STOP_TIMEOUT = '15'

@@ -16,14 +16,11 @@ import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE, FrameBuffer
 from heisenberg_audio.core.echo.gate import EchoGateConfig
+from heisenberg_common.described import describe
 from heisenberg_common.model_paths import resolve_model_path
 
 FRAME_SAMPLES = 1280  # openWakeWord's step: 80 ms at 16 kHz
 NS_PER_SAMPLE = 1_000_000_000 // SAMPLE_RATE
-
-
-def _describe(text: str, **extra) -> dict:
-    return {'description': text, **extra}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,28 +28,28 @@ class WakeWordConfig:
     """Which openWakeWord models to run and when their scores count as a detection."""
 
     model_paths: tuple[str, ...] = dataclasses.field(
-        default=('openwakeword/hey_jarvis_v0.1.onnx',), metadata=_describe(
+        default=('openwakeword/hey_jarvis_v0.1.onnx',), metadata=describe(
             'openWakeWord ONNX wake word models (keyword = file name without _vX.Y); '
             'relative paths are under models_dir'))
     melspec_model_path: str = dataclasses.field(
-        default='openwakeword/melspectrogram.onnx', metadata=_describe(
+        default='openwakeword/melspectrogram.onnx', metadata=describe(
             "openWakeWord's melspectrogram ONNX model; relative paths are under models_dir"))
     embedding_model_path: str = dataclasses.field(
-        default='openwakeword/embedding_model.onnx', metadata=_describe(
+        default='openwakeword/embedding_model.onnx', metadata=describe(
             "openWakeWord's speech embedding ONNX model; relative paths are under models_dir"))
-    models_dir: str = dataclasses.field(default='', metadata=_describe(
+    models_dir: str = dataclasses.field(default='', metadata=describe(
         "base directory of relative model paths; '' = $HEISENBERG_MODELS, else ./models"))
-    threshold: float = dataclasses.field(default=0.5, metadata=_describe(
+    threshold: float = dataclasses.field(default=0.5, metadata=describe(
         'score in (0, 1) a frame must reach to count towards a detection', dynamic=True))
-    patience: int = dataclasses.field(default=1, metadata=_describe(
+    patience: int = dataclasses.field(default=1, metadata=describe(
         'consecutive 80 ms frames at or above threshold needed to fire'))
-    refractory: float = dataclasses.field(default=2.0, metadata=_describe(
+    refractory: float = dataclasses.field(default=2.0, metadata=describe(
         'seconds of audio after a detection during which the keyword cannot fire again'))
-    diagnostics_period: float = dataclasses.field(default=1.0, metadata=_describe(
+    diagnostics_period: float = dataclasses.field(default=1.0, metadata=describe(
         'seconds between /diagnostics reports'))
-    echo: EchoGateConfig = dataclasses.field(default_factory=EchoGateConfig, metadata=_describe(
+    echo: EchoGateConfig = dataclasses.field(default_factory=EchoGateConfig, metadata=describe(
         "a detection whose phrase was no louder than the robot's expected echo is dropped"))
-    phrase_duration: float = dataclasses.field(default=1.0, metadata=_describe(
+    phrase_duration: float = dataclasses.field(default=1.0, metadata=describe(
         'seconds of audio before a detection that the echo gate judges (about the wake phrase)'))
 
     def __post_init__(self):

@@ -8,14 +8,11 @@ node with a message naming the parameter.
 from __future__ import annotations
 
 import dataclasses
+from heisenberg_common.described import describe
 from urllib.parse import urlparse
 
 PROMPT_FORMATS = ('plain', 'chatml', 'llama2', 'server')
 PERSONALITIES = ('concise', 'friendly', 'professional', 'technical', 'robot')
-
-
-def _describe(text: str, **extra) -> dict:
-    return {'description': text, **extra}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,36 +21,36 @@ class LLMConfig:
 
     endpoint: str = dataclasses.field(
         default='http://localhost:8080/completion',
-        metadata=_describe("llama-server's native /completion URL (streamed as SSE)"))
-    temperature: float = dataclasses.field(default=0.7, metadata=_describe(
+        metadata=describe("llama-server's native /completion URL (streamed as SSE)"))
+    temperature: float = dataclasses.field(default=0.7, metadata=describe(
         'sampling temperature, 0 = greedy', dynamic=True))
-    max_tokens: int = dataclasses.field(default=512, metadata=_describe(
+    max_tokens: int = dataclasses.field(default=512, metadata=describe(
         'default n_predict for a reply (a Respond goal may ask for fewer or more)', dynamic=True))
-    seed: int = dataclasses.field(default=-1, metadata=_describe('sampling seed; -1 = random'))
-    max_history_turns: int = dataclasses.field(default=5, metadata=_describe(
+    seed: int = dataclasses.field(default=-1, metadata=describe('sampling seed; -1 = random'))
+    max_history_turns: int = dataclasses.field(default=5, metadata=describe(
         'turns (user + assistant) kept per session; on overflow the oldest fold into a summary until '
         'half remain (in steps, so the prompt cache serves the turns between)'))
-    max_sessions: int = dataclasses.field(default=100, metadata=_describe(
+    max_sessions: int = dataclasses.field(default=100, metadata=describe(
         'sessions whose history is kept; beyond this the least recently used is forgotten'))
-    prompt_format: str = dataclasses.field(default='chatml', metadata=_describe(
+    prompt_format: str = dataclasses.field(default='chatml', metadata=describe(
         "plain | chatml | llama2 | server (the model's own chat template, applied by llama-server)"))
-    personality: str = dataclasses.field(default='concise', metadata=_describe(
+    personality: str = dataclasses.field(default='concise', metadata=describe(
         'default personality: ' + ' | '.join(PERSONALITIES), dynamic=True))
-    system_prompt: str = dataclasses.field(default='', metadata=_describe(
+    system_prompt: str = dataclasses.field(default='', metadata=describe(
         "custom system prompt; empty = the personality's"))
-    stop: tuple[str, ...] = dataclasses.field(default=(), metadata=_describe(
+    stop: tuple[str, ...] = dataclasses.field(default=(), metadata=describe(
         'extra stop strings (the prompt format adds its own)'))
-    connect_timeout: float = dataclasses.field(default=2.0, metadata=_describe(
+    connect_timeout: float = dataclasses.field(default=2.0, metadata=describe(
         'seconds to open the TCP connection to llama-server'))
-    first_token_timeout: float = dataclasses.field(default=20.0, metadata=_describe(
+    first_token_timeout: float = dataclasses.field(default=20.0, metadata=describe(
         'seconds from request to first token (covers prompt processing)'))
-    token_timeout: float = dataclasses.field(default=5.0, metadata=_describe(
+    token_timeout: float = dataclasses.field(default=5.0, metadata=describe(
         'seconds allowed between two tokens before the stream counts as stalled'))
-    total_timeout: float = dataclasses.field(default=120.0, metadata=_describe(
+    total_timeout: float = dataclasses.field(default=120.0, metadata=describe(
         'seconds for a whole reply'))
-    retries: int = dataclasses.field(default=2, metadata=_describe(
+    retries: int = dataclasses.field(default=2, metadata=describe(
         'retries on connection errors, only before the first token'))
-    retry_backoff: float = dataclasses.field(default=0.25, metadata=_describe(
+    retry_backoff: float = dataclasses.field(default=0.25, metadata=describe(
         'first retry delay in seconds, doubled each retry'))
 
     def __post_init__(self):
@@ -90,25 +87,25 @@ class BrainConfig:
     """The brain node's parameters (``llm.*`` nested)."""
 
     llm: LLMConfig = dataclasses.field(default_factory=LLMConfig)
-    voice_session_id: str = dataclasses.field(default='voice', metadata=_describe(
+    voice_session_id: str = dataclasses.field(default='voice', metadata=describe(
         'history session of spoken turns (Respond goals name their own)'))
-    apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=_describe(
+    apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=describe(
         'spoken when a voice reply fails (server down, timeout)'))
-    stream_speech: bool = dataclasses.field(default=True, metadata=_describe(
+    stream_speech: bool = dataclasses.field(default=True, metadata=describe(
         'send each sentence to tts as soon as it closes; false = wait for the whole reply (for comparison)'))
-    first_clause_min_chars: int = dataclasses.field(default=24, metadata=_describe(
+    first_clause_min_chars: int = dataclasses.field(default=24, metadata=describe(
         'speak the first clause (at , ; :) once it has this many characters; 0 = wait for a sentence'))
-    max_clause_chars: int = dataclasses.field(default=160, metadata=_describe(
+    max_clause_chars: int = dataclasses.field(default=160, metadata=describe(
         'longest chunk sent to tts; longer sentences are cut at a clause boundary'))
-    listen_timeout: float = dataclasses.field(default=25.0, metadata=_describe(
+    listen_timeout: float = dataclasses.field(default=25.0, metadata=describe(
         'seconds in LISTENING without a transcript before giving up (stt normally answers first)'))
-    think_timeout: float = dataclasses.field(default=40.0, metadata=_describe(
+    think_timeout: float = dataclasses.field(default=40.0, metadata=describe(
         'seconds in THINKING without any token or audio before the reply is abandoned'))
-    speak_stall_timeout: float = dataclasses.field(default=20.0, metadata=_describe(
+    speak_stall_timeout: float = dataclasses.field(default=20.0, metadata=describe(
         'seconds in SPEAKING without any token or audio before the reply is abandoned'))
-    error_hold: float = dataclasses.field(default=6.0, metadata=_describe(
+    error_hold: float = dataclasses.field(default=6.0, metadata=describe(
         'longest stay in ERROR (while the apology is spoken)'))
-    health_period: float = dataclasses.field(default=5.0, metadata=_describe(
+    health_period: float = dataclasses.field(default=5.0, metadata=describe(
         'seconds between llama-server health checks for /diagnostics'))
 
     def __post_init__(self):

@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from heisenberg_common.model_paths import resolve_model_path
+from heisenberg_common.processes import at_niceness, die_with_parent
 
 
 class LlamaServerError(RuntimeError):
@@ -146,26 +147,6 @@ def port_in_use(host: str, port: int) -> bool:
 def get_json(url: str, timeout: float = 2.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read().decode())
-
-
-def die_with_parent(command: list[str]) -> list[str]:
-    """command, run so that it gets SIGTERM when the thread that starts it dies, even by SIGKILL.
-
-    Linux's parent-death signal, set by util-linux's setpriv before it execs the command (a
-    preexec_fn would do the same in Python, but is unsafe in a process with threads). Where
-    setpriv is missing, the command runs as is: a crashed owner then leaves the server running.
-    """
-    setpriv = shutil.which('setpriv')
-    return [setpriv, '--pdeathsig', 'TERM', '--', *command] if setpriv else list(command)
-
-
-def at_niceness(command: list[str], niceness: int) -> list[str]:
-    """command, run at the given niceness by coreutils' nice (every thread it starts inherits it).
-
-    Where nice is missing, the command runs as is.
-    """
-    nice = shutil.which('nice')
-    return [nice, '-n', str(niceness), '--', *command] if niceness and nice else list(command)
 
 
 class LlamaServerProcess:

@@ -11,53 +11,50 @@ import dataclasses
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
 from heisenberg_audio.core.echo.canceller import EchoCancelConfig
 from heisenberg_audio.core.echo.simulation import EchoSimulationConfig
+from heisenberg_common.described import describe
 
 SOURCES = ('mic', 'file', 'topic')
-
-
-def _describe(text: str) -> dict:
-    return {'description': text}
 
 
 @dataclasses.dataclass(frozen=True)
 class CaptureConfig:
     """Where the graph's audio comes from (mic, file or another topic) and its framing."""
 
-    source: str = dataclasses.field(default='mic', metadata=_describe(
+    source: str = dataclasses.field(default='mic', metadata=describe(
         'mic (sounddevice/PortAudio) | file (WAV/FLAC) | topic (another AudioDataStamped topic)'))
-    frame_ms: int = dataclasses.field(default=20, metadata=_describe(
+    frame_ms: int = dataclasses.field(default=20, metadata=describe(
         'duration of each published frame in ms (16 kHz mono S16LE; 20 ms = 320 samples)'))
-    frame_id: str = dataclasses.field(default='microphone', metadata=_describe(
+    frame_id: str = dataclasses.field(default='microphone', metadata=describe(
         'header.frame_id of the published audio'))
-    device: str = dataclasses.field(default='', metadata=_describe(
+    device: str = dataclasses.field(default='', metadata=describe(
         "mic: input device name (a substring is enough) or index; '' = the system default input"))
-    reopen_interval: float = dataclasses.field(default=2.0, metadata=_describe(
+    reopen_interval: float = dataclasses.field(default=2.0, metadata=describe(
         'mic: seconds between attempts to (re)open a missing or lost device; 0 = exit when missing'))
-    mic_block_ms: int = dataclasses.field(default=20, metadata=_describe(
+    mic_block_ms: int = dataclasses.field(default=20, metadata=describe(
         'mic: PortAudio block size in ms (latency vs. callback rate)'))
-    file_path: str = dataclasses.field(default='', metadata=_describe(
+    file_path: str = dataclasses.field(default='', metadata=describe(
         'file: path of a WAV/FLAC file (any rate and channel count; converted to 16 kHz mono)'))
-    realtime: bool = dataclasses.field(default=True, metadata=_describe(
+    realtime: bool = dataclasses.field(default=True, metadata=describe(
         'file: publish at real-time pace (true) or as fast as possible (false; a slow subscriber '
         'may then miss frames of the burst, as audio/in is best effort)'))
-    loop: bool = dataclasses.field(default=False, metadata=_describe(
+    loop: bool = dataclasses.field(default=False, metadata=describe(
         'file: start again from the beginning at the end of the file'))
-    pad_silence: bool = dataclasses.field(default=True, metadata=_describe(
+    pad_silence: bool = dataclasses.field(default=True, metadata=describe(
         'file: after the end of a non-looping file keep publishing silence at real-time pace '
         '(like a live mic in a quiet room)'))
-    wait_for_subscribers: int = dataclasses.field(default=0, metadata=_describe(
+    wait_for_subscribers: int = dataclasses.field(default=0, metadata=describe(
         'file: hold the first frame until this many subscribers are matched on audio/in '
         '(so a demo or test hears the file from its first sample); 0 = start at once'))
-    input_topic: str = dataclasses.field(default='audio_driver/audio', metadata=_describe(
+    input_topic: str = dataclasses.field(default='audio_driver/audio', metadata=describe(
         "topic: AudioDataStamped topic of the robot's own audio driver"))
-    input_info_topic: str = dataclasses.field(default='audio_driver/audio_info', metadata=_describe(
+    input_info_topic: str = dataclasses.field(default='audio_driver/audio_info', metadata=describe(
         'topic: latched AudioInfo topic describing input_topic'))
-    diagnostics_period: float = dataclasses.field(default=1.0, metadata=_describe(
+    diagnostics_period: float = dataclasses.field(default=1.0, metadata=describe(
         'seconds between /diagnostics reports'))
-    echo_cancel: EchoCancelConfig = dataclasses.field(default_factory=EchoCancelConfig, metadata=_describe(
+    echo_cancel: EchoCancelConfig = dataclasses.field(default_factory=EchoCancelConfig, metadata=describe(
         "cancel the robot's own voice (what tts plays) from the published audio"))
     echo_simulation: EchoSimulationConfig = dataclasses.field(
-        default_factory=EchoSimulationConfig, metadata=_describe(
+        default_factory=EchoSimulationConfig, metadata=describe(
             'TESTING ONLY: mix what tts plays into the captured audio, like a speaker next to the mic'))
 
     def __post_init__(self):

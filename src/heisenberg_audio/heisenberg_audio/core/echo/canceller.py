@@ -28,6 +28,7 @@ import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
 from heisenberg_audio.core.echo.reference import ReferenceBuffer
+from heisenberg_common.described import describe
 
 LATENCY = 128              # samples AEC3 holds back (8 ms at 16 kHz), measured constant
 CHECK_EVERY = 0.25         # s of engaged audio between echo path checks
@@ -41,26 +42,22 @@ ERLE_TIME_CONSTANT = 5.0   # s of engaged audio the reported ERLE averages over
 QUIET_REFERENCE_DB = -60.0  # dBFS below which the reference is silence (no echo to measure)
 
 
-def _describe(text: str) -> dict:
-    return {'description': text}
-
-
 @dataclasses.dataclass(frozen=True)
 class EchoCancelConfig:
     """Whether capture cancels the robot's own voice from the mic, and how."""
 
-    enabled: bool = dataclasses.field(default=True, metadata=_describe(
+    enabled: bool = dataclasses.field(default=True, metadata=describe(
         'cancel the echo of what tts plays (reference_topic) from the published audio with '
         "WebRTC AEC3; audio passes through untouched while nothing is playing"))
-    reference_topic: str = dataclasses.field(default='audio/out', metadata=_describe(
+    reference_topic: str = dataclasses.field(default='audio/out', metadata=describe(
         'AudioDataStamped topic of the audio the robot plays (stamps = playback time)'))
-    tail: float = dataclasses.field(default=0.5, metadata=_describe(
+    tail: float = dataclasses.field(default=0.5, metadata=describe(
         'seconds after the last reference sample during which the canceller stays engaged '
         '(speaker-to-mic delay plus room reverberation)'))
-    stream_delay_ms: int = dataclasses.field(default=0, metadata=_describe(
+    stream_delay_ms: int = dataclasses.field(default=0, metadata=describe(
         'hint for AEC3: expected delay in ms between a reference stamp and its echo at the mic '
         '(output buffering plus acoustics); 0 = let AEC3 estimate it'))
-    max_delay: float = dataclasses.field(default=0.4, metadata=_describe(
+    max_delay: float = dataclasses.field(default=0.4, metadata=describe(
         'largest delay in s between a reference stamp and its echo at the mic that the echo path '
         'check looks for'))
 

@@ -20,32 +20,29 @@ import numpy as np
 
 from heisenberg_audio.core.audio_format import SAMPLE_RATE
 from heisenberg_audio.core.echo.reference import ReferenceBuffer, level_db
+from heisenberg_common.described import describe
 
 BLOCK = 512            # samples per level measurement (32 ms, Silero's window)
 LOUD_RANGE_DB = 10.0   # windows within this of a phrase's loudest are "its loud part"
 HISTORY = 4.0          # s of mic levels kept for judging a phrase
 
 
-def _describe(text: str) -> dict:
-    return {'description': text}
-
-
 @dataclasses.dataclass(frozen=True)
 class EchoGateConfig:
     """When the robot's own voice is expected at the mic, and how much louder the user must be."""
 
-    enabled: bool = dataclasses.field(default=True, metadata=_describe(
+    enabled: bool = dataclasses.field(default=True, metadata=describe(
         "ignore sound no louder than the robot's expected echo while it plays (reference_topic) "
         'and for tail seconds after'))
-    reference_topic: str = dataclasses.field(default='audio/out', metadata=_describe(
+    reference_topic: str = dataclasses.field(default='audio/out', metadata=describe(
         'AudioDataStamped topic of the audio the robot plays (stamps = playback time)'))
-    echo_level_db: float = dataclasses.field(default=-35.0, metadata=_describe(
+    echo_level_db: float = dataclasses.field(default=-35.0, metadata=describe(
         "expected level of the robot's voice in audio/in relative to the audio it plays, in dB: "
         "-35 behind capture's echo canceller (echo_cancel.enabled; AEC3 leaves it 45 dB or more "
         'below), 0 or more without one'))
-    margin_db: float = dataclasses.field(default=10.0, metadata=_describe(
+    margin_db: float = dataclasses.field(default=10.0, metadata=describe(
         'dB by which sound must exceed the expected echo to count as the user while the robot plays'))
-    tail: float = dataclasses.field(default=0.3, metadata=_describe(
+    tail: float = dataclasses.field(default=0.3, metadata=describe(
         'seconds after each played sample during which its echo is still expected '
         '(speaker-to-mic delay plus reverberation)'))
 

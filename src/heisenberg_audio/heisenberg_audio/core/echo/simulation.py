@@ -13,20 +13,17 @@ import dataclasses
 import numpy as np
 
 from heisenberg_audio.core.echo.reference import ReferenceBuffer
-
-
-def _describe(text: str) -> dict:
-    return {'description': text}
+from heisenberg_common.described import describe
 
 
 @dataclasses.dataclass(frozen=True)
 class EchoSimulationConfig:
     """The simulated speaker-to-mic path (testing only)."""
 
-    gain: float = dataclasses.field(default=0.0, metadata=_describe(
+    gain: float = dataclasses.field(default=0.0, metadata=describe(
         'TESTING ONLY: amplitude of the robot\'s own audio (echo_cancel.reference_topic) mixed '
         'into the captured audio, like a speaker next to the mic (0.5-1.0 is a loud echo); 0 = off'))
-    delay: float = dataclasses.field(default=0.05, metadata=_describe(
+    delay: float = dataclasses.field(default=0.05, metadata=describe(
         'TESTING ONLY: seconds between a sample\'s playback stamp and its simulated echo in the mic'))
 
     def __post_init__(self):

@@ -17,6 +17,7 @@ import dataclasses
 from typing import Callable
 
 from heisenberg_audio.core.stt.vad import VadFrame
+from heisenberg_common.described import describe
 
 TIMELINE_HORIZON = 60.0   # s of closed speaking intervals kept
 # An open interval covers at most this long past its last chunk's end: a lost stop message
@@ -25,22 +26,18 @@ OPEN_GRACE = 1.0
 EPS = 1e-6
 
 
-def _describe(text: str) -> dict:
-    return {'description': text}
-
-
 @dataclasses.dataclass(frozen=True)
 class BargeInConfig:
     """When the user's voice over the robot's counts as an interruption."""
 
-    enabled: bool = dataclasses.field(default=True, metadata=_describe(
+    enabled: bool = dataclasses.field(default=True, metadata=describe(
         'while the robot speaks (speech_activity), publish BargeIn on barge_in when the user talks, '
         'and transcribe what they say as a turn'))
-    threshold: float = dataclasses.field(default=0.5, metadata=_describe(
+    threshold: float = dataclasses.field(default=0.5, metadata=describe(
         'Silero speech probability a 32 ms window needs to count towards a barge-in'))
-    min_speech: float = dataclasses.field(default=0.2, metadata=_describe(
+    min_speech: float = dataclasses.field(default=0.2, metadata=describe(
         'seconds of counted speech windows that make a barge-in (a short "Stop." has about 0.2 s)'))
-    max_gap: float = dataclasses.field(default=0.5, metadata=_describe(
+    max_gap: float = dataclasses.field(default=0.5, metadata=describe(
         'seconds of uncounted windows allowed inside one stretch of speech before it starts over '
         '(the pause after a word: "Stop. What ...")'))
 

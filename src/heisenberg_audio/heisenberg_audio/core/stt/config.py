@@ -10,8 +10,9 @@ import dataclasses
 import os
 from pathlib import Path
 
-from heisenberg_audio.core.stt.barge_in import BargeInConfig
 from heisenberg_audio.core.echo.gate import EchoGateConfig
+from heisenberg_audio.core.stt.barge_in import BargeInConfig
+from heisenberg_common.described import describe
 from heisenberg_common.model_paths import resolve_model_path
 
 COMPUTE_TYPES = ('int8', 'int8_float32', 'int16', 'float32')
@@ -27,61 +28,57 @@ DEFAULT_HALLUCINATIONS = (
 )
 
 
-def _describe(text: str) -> dict:
-    return {'description': text}
-
-
 @dataclasses.dataclass(frozen=True)
 class SttConfig:
     """What the stt node listens for after a wake word (or a barge-in) and how it transcribes it."""
 
-    model_dir: str = dataclasses.field(default='', metadata=_describe(
+    model_dir: str = dataclasses.field(default='', metadata=describe(
         'faster-whisper (CTranslate2) model directory, loaded locally, never from a hub; a '
         "relative path is under $HEISENBERG_MODELS (else ./models); '' = whisper-tiny.en"))
-    language: str = dataclasses.field(default='en', metadata=_describe(
+    language: str = dataclasses.field(default='en', metadata=describe(
         "spoken language (ISO 639-1, e.g. 'en', 'fr'); '' = detect per utterance "
         '(languages other than en need a multilingual model such as whisper-base)'))
-    compute_type: str = dataclasses.field(default='int8', metadata=_describe(
+    compute_type: str = dataclasses.field(default='int8', metadata=describe(
         f'CTranslate2 compute type on CPU: one of {", ".join(COMPUTE_TYPES)}'))
-    beam_size: int = dataclasses.field(default=1, metadata=_describe(
+    beam_size: int = dataclasses.field(default=1, metadata=describe(
         'whisper beam size (1 = greedy, fastest)'))
-    cpu_threads: int = dataclasses.field(default=0, metadata=_describe(
+    cpu_threads: int = dataclasses.field(default=0, metadata=describe(
         'threads for whisper; 0 = one per CPU core'))
-    vad_model: str = dataclasses.field(default='', metadata=_describe(
+    vad_model: str = dataclasses.field(default='', metadata=describe(
         "Silero VAD ONNX file, relative to $HEISENBERG_MODELS like model_dir; "
         "'' = openwakeword/silero_vad.onnx"))
-    vad_threshold: float = dataclasses.field(default=0.5, metadata=_describe(
+    vad_threshold: float = dataclasses.field(default=0.5, metadata=describe(
         'Silero speech probability at or above which a 32 ms window counts as voiced'))
-    end_of_speech_silence: float = dataclasses.field(default=0.5, metadata=_describe(
+    end_of_speech_silence: float = dataclasses.field(default=0.5, metadata=describe(
         'seconds of silence after speech that end the utterance'))
-    max_utterance: float = dataclasses.field(default=15.0, metadata=_describe(
+    max_utterance: float = dataclasses.field(default=15.0, metadata=describe(
         'seconds of speech after which the utterance is cut and transcribed anyway'))
-    no_speech_timeout: float = dataclasses.field(default=5.0, metadata=_describe(
+    no_speech_timeout: float = dataclasses.field(default=5.0, metadata=describe(
         "seconds after the wake word without speech before reporting 'nothing heard'"))
-    min_speech: float = dataclasses.field(default=0.1, metadata=_describe(
+    min_speech: float = dataclasses.field(default=0.1, metadata=describe(
         'voiced seconds an utterance needs; shorter blips (clicks, a cough) are ignored'))
-    pre_roll: float = dataclasses.field(default=3.0, metadata=_describe(
+    pre_roll: float = dataclasses.field(default=3.0, metadata=describe(
         'seconds of recent audio always kept, so speech that began before the wake word '
         'message arrived (same breath as the wake phrase) is transcribed whole'))
-    wake_margin: float = dataclasses.field(default=0.3, metadata=_describe(
+    wake_margin: float = dataclasses.field(default=0.3, metadata=describe(
         'seconds before the wake word stamp where the utterance may begin; speech running '
         'through that point is kept from its onset'))
-    speech_pad: float = dataclasses.field(default=0.2, metadata=_describe(
+    speech_pad: float = dataclasses.field(default=0.2, metadata=describe(
         'seconds of audio kept before the first voiced window (soft onsets score low)'))
-    speculative: bool = dataclasses.field(default=True, metadata=_describe(
+    speculative: bool = dataclasses.field(default=True, metadata=describe(
         'start transcribing during the trailing silence and use that result at the endpoint '
         'when no speech came back in between'))
-    speculative_after: float = dataclasses.field(default=0.2, metadata=_describe(
+    speculative_after: float = dataclasses.field(default=0.2, metadata=describe(
         'seconds of trailing silence after which the speculative transcription starts; '
         'also the silence kept after the last voiced window in the transcribed audio'))
-    wake_names: tuple[str, ...] = dataclasses.field(default=('jarvis',), metadata=_describe(
+    wake_names: tuple[str, ...] = dataclasses.field(default=('jarvis',), metadata=describe(
         "names of the wake phrase stripped from the start of the text ('Hey Jarvis, ...'), "
         'near spellings included'))
-    hallucinations: tuple[str, ...] = dataclasses.field(default=DEFAULT_HALLUCINATIONS, metadata=_describe(
+    hallucinations: tuple[str, ...] = dataclasses.field(default=DEFAULT_HALLUCINATIONS, metadata=describe(
         "whole transcripts reported as 'nothing heard' (lower case, no punctuation)"))
-    barge_in: BargeInConfig = dataclasses.field(default_factory=BargeInConfig, metadata=_describe(
+    barge_in: BargeInConfig = dataclasses.field(default_factory=BargeInConfig, metadata=describe(
         'barge-in by voice while the robot speaks (BargeIn on barge_in, then a turn)'))
-    echo: EchoGateConfig = dataclasses.field(default_factory=EchoGateConfig, metadata=_describe(
+    echo: EchoGateConfig = dataclasses.field(default_factory=EchoGateConfig, metadata=describe(
         "the robot's own voice is not the user's: level gate from what tts plays"))
 
     def __post_init__(self):

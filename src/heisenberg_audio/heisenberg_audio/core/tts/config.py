@@ -9,31 +9,27 @@ from __future__ import annotations
 import dataclasses
 
 from heisenberg_audio.core.tts.synthesizer import VoiceConfig
-
-
-def _describe(text: str, **extra) -> dict:
-    return {'description': text, **extra}
+from heisenberg_common.described import describe
 
 
 @dataclasses.dataclass(frozen=True)
 class TtsConfig:
     voice: VoiceConfig = dataclasses.field(default_factory=VoiceConfig)
-    output_sample_rate: int = dataclasses.field(default=16000, metadata=_describe(
+    output_sample_rate: int = dataclasses.field(default=16000, metadata=describe(
         'sample rate of audio/out in Hz (S16LE mono); 16000 = the graph format, resampled from the '
-        "voice's own rate", read_only=True))
-    chunk_ms: int = dataclasses.field(default=100, metadata=_describe(
+        "voice's own rate"))
+    chunk_ms: int = dataclasses.field(default=100, metadata=describe(
         'duration of one audio/out message in milliseconds (a goal\'s last chunk may be shorter)'))
-    lead_time: float = dataclasses.field(default=0.15, metadata=_describe(
+    lead_time: float = dataclasses.field(default=0.15, metadata=describe(
         'seconds a chunk may be sent ahead of its playback time: more absorbs jitter, less makes a '
         'flush quieter sooner (what is already sent still plays downstream)'))
-    play_locally: bool = dataclasses.field(default=False, metadata=_describe(
+    play_locally: bool = dataclasses.field(default=False, metadata=describe(
         'also play the audio on a local sound card (sounddevice); a missing device is reported, '
-        'not fatal', read_only=True))
-    output_device: str = dataclasses.field(default='', metadata=_describe(
-        "local output device: '' = system default, else an index or part of its name", read_only=True))
-    record_dir: str = dataclasses.field(default='', metadata=_describe(
-        "if set, each utterance's emitted audio is also written to <record_dir>/<utterance_id>.wav",
-        read_only=True))
+        'not fatal'))
+    output_device: str = dataclasses.field(default='', metadata=describe(
+        "local output device: '' = system default, else an index or part of its name"))
+    record_dir: str = dataclasses.field(default='', metadata=describe(
+        "if set, each utterance's emitted audio is also written to <record_dir>/<utterance_id>.wav"))
 
     def __post_init__(self):
         if not 8000 <= self.output_sample_rate <= 48000:

@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from heisenberg_audio.core.audio_format import float_to_int16, resample
+from heisenberg_common.described import describe
 from heisenberg_common.model_paths import resolve_model_path
 
 DEFAULT_VOICE = 'piper/en_US-joe-medium.onnx'
@@ -24,10 +25,6 @@ WARMUP_TEXT = 'Hello.'
 # A clause ends at , ; : or a dash followed by a space ("1,000" and "well-known" stay whole).
 _CLAUSE_MARKS = ',;:-\u2013\u2014'
 _CLAUSE_END = re.compile(r'(?<=[,;:\u2013\u2014])\s+|(?<=\s-)\s+')
-
-
-def _describe(text: str, **extra) -> dict:
-    return {'description': text, **extra}
 
 
 class VoiceNotFoundError(FileNotFoundError):
@@ -38,23 +35,23 @@ class VoiceNotFoundError(FileNotFoundError):
 class VoiceConfig:
     """Which Piper voice to load and how it should speak."""
 
-    model_path: str = dataclasses.field(default=DEFAULT_VOICE, metadata=_describe(
+    model_path: str = dataclasses.field(default=DEFAULT_VOICE, metadata=describe(
         'Piper voice .onnx (its .onnx.json must sit beside it); relative paths resolve against '
-        '$HEISENBERG_MODELS', read_only=True))
-    speaker_id: int = dataclasses.field(default=-1, metadata=_describe(
+        '$HEISENBERG_MODELS'))
+    speaker_id: int = dataclasses.field(default=-1, metadata=describe(
         "speaker of a multi-speaker voice; -1 = the voice's default"))
-    length_scale: float = dataclasses.field(default=1.0, metadata=_describe(
+    length_scale: float = dataclasses.field(default=1.0, metadata=describe(
         'phoneme duration scale: < 1 speaks faster, > 1 slower', dynamic=True))
-    noise_scale: float = dataclasses.field(default=-1.0, metadata=_describe(
+    noise_scale: float = dataclasses.field(default=-1.0, metadata=describe(
         "generator noise (expressiveness); < 0 = the voice's own value"))
-    noise_w_scale: float = dataclasses.field(default=-1.0, metadata=_describe(
+    noise_w_scale: float = dataclasses.field(default=-1.0, metadata=describe(
         "phoneme width noise (rhythm variation); < 0 = the voice's own value"))
-    sentence_silence: float = dataclasses.field(default=0.0, metadata=_describe(
+    sentence_silence: float = dataclasses.field(default=0.0, metadata=describe(
         'seconds of silence added after every sentence'))
-    split_clauses: bool = dataclasses.field(default=True, metadata=_describe(
+    split_clauses: bool = dataclasses.field(default=True, metadata=describe(
         'synthesize clause by clause (at , ; : and dashes): the first audio comes after the first '
         'clause instead of the whole sentence, at a small cost in intonation'))
-    warmup: bool = dataclasses.field(default=True, metadata=_describe(
+    warmup: bool = dataclasses.field(default=True, metadata=describe(
         'synthesize a short word at start-up so the first real sentence is fast'))
 
     def __post_init__(self):

@@ -1,0 +1,29 @@
+"""How the graph starts its child processes: gone with their owner, and below the voice.
+
+Pure Python (no rclpy): used by the llama_server node for llama-server and by the graph
+runner for the nodes, so that no child outlives the process that owns it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+
+def die_with_parent(command: list[str]) -> list[str]:
+    """command, run so that it gets SIGTERM when the thread that starts it dies, even by SIGKILL.
+
+    Linux's parent-death signal, set by util-linux's setpriv before it execs the command (a
+    preexec_fn would do the same in Python, but is unsafe in a process with threads). Where
+    setpriv is missing, the command runs as is: a crashed owner then leaves the child running.
+    """
+    setpriv = shutil.which('setpriv')
+    return [setpriv, '--pdeathsig', 'TERM', '--', *command] if setpriv else list(command)
+
+
+def at_niceness(command: list[str], niceness: int) -> list[str]:
+    """command, run at the given niceness by coreutils' nice (every thread it starts inherits it).
+
+    Where nice is missing, the command runs as is.
+    """
+    nice = shutil.which('nice')
+    return [nice, '-n', str(niceness), '--', *command] if niceness and nice else list(command)
