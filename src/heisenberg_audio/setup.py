@@ -15,7 +15,7 @@ setup(
     maintainer='Heisenberg developers',
     maintainer_email='dev@heisenberg.invalid',
     description='Capture, wake word, speech-to-text and text-to-speech nodes.',
-    license='Apache-2.0',
+    license='GPL-3.0-or-later',  # runs piper-tts (GPL-3.0-or-later) in-process
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
