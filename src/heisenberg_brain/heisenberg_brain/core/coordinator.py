@@ -298,6 +298,20 @@ class ReplyCoordinator:
     # ------------------------------------------------------------------ generation (asyncio thread)
     async def _run_reply(self, reply: ActiveReply) -> None:
         try:
+            await self._generate(reply)
+            if reply.outcome.finish_reason != 'error':
+                if reply.held_sentences and reply is self.active:  # stream_speech off: speak it all now
+                    for sentence in reply.held_sentences:
+                        self._speak_sentence(reply, sentence)
+                with self._lock:
+                    reply.generation_done = True
+                    self._maybe_finish(reply)
+        finally:
+            # Last: a goal's result leaves after the state it ended in (LLM_COMPLETE's IDLE, ERROR).
+            reply.done.set()
+
+    async def _generate(self, reply: ActiveReply) -> None:
+        try:
             await self.source.reply(reply.request, reply.outcome,
                                     on_token=lambda token: self._on_token(reply, token),
                                     on_sentence=lambda sentence: self._on_sentence(reply, sentence))
@@ -313,14 +327,6 @@ class ReplyCoordinator:
                 self.effects.log('info', f'turn {reply.turn_id}: prompt trimmed to fit the context '
                                          f'({reply.outcome.dropped_turns} history turn(s) folded into '
                                          'the summary)')
-            reply.done.set()
-        if reply.outcome.finish_reason != 'error':
-            if reply.held_sentences and reply is self.active:  # stream_speech off: speak it all now
-                for sentence in reply.held_sentences:
-                    self._speak_sentence(reply, sentence)
-            with self._lock:
-                reply.generation_done = True
-                self._maybe_finish(reply)
 
     def _fail(self, reply: ActiveReply, message: str) -> None:
         reply.outcome.finish_reason = 'error'
