@@ -70,12 +70,16 @@ class NodeProcess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace: float = 5.0) -> int | None:
-        """SIGINT, then SIGKILL after `grace` s (an action server can be slow to exit)."""
+        """SIGTERM, then SIGKILL after `grace` s (an action server can be slow to exit).
+
+        SIGTERM rather than SIGINT: a node still starting Python ends quietly on it (SIGINT there
+        is a KeyboardInterrupt and a fatal error), and a running one stops cleanly (rclpy's handler).
+        """
         if self.process is None:
             return None
         if self.process.poll() is None:
             try:
-                os.killpg(self.process.pid, signal.SIGINT)
+                os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
