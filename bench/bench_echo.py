@@ -34,10 +34,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from support.speech import Speech, silence  # noqa: E402
+from heisenberg_testing.speech import Speech, silence  # noqa: E402
 
 from heisenberg_audio.core.stt.barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline  # noqa: E402
 from heisenberg_audio.core.echo.canceller import EchoCancelConfig, EchoCanceller, erle_db  # noqa: E402
@@ -190,12 +188,12 @@ def offline(speech: Speech, models: Path) -> None:
 
 def graph_reactions(speech: Speech, runs: int) -> None:
     """The user interrupts a spoken story `runs` times over the real graph with a simulated echo."""
-    from bench_voice_to_voice import isolate_ros_session
+    from benchlib import isolate_ros_session  # noqa: E402
     isolate_ros_session()
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph
     from heisenberg_bringup.monitor import GraphMonitor
-    from support.speech import write_wav
+    from heisenberg_testing.speech import write_wav
     from test_barge_in_echo import ECHO, ROOT_CONFIG, EchoRoom   # the graph test's room, as is
 
     work = Path(tempfile.mkdtemp(prefix='bench_echo_'))

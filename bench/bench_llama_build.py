@@ -27,10 +27,8 @@ from pathlib import Path
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerError, LlamaServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from bench_voice_to_voice import load_average, machine_info  # noqa: E402
+from benchlib import load_average, machine_info  # noqa: E402
 
 MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
 DEFAULT_MODEL = MODELS / 'llm' / 'SmolLM2-135M-Instruct.Q4_1.gguf'

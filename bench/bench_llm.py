@@ -37,11 +37,9 @@ from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import TurnMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from bench_voice_to_voice import isolate_ros_session  # noqa: E402  one domain set-up for the benches
-from support.ros_client import RosClient  # noqa: E402
+from benchlib import isolate_ros_session, load_average  # noqa: E402
+from heisenberg_testing.ros_client import RosClient  # noqa: E402
 
 MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
 DEFAULT_MODEL = MODELS / 'llm' / 'SmolLM2-135M-Instruct.Q4_1.gguf'
@@ -263,10 +261,6 @@ def print_table(results: dict[str, list[Sample]]) -> None:
               f'{ttft_ratio:>12.3f}{tok_s_ratio:>13.3f}')
     print('(TTFT p90 and tok/s p10 are the slow ends; ratios are medians of per-question ratios '
           'to the first row)')
-
-
-def load_average() -> str:
-    return '/'.join(f'{value:.2f}' for value in os.getloadavg())
 
 
 def main(argv=None) -> int:

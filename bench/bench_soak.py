@@ -35,10 +35,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from bench_voice_to_voice import QUESTIONS, isolate_ros_session, load_average, machine_info  # noqa: E402
+from benchlib import QUESTIONS, isolate_ros_session, load_average, machine_info  # noqa: E402
 
 FRAME_SECONDS = 0.02
 SAMPLE_RATE = 16000
@@ -142,7 +140,7 @@ def read_wav(path: Path) -> np.ndarray:
 
 def speak_questions(texts: list[str], directory: Path, models: Path) -> list[Path]:
     """The questions spoken by the Piper voice, as WAV files (the soak plays these files)."""
-    from support.speech import Speech, silence, write_wav
+    from heisenberg_testing.speech import Speech, silence, write_wav
     speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
     return [write_wav(directory / f'q{i:02d}.wav', speech.say(f'Hey Jarvis. {text}'), silence(TAIL_SILENCE))
             for i, text in enumerate(texts)]

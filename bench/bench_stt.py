@@ -27,10 +27,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from bench_voice_to_voice import isolate_ros_session  # noqa: E402  one domain set-up for the benches
+from benchlib import isolate_ros_session  # noqa: E402
 
 QUESTIONS = [
     ('What is the capital of France?', ('capital', 'france')),
@@ -53,7 +51,7 @@ class Configuration:
 
     def __init__(self, index, model, speculative_after, models, log_dir, client):
         """speculative_after: seconds into the trailing silence, or None for no speculation."""
-        from support.processes import NodeProcess, write_params
+        from heisenberg_testing.processes import NodeProcess, write_params
         self.model = model.replace('whisper-', '')
         self.speculative_after = speculative_after
         spec = 'off' if speculative_after is None else f'{speculative_after:g} s'
@@ -143,8 +141,8 @@ def main() -> int:
     isolate_ros_session()
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
 
-    from support.ros_client import RosClient
-    from support.speech import Speech
+    from heisenberg_testing.ros_client import RosClient
+    from heisenberg_testing.speech import Speech
     speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
     questions = [(prepare(speech, q), keys) for q, keys in QUESTIONS[:args.questions]]
     log_dir = Path(tempfile.mkdtemp(prefix='bench_stt_'))

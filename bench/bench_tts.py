@@ -27,10 +27,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from bench_voice_to_voice import isolate_ros_session  # noqa: E402  one domain set-up for the benches
+from benchlib import isolate_ros_session  # noqa: E402
 
 SENTENCES = [
     'Sure.',
@@ -81,8 +79,8 @@ def bench_synthesis(models: Path, rounds: int = 3) -> list[tuple[str, float, flo
 
 class NodeBench:
     def __init__(self, log_dir: Path):
-        from support.processes import NodeProcess, write_params
-        from support.ros_client import RosClient
+        from heisenberg_testing.processes import NodeProcess, write_params
+        from heisenberg_testing.ros_client import RosClient
         params = write_params(log_dir / 'tts.yaml', 'tts', {})
         self.process = NodeProcess('heisenberg_audio.nodes.tts', 'tts', params_files=(params,),
                                    log_dir=log_dir)

@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import math
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -38,25 +37,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
-sys.path.insert(0, str(ROOT))
 
-from conftest import _claim_ros_domain  # noqa: E402  same domain locks as the test sessions
+from benchlib import QUESTIONS, isolate_ros_session, load_average, machine_info  # noqa: E402
 
-QUESTIONS = [
-    'What is the capital of France?',
-    'How many legs does a spider have?',
-    'Why is the sky blue?',
-    'What is two plus two?',
-    'Who wrote Romeo and Juliet?',
-    'What is the boiling point of water?',
-    'How far away is the Moon?',
-    'What do bees make?',
-    'What is the largest ocean on Earth?',
-    'What colour is a ripe banana?',
-    'How many days are in a week?',
-    'What is the tallest mountain in the world?',
-]
 WARMUP_QUESTION = 'What is your name?'
 LEAD_SILENCE, TAIL_SILENCE = 1.5, 2.0
 LOUD = 300  # int16 amplitude above which a sample counts as speech (true end of speech)
@@ -95,37 +78,8 @@ class Turn:
     note: str = ''
 
 
-def machine_info() -> str:
-    model = 'unknown CPU'
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f'{model}, {os.cpu_count()} cores'
-
-
-def load_average() -> str:
-    return '/'.join(f'{value:.2f}' for value in os.getloadavg()) + ' (1/5/15 min)'
-
-
-def isolate_ros_session() -> None:
-    """A ROS domain of its own (the test sessions' locks), localhost only, run from the repo root.
-
-    SIGTERM (timeout, kill) is taken as Ctrl-C, so the graph is stopped on the way out: else its
-    nodes outlive the bench in a domain whose lock is free again, and the next run shares it.
-    """
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ.setdefault('ROS_DOMAIN_ID', str(_claim_ros_domain()))
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'bench'))
-    os.chdir(ROOT)  # the graph's parameter file path and relative model paths
-
-
 def prepare_questions(speech, texts: list[str], directory: Path) -> list[Question]:
-    from support.speech import silence, write_wav
+    from heisenberg_testing.speech import silence, write_wav
     questions = []
     for index, text in enumerate(texts):
         spoken = speech.say(f'Hey Jarvis. {text}')
@@ -398,7 +352,7 @@ def main(argv=None) -> int:
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph
     from heisenberg_bringup.monitor import GraphMonitor
-    from support.speech import Speech, silence, write_wav
+    from heisenberg_testing.speech import Speech, silence, write_wav
 
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
     print(f'machine: {machine_info()}; load average before: {load_average()}', flush=True)

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / 'tests'))
 
-from support.speech import Speech, silence  # noqa: E402
+from heisenberg_testing.speech import Speech, silence  # noqa: E402
 
 from heisenberg_audio.core.wake_word import FRAME_SAMPLES, WakeWordConfig, WakeWordDetector  # noqa: E402
 

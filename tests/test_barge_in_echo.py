@@ -25,8 +25,8 @@ from heisenberg_audio.core.echo.reference import level_db
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState, BargeIn
-from support.speech import silence, write_wav
-from support.graph_params import graph_overrides
+from heisenberg_testing.speech import silence, write_wav
+from heisenberg_testing.graph_params import graph_overrides
 
 # Spoken scenarios over the whole graph on a shared 2-core CPU (see tests/test_e2e_voice.py): up to
 # two more tries each, reported in pytest's summary; a real regression fails all three.

@@ -34,8 +34,8 @@ from heisenberg_brain.core.replier import ReplyRequest
 from heisenberg_brain.nodes.brain import BrainNode
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
-from support.processes import NodeProcess, write_params
-from support.ros_client import RosClient
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
 
 # Runs in the README's test command like every other test: it only needs more than the
 # default 300 s per-test timeout on a busy 2-core machine.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from rcl_interfaces.srv import GetParameters
 
-from support.processes import NodeProcess
-from support.ros_client import RosClient
+from heisenberg_testing.processes import NodeProcess
+from heisenberg_testing.ros_client import RosClient
 
 CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'assistant.yaml'
 

@@ -25,8 +25,8 @@ from action_msgs.msg import GoalStatus
 from heisenberg_brain.core.llama_server import free_port, get_json
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
-from support.processes import NodeProcess, write_params
-from support.ros_client import RosClient
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
 
 pytestmark = pytest.mark.llm
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,8 +20,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from heisenberg_brain.core.llama_server import free_port
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
-from support.speech import silence, write_wav
-from support.graph_params import graph_overrides
+from heisenberg_testing.speech import silence, write_wav
+from heisenberg_testing.graph_params import graph_overrides
 from test_e2e_voice import ROOT_CONFIG, Assistant
 
 pytestmark = [pytest.mark.llm, pytest.mark.models]

@@ -22,8 +22,8 @@ from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
-from support.speech import silence, write_wav
-from support.graph_params import graph_overrides
+from heisenberg_testing.speech import silence, write_wav
+from heisenberg_testing.graph_params import graph_overrides
 
 # Whole-graph voice turns on a shared 2-core CPU are not deterministic: a lost audio frame can make
 # Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's

@@ -3,7 +3,7 @@
 Real parts wherever a real part can show the fault: a real llama-server that is not running
 when the brain starts, is SIGKILLed mid-answer and started again on the same port; a real
 tts node speaking the apology; the whole graph for a node killed and respawned. The
-scripted SSE server (support.fake_llama) only for what a real llama-server cannot be made
+scripted SSE server (heisenberg_testing.fake_llama) only for what a real llama-server cannot be made
 to do on demand: stall, malformed or truncated SSE, an in-stream error, HTTP 500/503, slow
 tokens. Voice turns are made without the audio nodes by publishing a final Transcript on
 ``transcript``, as stt does.
@@ -27,9 +27,9 @@ from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import EVENTS
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import Transcript
-from support.fake_llama import FakeLlama
-from support.graph_params import TEST_BRAIN, graph_overrides
-from support.processes import NodeProcess, write_params
+from heisenberg_testing.fake_llama import FakeLlama
+from heisenberg_testing.graph_params import TEST_BRAIN, graph_overrides
+from heisenberg_testing.processes import NodeProcess, write_params
 from test_e2e_voice import ROOT_CONFIG, Assistant
 
 pytestmark = pytest.mark.llm
@@ -335,7 +335,7 @@ def test_spoken_reply_killed_while_speaking_is_silenced_at_once(real):
 # ============================================================== faults only a scripted server shows
 
 class FakeLlamaServer(FakeLlama):
-    """support.fake_llama plus llama-server's /props, which the brain reads once for n_ctx."""
+    """heisenberg_testing.fake_llama plus llama-server's /props, which the brain reads once for n_ctx."""
 
     N_CTX = 4096
 

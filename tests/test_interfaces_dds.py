@@ -11,7 +11,7 @@ from heisenberg_common.qos import LATCHED
 from heisenberg_interfaces.action import Respond, Speak
 from heisenberg_interfaces.msg import (AssistantState, SpeechActivity, Transcript, TurnMetrics,
                                        WakeWordDetection)
-from support.ros_client import RosClient
+from heisenberg_testing.ros_client import RosClient
 
 
 def test_interfaces_import_with_documented_constants():
@@ -31,8 +31,8 @@ def test_interfaces_import_with_documented_constants():
 
 @pytest.fixture
 def stub_server(tmp_path):
-    from support.processes import NodeProcess
-    server = NodeProcess('support.respond_stub_server', 'respond_stub', log_dir=tmp_path)
+    from heisenberg_testing.processes import NodeProcess
+    server = NodeProcess('heisenberg_testing.respond_stub_server', 'respond_stub', log_dir=tmp_path)
     yield server
     server.stop()
 

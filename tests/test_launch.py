@@ -29,7 +29,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource  # n
 
 from heisenberg_brain.core.llama_server import free_port  # noqa: E402
 from heisenberg_bringup.monitor import GraphMonitor  # noqa: E402
-from support.speech import silence, write_wav  # noqa: E402
+from heisenberg_testing.speech import silence, write_wav  # noqa: E402
 
 pytestmark = [pytest.mark.llm, pytest.mark.models]
 SHARE = Path(get_package_share_directory('heisenberg_bringup'))

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON_TREES = ['src/heisenberg_common', 'src/heisenberg_audio', 'src/heisenberg_brain',
-                'src/heisenberg_bringup', 'tests', 'bench', 'scripts', 'conftest.py']
+                'src/heisenberg_bringup', 'src/heisenberg_testing', 'tests', 'bench', 'scripts']
 LINE_LENGTH = '110'
 
 

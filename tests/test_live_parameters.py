@@ -13,8 +13,8 @@ from rclpy.parameter import Parameter
 
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
-from support.processes import NodeProcess, write_params
-from support.ros_client import RosClient
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
 
 NAMESPACE = 'live_params'
 

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ['heisenberg_audio', 'heisenberg_brain', 'heisenberg_common', 'heisenberg_bringup']
+PACKAGES = ['heisenberg_audio', 'heisenberg_brain', 'heisenberg_common', 'heisenberg_bringup',
+            'heisenberg_testing']
 # import name -> rosdep key, for the Python libraries that have one
 ROSDEP_KEYS = {'numpy': 'python3-numpy', 'yaml': 'python3-yaml', 'aiohttp': 'python3-aiohttp',
                'soundfile': 'python3-soundfile', 'sounddevice': 'python3-sounddevice',
-               'soxr': 'python3-soxr', 'onnxruntime': 'python3-onnxruntime', 'psutil': 'python3-psutil'}
+               'soxr': 'python3-soxr', 'onnxruntime': 'python3-onnxruntime', 'psutil': 'python3-psutil',
+               'pytest': 'python3-pytest'}
 # import name -> pip requirement, for those with no rosdep key (requirements-python.txt)
 PIP_ONLY = {'faster_whisper': 'faster-whisper', 'openwakeword': 'openwakeword', 'piper': 'piper-tts',
             'pywebrtc_audio': 'pywebrtc-audio'}

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import soundfile
-from support.speech import write_wav
+from heisenberg_testing.speech import write_wav
 
 from heisenberg_audio.core.audio_format import AudioFormat, resample
 from heisenberg_audio.core.capture.config import CaptureConfig

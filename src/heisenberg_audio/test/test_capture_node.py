@@ -14,8 +14,8 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.time import Time
-from support.processes import NodeProcess, write_params
-from support.speech import silence, write_wav
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.speech import silence, write_wav
 from test_capture_core import best_correlation
 
 from heisenberg_audio.core.audio_format import resample

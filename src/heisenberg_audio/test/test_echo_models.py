@@ -17,7 +17,7 @@ from heisenberg_audio.core.echo.reference import ReferenceBuffer
 from heisenberg_audio.core.echo.simulation import EchoSimulationConfig, EchoSimulator
 from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector
 from heisenberg_audio.core.wake_word import WakeWordConfig, WakeWordDetector
-from support.speech import silence
+from heisenberg_testing.speech import silence
 
 pytestmark = pytest.mark.models
 

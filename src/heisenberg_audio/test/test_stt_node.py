@@ -19,9 +19,9 @@ from heisenberg_audio.core.audio_format import AudioFormat, SAMPLE_RATE
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
 from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
 from heisenberg_common.stamps import seconds_of, time_msg
-from support.processes import NodeProcess, write_params
-from support.ros_client import RosClient
-from support.speech import silence
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
+from heisenberg_testing.speech import silence
 
 FRAME = 320  # 20 ms
 

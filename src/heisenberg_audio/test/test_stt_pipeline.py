@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from heisenberg_interfaces.msg import Transcript, WakeWordDetection
 import pytest
-from support.processes import NodeProcess, write_params
-from support.ros_client import RosClient
-from support.speech import silence, write_wav
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
+from heisenberg_testing.speech import silence, write_wav
 
 from heisenberg_common.qos import EVENTS
 

@@ -16,7 +16,7 @@ from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
-from support.processes import NodeProcess, write_params
+from heisenberg_testing.processes import NodeProcess, write_params
 
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED

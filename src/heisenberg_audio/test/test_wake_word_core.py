@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.speech import silence
+from heisenberg_testing.speech import silence
 
 from heisenberg_audio.core.wake_word import (FRAME_SAMPLES, TriggerGate, WakeWordConfig, WakeWordDetector,
                                              keyword_of, resolve_model_path)

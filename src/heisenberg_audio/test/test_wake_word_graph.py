@@ -10,8 +10,8 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from heisenberg_interfaces.msg import WakeWordDetection
 from rclpy.time import Time
-from support.processes import NodeProcess
-from support.speech import silence, write_wav
+from heisenberg_testing.processes import NodeProcess
+from heisenberg_testing.speech import silence, write_wav
 from test_capture_node import Probe, start_capture, start_node, stamps_ns
 
 from heisenberg_audio.core.audio_format import resample

@@ -11,8 +11,8 @@ from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import STATE
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState
-from support.processes import NodeProcess, write_params
-from support.ros_client import RosClient
+from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
 
 pytestmark = pytest.mark.llm
 

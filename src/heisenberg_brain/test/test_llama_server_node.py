@@ -15,7 +15,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
-from support.processes import NodeProcess, write_params
+from heisenberg_testing.processes import NodeProcess, write_params
 
 from heisenberg_brain.core.llama_server import (
     LlamaServerConfig, LlamaServerError, LlamaServerProcess, free_port, get_json)

@@ -8,7 +8,7 @@ import time
 
 import aiohttp
 import pytest
-from support.fake_llama import FakeLlama
+from heisenberg_testing.fake_llama import FakeLlama
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.llama_server import free_port

@@ -9,7 +9,7 @@ from rclpy.action import ActionClient as RclpyActionClient, ActionServer
 
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Speak
-from support.ros_client import RosClient
+from heisenberg_testing.ros_client import RosClient
 
 
 class ReleaseThenPause:

@@ -1,4 +1,4 @@
-"""A scripted stand-in for llama-server's ``/completion`` SSE stream, for fault injection only.
+r"""A scripted stand-in for llama-server's ``/completion`` SSE stream, for fault injection only.
 
 It exists only to inject faults a real llama-server cannot be made to show on demand:
 a stall before or after N tokens, malformed JSON, an event cut off mid-way, a dropped
@@ -13,7 +13,7 @@ It runs aiohttp.web on 127.0.0.1 (a free port) in a thread with its own event lo
         ... LLMConfig(endpoint=fake.completion_url) ...
         assert fake.wait_idle()  # every stream it served has ended
 
-Wire format as llama-server's (``data: {json}\\n\\n`` per token, a final chunk with
+Wire format as llama-server's (``data: {json}\n\n`` per token, a final chunk with
 ``"stop": true``, ``stop_type``, ``timings``; errors as ``{"error": {"code", "message",
 "type"}}``).
 """

@@ -1,52 +1,39 @@
-"""Session-wide test set-up: an isolated ROS domain, and the real parts tests share.
+"""The pytest plugin of the Heisenberg tests: an isolated ROS domain, and the real parts they share.
 
-Every pytest session takes a ROS_DOMAIN_ID of its own (a lock file per domain), with
-discovery limited to localhost, so two runs on one machine never cross-talk. Child
-processes (nodes started by tests) inherit it through the environment.
+Loaded by every pytest run where heisenberg_testing is installed (its pytest11 entry point), so
+a package's tests run alone (``colcon test --packages-select heisenberg_brain``) as they do
+in the whole suite (``scripts/test.sh``). Every session takes a ROS_DOMAIN_ID of its own with
+localhost-only discovery (heisenberg_testing.domains); the models are the set-up's, under
+$HEISENBERG_MODELS.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent
-MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
-_domain_lock = None
+from heisenberg_common.model_paths import models_dir as _models_dir
+from heisenberg_testing.domains import isolate
 
 
-def _claim_ros_domain() -> int:
-    global _domain_lock
-    lock_dir = Path(tempfile.gettempdir()) / 'heisenberg-ros-domains'
-    lock_dir.mkdir(exist_ok=True)
-    for domain in range(1, 101):
-        handle = open(lock_dir / f'{domain}.lock', 'w')
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        _domain_lock = handle  # held until the session's process exits
-        return domain
-    raise RuntimeError('no free ROS_DOMAIN_ID in 1..100 for this test session')
+MARKERS = {
+    'llm': 'needs the real llama-server and the registry GGUF',
+    'models': 'needs the real audio models from models/',
+    'launch': 'needs launch_pytest (skipped where not importable)',
+}
 
 
 def pytest_configure(config):
-    if 'HEISENBERG_TEST_DOMAIN' not in os.environ:
-        domain = _claim_ros_domain()
-        os.environ['HEISENBERG_TEST_DOMAIN'] = str(domain)
-        os.environ['ROS_DOMAIN_ID'] = str(domain)
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_LOG_DIR', str(ROOT / 'log' / 'ros-tests'))
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line('markers', f'{name}: {meaning}')
+    isolate(log_dir=Path(os.environ.get('HEISENBERG_ROOT', Path.cwd())) / 'log' / 'ros-tests')
 
 
 @pytest.fixture(scope='session')
 def models_dir() -> Path:
-    return MODELS
+    return _models_dir().resolve()
 
 
 @pytest.fixture(scope='session')
@@ -65,7 +52,7 @@ def llama_server(gguf_path, tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def speech():
+def speech(models_dir):
     """Synthesize test speech with the Piper voice: speech.say(text) -> 16 kHz int16 array."""
-    from support.speech import Speech
-    return Speech(MODELS / 'piper' / 'en_US-joe-medium.onnx')
+    from heisenberg_testing.speech import Speech
+    return Speech(models_dir / 'piper' / 'en_US-joe-medium.onnx')
