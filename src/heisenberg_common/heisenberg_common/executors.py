@@ -4,8 +4,7 @@ rclpy 9.x (the Kilted wheels used here) yields a callback's task again as long a
 started it (ros2/rclpy#1452, fixed upstream by #1547). Between handing a task to the
 thread pool and a worker picking it up, spin() loops without waiting, holding the GIL
 the worker needs: a node doing almost nothing burns a core, its callbacks start late,
-and a subscription with a short queue loses messages (capture relaying 50 frames/s at
-100 % CPU and dropping a third of them, seen here). This executor waits, after each
+and a subscription with a short queue loses messages. This executor waits, after each
 hand-off, until a worker has started the task; with the fix upstream it is the stock one.
 """
 

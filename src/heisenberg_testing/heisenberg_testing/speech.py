@@ -13,11 +13,10 @@ SAMPLE_RATE = 16000
 
 
 # Piper draws its generator and phoneme-width noise inside the ONNX graph, from a generator each
-# session seeds once when it is created (onnxruntime's global seed, time-based unless set). Left
-# alone, the same text came out differently in every test process, and some renditions made
-# whisper hear "The secret word is banana." as "... has been Anna.". A fresh session per text
-# under a fixed seed keeps Piper's natural noise (a noise-free voice sounds flat, and whisper
-# heard "banana" worse from it) and gives the same samples for a text on every run, in any order.
+# session seeds once when it is created (onnxruntime's global seed, time-based unless set): the
+# same text would differ from run to run, and so would what Whisper hears. A fresh session per
+# text under a fixed seed gives the same samples for a text on every run, in any order, and keeps
+# Piper's natural noise (a noise-free voice sounds flat and is heard worse).
 SEED = 1
 
 
