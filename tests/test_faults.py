@@ -30,6 +30,7 @@ from heisenberg_interfaces.msg import Transcript
 from heisenberg_testing.fake_llama import FakeLlama
 from heisenberg_testing.graph_params import TEST_BRAIN, graph_overrides
 from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_common.runner import CONFIG_EXIT_CODE
 from test_e2e_voice import ROOT_CONFIG, Assistant
 
 pytestmark = pytest.mark.llm
@@ -490,7 +491,7 @@ def test_a_bad_parameter_stops_the_node_with_code_2_naming_it(tmp_path, node, ov
     process = NodeProcess(NODE_MODULES[node], node, namespace='bad_params', log_dir=tmp_path,
                           ros_args=('-p', override))
     try:
-        assert process.process.wait(60) == 2, process.output()
+        assert process.process.wait(60) == CONFIG_EXIT_CODE, process.output()
     finally:
         process.stop()
     assert message in process.output(), process.output()

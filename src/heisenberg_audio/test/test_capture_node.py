@@ -21,6 +21,7 @@ from test_capture_core import best_correlation
 from heisenberg_audio.core.audio_format import resample
 from heisenberg_audio.nodes.audio_messages import info_message, samples_of
 from heisenberg_common.qos import AUDIO_IN, LATCHED
+from heisenberg_common.runner import CONFIG_EXIT_CODE
 
 FRAME = 320
 FRAME_NS = 20_000_000
@@ -168,7 +169,7 @@ def test_missing_file_exits_with_code_2_naming_it(tmp_path, nodes):
     missing = tmp_path / 'nowhere' / 'hello.wav'
     capture = start_capture(tmp_path, nodes, source='file', file_path=str(missing))
     capture.process.wait(15)
-    assert capture.process.returncode == 2
+    assert capture.process.returncode == CONFIG_EXIT_CODE
     assert str(missing) in capture.output()
 
 
@@ -176,7 +177,7 @@ def test_missing_mic_exits_with_code_2_listing_devices(tmp_path, nodes):
     capture = start_capture(tmp_path, nodes, source='mic', device='USB PnP Sound Device',
                             reopen_interval=0.0)
     capture.process.wait(15)
-    assert capture.process.returncode == 2
+    assert capture.process.returncode == CONFIG_EXIT_CODE
     assert "input device 'USB PnP Sound Device' not found; available input devices:" in capture.output()
 
 

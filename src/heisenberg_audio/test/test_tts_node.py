@@ -22,6 +22,7 @@ from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_interfaces.action import Speak
 from heisenberg_interfaces.msg import SpeechActivity
+from heisenberg_common.runner import CONFIG_EXIT_CODE
 
 pytestmark = pytest.mark.models
 
@@ -252,7 +253,7 @@ def test_missing_voice_exits_with_code_2_naming_the_file(tmp_path):
         node.process.wait(60)
     finally:
         code = node.stop()
-    assert code == 2
+    assert code == CONFIG_EXIT_CODE
     assert str(missing) in node.log_path.read_text()
 
 

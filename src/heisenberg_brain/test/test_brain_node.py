@@ -13,6 +13,7 @@ from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState
 from heisenberg_testing.processes import NodeProcess, write_params
 from heisenberg_testing.ros_client import RosClient
+from heisenberg_common.runner import CONFIG_EXIT_CODE
 
 pytestmark = pytest.mark.llm
 
@@ -186,5 +187,5 @@ def test_unreachable_server_gives_a_clear_error_and_returns_to_idle(tmp_path):
 
 def test_bad_parameters_stop_the_node_with_a_message(tmp_path):
     brain = start_brain(tmp_path, 'not-a-url')
-    assert brain.process.wait(30) == 2
+    assert brain.process.wait(30) == CONFIG_EXIT_CODE
     assert "llm.endpoint must be an http(s) URL, got 'not-a-url'" in brain.output()
