@@ -30,7 +30,7 @@ TASKS = {'llama_server': 'llama-server', 'capture': 'audio capture', 'wake_word'
          'stt': 'speech-to-text', 'brain': 'brain', 'tts': 'text-to-speech'}
 HEALTH_PERIOD = 0.5
 BRAIN_VALUES = ('llm_endpoint', 'llm_reachable', 'state', 'turns', 'errors', 'cancelled', 'last_error',
-                'last_voice_to_voice_s', 'prompts_trimmed')
+                'last_voice_to_voice_s', 'prompts_trimmed', 'llama_server_report')
 
 
 @pytest.fixture(scope='module')

@@ -299,6 +299,7 @@ class BrainNode(Node):
              'state': self.coordinator.state.name, 'turn_id': self.coordinator.turn_id,
              'turns': stats['turns'], 'errors': stats['errors'], 'cancelled': stats['cancelled'],
              'prompts_trimmed': stats['prompts_trimmed'], 'last_error': stats['last_error'] or 'none',
+             'llama_server_report': self.coordinator.server_down_report or 'none',
              'last_voice_to_voice_s': 'n/a' if math.isnan(v2v) else f'{v2v:.3f}'})
 
 
