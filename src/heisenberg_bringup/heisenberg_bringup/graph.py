@@ -39,8 +39,9 @@ class NodeProcess:
 
     def __init__(self, module: str, name: str, namespace: str = 'heisenberg',
                  params_files: tuple[Path, ...] = (), log_dir: Path | None = None,
-                 ros_args: tuple[str, ...] = (), env: dict | None = None):
+                 ros_args: tuple[str, ...] = (), env: dict | None = None, fresh_log: bool = False):
         self.module = module
+        self.fresh_log = fresh_log  # start the log anew (a new run), else append to it
         self.name = name
         cmd = [sys.executable, '-m', module, '--ros-args', '-r', f'__node:={name}',
                '-r', f'__ns:=/{namespace}']
@@ -58,7 +59,7 @@ class NodeProcess:
         self.starts += 1
         # Gone with the runner even if it is killed outright: else the node goes on publishing
         # into the domain, where the next run (or test session) given that domain hears it.
-        with self.log_path.open('ab') as log:
+        with self.log_path.open('wb' if self.starts == 1 and self.fresh_log else 'ab') as log:
             self.process = subprocess.Popen(die_with_parent(self.command), stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True, env=self.env)
@@ -123,9 +124,10 @@ class Graph:
         for name in self.node_names:
             if (names is not None and name not in names) or name in self.processes:
                 continue
+            # A fresh log per run (respawns append), so a failure's tail is this run's.
             self.processes[name] = NodeProcess(
                 NODE_MODULES[name], name, self.namespace, tuple(self.params_files), self.log_dir,
-                ros_args=('--log-level', self.log_level))
+                ros_args=('--log-level', self.log_level), fresh_log=True)
         return self
 
     def poll(self) -> list[str]:
