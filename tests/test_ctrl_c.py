@@ -169,3 +169,28 @@ def test_a_runner_killed_outright_takes_its_nodes_with_it(tmp_path):
     finally:
         if node_pid and psutil.pid_exists(node_pid):
             psutil.Process(node_pid).kill()
+
+
+@pytest.mark.models
+def test_tts_stops_cleanly_on_two_sigints_in_the_middle_of_a_sentence(tmp_path):
+    from heisenberg_interfaces.action import Speak
+
+    node = NodeProcess('heisenberg_audio.nodes.tts', 'tts', namespace='ctrl_c_tts', log_dir=tmp_path)
+    try:
+        with RosClient(namespace='ctrl_c_tts') as ros:
+            action = ActionClient(ros.node, Speak, 'speak')
+            assert action.wait_for_server(timeout_sec=30), node.output()
+            audio = []
+            goal = Speak.Goal(text='This is a long sentence that goes on and on, so that the robot is '
+                                   'still speaking it when the person presses Control C twice.',
+                              utterance_id='1')
+            handle = ros.result_of(action.send_goal_async(
+                goal, feedback_callback=lambda m: audio.append(m.feedback.audio_emitted)), 10)
+            assert handle.accepted
+            assert ros.wait_for(lambda: any(audio), 30), 'no audio'
+            interrupt_twice(node.process.pid)
+            code = node.process.wait(30)
+    finally:
+        node.stop()
+    assert code == 0, node.output()[-3000:]
+    assert_clean(node.output())

@@ -23,6 +23,7 @@ from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 from heisenberg_audio.core.audio_format import AudioFormat
@@ -143,7 +144,12 @@ class TtsNode(Node):
             completed=job.outcome is Outcome.SUCCEEDED,
             audio_duration=job.emitted_samples / self.format.sample_rate,
             time_to_first_audio=job.time_to_first_audio, error=job.error)
-        self._end_goal(goal_handle, job)
+        try:
+            self._end_goal(goal_handle, job)
+        except _rclpy.RCLError:
+            if self.context.ok():
+                raise
+            # Shutting down (Ctrl-C mid-sentence): the action server is already gone with its client.
         with self._lock:
             self._jobs.pop(key, None)
             self._executing.discard(key)
