@@ -33,10 +33,9 @@ fi
 # build MODE: prints the binary's path; the build's output goes to its log file.
 build() {
   local mode="$1" tag flags dest log work src start pid
-  mapfile -t flags < <("$PY" "$HERE/llama_build_flags.py" "$mode")
-  tag="${flags[0]}"; flags=("${flags[@]:1}")
-  dest="$CACHE/llama-server/$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import llama_build_flags as f; print(f.cache_tag(sys.argv[2], sys.argv[3], tuple(sys.argv[4:])))' \
-          "$HERE" "$LLAMA_CPP_PYTHON_VERSION" "$tag" "${flags[@]}")"
+  mapfile -t flags < <("$PY" "$HERE/llama_build_flags.py" "$LLAMA_CPP_PYTHON_VERSION" "$mode")
+  (( ${#flags[@]} > 2 )) || { echo "scripts/llama_build_flags.py gave no build flags" >&2; return 1; }
+  tag="${flags[0]}"; dest="$CACHE/llama-server/${flags[1]}"; flags=("${flags[@]:2}")
   if [[ -x "$dest/llama-server" ]]; then echo "$dest/llama-server"; return 0; fi
   for tool in cmake c++ make; do
     command -v "$tool" >/dev/null || { echo "building llama-server needs '$tool' (apt-get install cmake g++ make)" >&2; return 1; }

@@ -8,7 +8,8 @@ On x86-64 the baseline is AVX2/FMA/F16C (every x86 CPU since 2013-2015), with a 
 build for the rare CPU without AVX2; on aarch64 it is armv8.2-a with dot product and fp16
 (Raspberry Pi 5, Jetson Orin). ``native`` is opt-in and must pass the set-up's check first.
 
-Usage: llama_build_flags.py [portable|native]  -> first line the tag, then one flag per line.
+Usage: llama_build_flags.py VERSION [portable|native]
+  -> the baseline's tag, the build's cache folder name, then one CMake flag per line.
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ def cache_tag(version: str, tag: str, flags: tuple[str, ...]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    mode = argv[1] if len(argv) > 1 else 'portable'
+    version = argv[1]
+    mode = argv[2] if len(argv) > 2 else 'portable'
     cpuinfo = Path('/proc/cpuinfo').read_text() if Path('/proc/cpuinfo').exists() else ''
     tag, flags = choose(platform.machine(), cpu_flags(cpuinfo), mode)
     print(tag)
+    print(cache_tag(version, tag, flags))
     print('\n'.join(flags))
     return 0
 
