@@ -49,6 +49,11 @@ def assert_clean(output: str) -> None:
     assert 'Traceback' not in output and 'KeyboardInterrupt' not in output, output[-3000:]
 
 
+def assert_stopped_cleanly(node, code: int) -> None:
+    assert code == 0, node.output()[-3000:]
+    assert_clean(node.output())
+
+
 def wait_until(predicate, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -78,8 +83,7 @@ def test_llama_server_node_stops_cleanly_on_two_sigints_and_takes_its_server(tmp
         code = node.process.wait(30)
     finally:
         node.stop()
-    assert code == 0, node.output()[-3000:]
-    assert_clean(node.output())
+    assert_stopped_cleanly(node, code)
     assert [child for child in children if child.is_running() and child.status() != 'zombie'] == []
 
 
@@ -100,8 +104,7 @@ def test_brain_stops_cleanly_on_two_sigints_after_serving_a_goal(tmp_path, llama
         code = node.process.wait(30)
     finally:
         node.stop()
-    assert code == 0, node.output()[-3000:]
-    assert_clean(node.output())
+    assert_stopped_cleanly(node, code)
 
 
 @pytest.mark.models
@@ -192,5 +195,4 @@ def test_tts_stops_cleanly_on_two_sigints_in_the_middle_of_a_sentence(tmp_path):
             code = node.process.wait(30)
     finally:
         node.stop()
-    assert code == 0, node.output()[-3000:]
-    assert_clean(node.output())
+    assert_stopped_cleanly(node, code)
