@@ -29,6 +29,7 @@ from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import Transcript
 from heisenberg_testing.fake_llama import FakeLlama
 from heisenberg_testing.graph_params import TEST_BRAIN, graph_overrides
+from heisenberg_testing.stand_ins import segfaulting_llama_server
 from heisenberg_testing.processes import NodeProcess, write_params
 from heisenberg_common.runner import CONFIG_EXIT_CODE
 from test_e2e_voice import ROOT_CONFIG, Assistant
@@ -203,11 +204,7 @@ def test_a_crashing_llama_server_is_named_in_the_brains_error(tmp_path):
 
     The server is a stand-in that dies of SIGSEGV while loading (a real one cannot be made to).
     """
-    binary = tmp_path / 'llama-server'
-    binary.write_text('#!/bin/sh\necho "llama_model_load: loading model from $2"\nkill -SEGV $$\n')
-    binary.chmod(0o755)
-    model = tmp_path / 'model.gguf'
-    model.write_bytes(b'GGUF' + bytes(60))
+    binary, model = segfaulting_llama_server(tmp_path)
     port = free_port()
     supervisor = start_node('heisenberg_brain.nodes.llama_server', 'llama_server', tmp_path, 'faults_crash',
                             {'binary': str(binary), 'model_path': str(model), 'port': port,

@@ -15,6 +15,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
+from heisenberg_testing.stand_ins import segfaulting_llama_server
 from heisenberg_testing.processes import NodeProcess, write_params
 
 from heisenberg_brain.core.llama_server import (
@@ -170,21 +171,8 @@ def test_a_bad_model_file_is_a_configuration_error(tmp_path, model, expected):
     assert expected in node.output() and str(path) in node.output()
 
 
-def segfaulting_server(tmp_path):
-    """A stand-in llama-server that dies of SIGSEGV while loading its model, as the AMX build did.
-
-    A test double: a real llama-server cannot be made to crash on demand.
-    """
-    script = tmp_path / 'llama-server'
-    script.write_text('#!/bin/sh\necho "llama_model_load: loading model from $2"\nkill -SEGV $$\n')
-    script.chmod(0o755)
-    model = tmp_path / 'model.gguf'
-    model.write_bytes(b'GGUF' + bytes(60))
-    return script, model
-
-
 def test_a_server_crashing_while_loading_is_named_with_its_signal_and_log(tmp_path):
-    binary, model = segfaulting_server(tmp_path)
+    binary, model = segfaulting_llama_server(tmp_path)
     server = LlamaServerProcess(LlamaServerConfig(binary=str(binary), model_path=str(model), port=0,
                                                   nice=0, startup_timeout=20),
                                 log_path=tmp_path / 'server.log')
@@ -196,7 +184,7 @@ def test_a_server_crashing_while_loading_is_named_with_its_signal_and_log(tmp_pa
 
 
 def test_a_server_that_never_starts_ends_the_node_with_the_reason(tmp_path, diagnostics):
-    binary, model = segfaulting_server(tmp_path)
+    binary, model = segfaulting_llama_server(tmp_path)
     node = NodeProcess(MODULE, 'llama_server', log_dir=tmp_path / 'logs', params_files=(write_params(
         tmp_path / 'p.yaml', 'llama_server', {'binary': str(binary), 'model_path': str(model),
                                               'port': free_port(), 'max_start_failures': 2}),))
