@@ -25,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-SAMPLE = 'Hey Jarvis. What is the capital of France?'
+from heisenberg_bringup.run_assistant import SAMPLE_QUESTION as SAMPLE  # the run script's sample
+
 HEARD_WORDS = ('capital', 'france')
 PARTS = ('llama', 'piper', 'wake_word', 'whisper')
 LABELS = {'llama': 'llama-server', 'piper': 'Piper voice', 'wake_word': 'openWakeWord',
