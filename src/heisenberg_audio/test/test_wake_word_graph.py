@@ -47,6 +47,12 @@ def wait_for_wake_word(probe: Probe) -> bool:
     return probe.wait_for(ready, 30.0)
 
 
+def last_values(probe: Probe, status_name: str) -> dict[str, str]:
+    """The key/values of the newest /diagnostics status of that name (frames, last score...)."""
+    statuses = probe.diagnostics_of(status_name)
+    return {value.key: value.value for value in statuses[-1].values} if statuses else {}
+
+
 def play_through_graph(tmp_path, nodes, probe, audio: np.ndarray, settle: float) -> list:
     """Capture plays audio from a WAV file into wake_word; returns capture's frames heard by the probe."""
     frames = probe.subscribe(AudioDataStamped, 'audio/in', AUDIO_IN)
@@ -122,7 +128,8 @@ def test_44k1_stereo_topic_feed_through_capture_wakes(tmp_path, nodes, probe, sp
         send(np.zeros_like(stereo[:chunk * 10]))
     assert wake_word_hears_audio(), wake.output() + capture.output()
     send(stereo)
-    assert probe.wait_for(lambda: detections(probe), 5.0), wake.output() + capture.output()
+    assert probe.wait_for(lambda: detections(probe), 5.0), (
+        wake.output() + capture.output() + f'last wake_word status: {last_values(probe, WAKE_WORD_STATUS)}')
     time.sleep(0.5)
     assert [d.keyword for d in detections(probe)] == ['hey_jarvis']
     assert "input format 44100 Hz, 2 ch, S16LE (converted)" in capture.output()

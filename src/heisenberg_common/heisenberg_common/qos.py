@@ -18,6 +18,18 @@ STATE = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
 # Microphone audio: a late frame is worth less than the next one.
 AUDIO_IN = qos_profile_sensor_data
 
+
+def audio_in_queue(seconds: float, frame_seconds: float = 0.02) -> QoSProfile:
+    """AUDIO_IN for a reader that must hear every frame: a queue of `seconds` of audio.
+
+    Best effort stays (it matches any sensor-data writer), but a process briefly starved of
+    CPU then takes the frames late instead of losing them: a hole in a phrase is a missed
+    wake word or a wrong transcript.
+    """
+    return QoSProfile(history=AUDIO_IN.history, depth=round(seconds / frame_seconds),
+                      reliability=AUDIO_IN.reliability, durability=AUDIO_IN.durability)
+
+
 # Reply audio: every chunk matters to the listener (a lost one is an audible gap).
 AUDIO_OUT = QoSProfile(depth=200, history=HistoryPolicy.KEEP_LAST,
                        reliability=ReliabilityPolicy.RELIABLE,

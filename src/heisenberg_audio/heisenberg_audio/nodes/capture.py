@@ -31,8 +31,12 @@ from heisenberg_audio.core.echo.simulation import EchoSimulator
 from heisenberg_audio.nodes.audio_messages import audio_message, format_of, info_message, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, LATCHED
+from heisenberg_common.qos import AUDIO_IN, LATCHED, audio_in_queue
 from heisenberg_common.runner import run_node
+
+# A driver's stream is relayed whole: a payload lost while capture waits for CPU is a hole in
+# what wake_word and stt hear. Driver payloads are often shorter than 20 ms: room for many.
+DRIVER_AUDIO_QUEUE = audio_in_queue(seconds=1.0, frame_seconds=0.01)
 
 
 class CaptureNode(Node):
@@ -243,7 +247,8 @@ class CaptureNode(Node):
         self._input = TopicInput(self.config.frame_samples)
         self._source_label = f'topic {self.config.input_topic}'
         self.create_subscription(AudioInfo, self.config.input_info_topic, self._on_input_info, LATCHED)
-        self.create_subscription(AudioDataStamped, self.config.input_topic, self._on_input_audio, AUDIO_IN)
+        self.create_subscription(AudioDataStamped, self.config.input_topic, self._on_input_audio,
+                                 DRIVER_AUDIO_QUEUE)
         self.get_logger().info(f'relaying {self.config.input_topic} '
                                f'described by {self.config.input_info_topic}')
 

@@ -39,15 +39,13 @@ from heisenberg_audio.core.stt.transcriber import Transcriber, Transcription
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.qos import EVENTS, LATCHED, audio_in_queue
 from heisenberg_common.runner import run_node
 from heisenberg_common.stamps import seconds_of, time_msg
 
 AUDIO_SILENT_AFTER = 1.0   # s without audio before an open turn is closed on the clock
-# AUDIO_IN's best-effort profile, with room for 2 s of 20 ms frames: stt needs every
-# frame, and a burst arriving while the CPU is busy with whisper must not overflow.
-AUDIO_IN_QUEUE = copy.copy(AUDIO_IN)
-AUDIO_IN_QUEUE.depth = 100
+# A burst arriving while the CPU is busy with whisper must not overflow.
+AUDIO_IN_QUEUE = audio_in_queue(seconds=2.0)
 ERROR_THROTTLE = 5.0       # s between repeats of the same error log
 # speech_activity comes 10 times a second while the robot speaks; a deep queue so that a stop
 # is never dropped while the audio callbacks hold the group.

@@ -15,7 +15,6 @@ import sys
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from heisenberg_interfaces.msg import WakeWordDetection
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
 from rclpy.time import Time
 
 from heisenberg_audio.core.audio_format import mismatch_reason, unusable_reason
@@ -25,13 +24,11 @@ from heisenberg_audio.core.wake_word import Detection, WakeWordConfig, WakeWordD
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config, watch_config
-from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.qos import EVENTS, LATCHED, audio_in_queue
 from heisenberg_common.runner import run_node
 
-# AUDIO_IN with a 1 s queue (50 frames of 20 ms) on this side: when the process is briefly
-# starved of CPU, the phrase is scored late rather than dropped (scoring runs ~30x real time).
-AUDIO_IN_QUEUED = QoSProfile(history=AUDIO_IN.history, depth=50, reliability=AUDIO_IN.reliability,
-                             durability=AUDIO_IN.durability)
+# A phrase starved of CPU is scored late rather than dropped (scoring runs ~30x real time).
+AUDIO_IN_QUEUED = audio_in_queue(seconds=1.0)
 
 
 class WakeWordNode(Node):
