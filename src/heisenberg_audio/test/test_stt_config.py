@@ -19,6 +19,8 @@ BAD = [
     ({'no_speech_timeout': -1.0}, 'no_speech_timeout'),
     ({'max_utterance': 0.4}, 'max_utterance'),
     ({'speculative_after': 0.6}, 'speculative_after'),
+    ({'encoder_window': 2.0}, 'encoder_window'),
+    ({'encoder_window': 31.0}, 'encoder_window'),
     ({'pre_roll': 0.3}, 'pre_roll'),
     ({'speech_pad': -0.1}, 'speech_pad'),
     ({'wake_names': ('jarvis', ' ')}, 'wake_names'),

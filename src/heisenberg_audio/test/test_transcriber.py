@@ -11,7 +11,7 @@ from heisenberg_audio.core.stt.endpointing import EndOfSpeech, Endpointer
 from heisenberg_audio.core.stt.config import SttConfig
 from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector
 from heisenberg_audio.core.stt.worker import SpeculativeTranscriber
-from heisenberg_audio.core.stt.transcriber import Transcriber, clean_text, strip_wake_phrase
+from heisenberg_audio.core.stt.transcriber import Transcriber, clean_text, normalize, strip_wake_phrase
 
 CONFIG = SttConfig()
 
@@ -116,6 +116,31 @@ def test_question_after_the_wake_phrase(transcriber, speech):
     assert 'capital' in result.text.lower() and 'france' in result.text.lower()
     assert 'jarvis' not in result.text.lower()
     assert result.language == 'en' and result.transcribe_time > 0
+
+
+@pytest.mark.models
+@pytest.mark.parametrize('question', ['How many legs does a spider have?', 'What do bees make?',
+                                      'Please go to the kitchen and bring me a glass of water.'])
+def test_a_short_request_reads_the_same_in_a_short_window(question, transcriber, speech, models_dir):
+    audio = np.concatenate([speech.say(question), np.zeros(3200, np.int16)])
+    full = Transcriber(dataclasses.replace(CONFIG, model_dir=str(models_dir / 'whisper-tiny.en'),
+                                           encoder_window=30.0))
+    before = transcriber.short_windows, full.full_windows
+    short_text, full_text = transcriber.transcribe(audio).raw_text, full.transcribe(audio).raw_text
+    assert normalize(short_text) == normalize(full_text) == normalize(question), (short_text, full_text)
+    assert (transcriber.short_windows, full.full_windows) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.models
+def test_a_request_longer_than_the_short_window_gets_the_full_one(transcriber, speech):
+    sentence = speech.say('Please go to the kitchen and bring me a glass of water.')
+    gap = np.zeros(8000, np.int16)
+    audio = np.concatenate([sentence, gap, sentence, gap, sentence])  # ~9.7 s: over 10 s - 2 s
+    assert len(audio) / 16000 + 2.0 > transcriber.config.encoder_window
+    before = transcriber.full_windows
+    result = transcriber.transcribe(audio)
+    assert transcriber.full_windows == before + 1
+    assert result.text.lower().count('kitchen') == 3, result
 
 
 @pytest.mark.models

@@ -44,6 +44,10 @@ class SttConfig:
         'whisper beam size (1 = greedy, fastest)'))
     cpu_threads: int = dataclasses.field(default=0, metadata=describe(
         'threads for whisper; 0 = one per CPU core'))
+    encoder_window: float = dataclasses.field(default=10.0, metadata=describe(
+        "seconds of whisper's encoder window for a short request (whisper pads to 30 s; the "
+        'encoder costs in proportion): requests up to 2 s shorter use it, longer ones and '
+        'language detection use 30 s; 30 = always whisper\'s own window'))
     vad_model: str = dataclasses.field(default='', metadata=describe(
         "Silero VAD ONNX file, relative to $HEISENBERG_MODELS like model_dir; "
         "'' = openwakeword/silero_vad.onnx"))
@@ -88,6 +92,8 @@ class SttConfig:
             raise ValueError(f'beam_size must be >= 1, got {self.beam_size}')
         if self.cpu_threads < 0:
             raise ValueError(f'cpu_threads must be >= 0, got {self.cpu_threads}')
+        if not 3.0 <= self.encoder_window <= 30.0:
+            raise ValueError(f'encoder_window must be in [3, 30] s, got {self.encoder_window}')
         if self.language and not (len(self.language) in (2, 3) and self.language.isalpha()):
             raise ValueError(f"language must be an ISO 639-1 code like 'en' or '' (detect), got "
                              f"'{self.language}'")
