@@ -20,7 +20,8 @@ from heisenberg_audio.core.stt.vad import WINDOW, VadFrame
 
 W = WINDOW / 16000
 T0 = 1000.0
-CONFIG = SttConfig()  # vad 0.5, end of speech 0.5 s (16 W), speculative 0.2 s (7 W), pad 0.2 s (6 W)
+# vad 0.5, end of speech 0.5 s (16 W), speculative 0.2 s (7 W), judge asked at 0.2 s (7 W), pad 0.2 s (6 W)
+CONFIG = SttConfig(end_of_speech_silence=0.5)
 
 
 def frame(index: int, voiced: bool) -> VadFrame:
@@ -35,12 +36,13 @@ def window_of(stamp: float) -> int:
     return int(round((stamp - T0) / W))
 
 
-def run(pattern: str, wake_at: float | None = None, arrives_after: int | None = None, **overrides):
+def run(pattern: str, wake_at: float | None = None, arrives_after: int | None = None, judge=None,
+        **overrides):
     """Feed the pattern and return the events, each with the window index it came at.
 
     The wake word (stamp = window wake_at) is handled after window arrives_after (-1: first).
     """
-    endpointer = Endpointer(dataclasses.replace(CONFIG, **overrides))
+    endpointer = Endpointer(dataclasses.replace(CONFIG, **overrides), judge)
     if arrives_after is None and wake_at is not None:
         arrives_after = -1
     events = []
@@ -246,3 +248,56 @@ def test_resume_does_nothing_once_another_turn_has_started():
     endpointer.start_turn(at(40))
     assert endpointer.resume(phrase.turn_id, phrase.speech_end) == []
     assert endpointer.turn_id == 2
+
+
+# -- the turn judge (smart-turn; its real model is tested in test_transcriber.py) ----------
+
+class Judge:
+    """Answers with the given probabilities in turn and remembers the audio it was shown."""
+
+    def __init__(self, *verdicts: float):
+        self.verdicts = list(verdicts)
+        self.shown: list[tuple[int, int]] = []
+
+    def __call__(self, audio: np.ndarray) -> float:
+        self.shown.append((int(audio[0]), int(audio[-1])))
+        return self.verdicts.pop(0)
+
+
+# name, pattern, verdicts, expected final reason, window of the endpoint, windows the judge saw
+JUDGE_CASES = [
+    ('done: the turn ends 0.2 s into the silence, not 0.5 s',
+     '.' * 20 + '#' * 40 + '.' * 30, [0.9], 'turn_complete', 66, [(14, 66)]),
+    ('not done: the turn waits for the long silence',
+     '.' * 20 + '#' * 40 + '.' * 30, [0.1], 'end_of_speech', 75, [(14, 66)]),
+    ('a pause mid-question judged not done, then the rest of it judged done',
+     '.' * 20 + '#' * 20 + '.' * 12 + '#' * 20 + '.' * 30, [0.1, 0.8], 'turn_complete', 78,
+     [(14, 46), (14, 78)]),
+    ('the threshold is inclusive', '.' * 20 + '#' * 40 + '.' * 30, [0.5], 'turn_complete', 66, [(14, 66)]),
+]
+
+
+@pytest.mark.parametrize('name, pattern, verdicts, reason, endpoint_at, shown', JUDGE_CASES,
+                         ids=[c[0] for c in JUDGE_CASES])
+def test_turn_judge_cases(name, pattern, verdicts, reason, endpoint_at, shown):
+    judge = Judge(*verdicts)
+    _, events = run(pattern, wake_at=5, judge=judge)
+    ((index, end),) = [(i, e) for i, e in events if isinstance(e, EndOfSpeech)]
+    assert (end.utterance.reason, index) == (reason, endpoint_at)
+    assert end.utterance.turn_probability == verdicts[-1]
+    assert judge.shown == shown and judge.verdicts == []
+
+
+def test_an_early_end_uses_the_speculated_audio():
+    _, events = run('.' * 20 + '#' * 40 + '.' * 30, wake_at=5, judge=Judge(0.9))
+    (speculation,) = [e.utterance for _, e in events if isinstance(e, Speculation)]
+    (final,) = finals(events)
+    assert speculation.key == final.key
+
+
+def test_the_wake_phrase_alone_is_not_judged():
+    judge = Judge(0.9)
+    _, events = run('.' * 10 + '#' * 20 + '.' * 25 + '#' * 20 + '.' * 20, 32, 34, judge=judge)
+    assert kinds(events) == ['TurnStarted', 'SpeechStarted', 'SpeechDropped', 'SpeechStarted', 'Speculation',
+                             'EndOfSpeech']
+    assert judge.shown == [(49, 81)]

@@ -36,6 +36,7 @@ from heisenberg_audio.core.stt.config import SttConfig
 from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector, VadFrame
 from heisenberg_audio.core.stt.worker import SpeculativeTranscriber
 from heisenberg_audio.core.stt.transcriber import Transcriber, Transcription
+from heisenberg_audio.core.stt.turn import SmartTurn
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
@@ -99,19 +100,25 @@ class SttNode(Node):
             self._detector = SpeechDetector(SileroVad(config.resolved_vad_model))
             start = time.perf_counter()
             self._transcriber = Transcriber(config)
+            self._smart_turn = SmartTurn(config.resolved_smart_turn_model) if config.smart_turn else None
             loaded = time.perf_counter() - start
         except (FileNotFoundError, ValueError) as exc:
             raise ConfigError(f'{self.get_name()}: {exc}') from exc
         except Exception as exc:  # onnxruntime / CTranslate2 raise their own types on bad files
             raise ConfigError(f'{self.get_name()}: cannot load a model: {exc}') from exc
         warm_up = self._transcriber.warm_up()
-        self._endpointer = Endpointer(config)
+        if self._smart_turn is not None:
+            self._smart_turn.warm_up()
+        self._endpointer = Endpointer(config, self._smart_turn.probability if self._smart_turn else None)
         self._worker = SpeculativeTranscriber(self._transcriber.transcribe)
         self.get_logger().info(
             f'whisper {self._transcriber.model_dir} loaded in {loaded:.2f} s ({config.compute_type}, '
             f'beam {config.beam_size}, {config.threads} threads, language '
             f"'{self._transcriber.language or 'detect'}'), warm-up {warm_up:.2f} s; "
-            f"VAD {config.resolved_vad_model.name}; speculative {'on' if config.speculative else 'off'}")
+            f"VAD {config.resolved_vad_model.name}; speculative {'on' if config.speculative else 'off'}; "
+            + (f'end of turn: {config.resolved_smart_turn_model.name} after {config.smart_turn_after:g} s, '
+               f'else {config.end_of_speech_silence:g} s of silence' if self._smart_turn is not None
+               else f'end of turn after {config.end_of_speech_silence:g} s of silence'))
 
     def close(self) -> None:
         self._closing = True  # a transcription still running must not publish on a dead node
@@ -285,8 +292,10 @@ class SttNode(Node):
 
     def _log_transcript(self, utterance: Utterance, result: Transcription, speculative: bool,
                         after_endpoint: float) -> None:
+        judged = ('' if utterance.turn_probability is None
+                  else f' (turn model {utterance.turn_probability:.2f})')
         timing = (f'speech {utterance.speech_end - utterance.speech_start:.2f} s, '
-                  f'{utterance.reason} after {utterance.endpoint_delay:.2f} s, whisper '
+                  f'{utterance.reason}{judged} after {utterance.endpoint_delay:.2f} s, whisper '
                   f"{result.transcribe_time:.2f} s{' (speculative)' if speculative else ''}, "
                   f'published {after_endpoint:.3f} s after the endpoint')
         said = (f'nothing heard: {result.reason}' if result.nothing_heard
@@ -331,6 +340,9 @@ class SttNode(Node):
             'last_endpoint_delay_s': f"{stats['last_endpoint_delay']:.3f}",
             'last_transcribe_time_s': f"{stats['last_transcribe_time']:.3f}",
             'last_latency_s': f"{stats['last_latency']:.3f}",
+            'turn_model': str(self._smart_turn.model_path) if self._smart_turn else 'off',
+            'short_window_transcriptions': str(self._transcriber.short_windows),
+            'full_window_transcriptions': str(self._transcriber.full_windows),
             'barge_in': 'on' if self.config.barge_in.enabled else 'off',
             'barge_ins': str(self._barge_in.detections),
             'robot_speaking': str(self._timeline.speaking).lower(),

@@ -53,8 +53,19 @@ class SttConfig:
         "'' = openwakeword/silero_vad.onnx"))
     vad_threshold: float = dataclasses.field(default=0.5, metadata=describe(
         'Silero speech probability at or above which a 32 ms window counts as voiced'))
-    end_of_speech_silence: float = dataclasses.field(default=0.5, metadata=describe(
-        'seconds of silence after speech that end the utterance'))
+    end_of_speech_silence: float = dataclasses.field(default=1.0, metadata=describe(
+        'seconds of silence after speech that end the utterance when the turn model says the '
+        'speaker is not done (a pause mid-question), or when smart_turn is off'))
+    smart_turn: bool = dataclasses.field(default=True, metadata=describe(
+        'ask the smart-turn model, smart_turn_after seconds into a silence, whether the speaker '
+        'is done; if so the turn ends there instead of after end_of_speech_silence'))
+    smart_turn_model: str = dataclasses.field(default='', metadata=describe(
+        "smart-turn v3 ONNX file, relative to $HEISENBERG_MODELS like model_dir; "
+        "'' = smart-turn/smart-turn-v3.2-cpu.onnx"))
+    smart_turn_after: float = dataclasses.field(default=0.2, metadata=describe(
+        'seconds of silence after speech before the turn model is asked'))
+    smart_turn_threshold: float = dataclasses.field(default=0.5, metadata=describe(
+        "turn model probability at or above which the speaker is done"))
     max_utterance: float = dataclasses.field(default=15.0, metadata=describe(
         'seconds of speech after which the utterance is cut and transcribed anyway'))
     no_speech_timeout: float = dataclasses.field(default=5.0, metadata=describe(
@@ -99,7 +110,9 @@ class SttConfig:
                              f"'{self.language}'")
         if not 0.0 < self.vad_threshold < 1.0:
             raise ValueError(f'vad_threshold must be in (0, 1), got {self.vad_threshold}')
-        for name in ('end_of_speech_silence', 'no_speech_timeout', 'speculative_after'):
+        if not 0.0 < self.smart_turn_threshold < 1.0:
+            raise ValueError(f'smart_turn_threshold must be in (0, 1), got {self.smart_turn_threshold}')
+        for name in ('end_of_speech_silence', 'no_speech_timeout', 'speculative_after', 'smart_turn_after'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
         for name in ('min_speech', 'pre_roll', 'wake_margin', 'speech_pad'):
@@ -110,6 +123,9 @@ class SttConfig:
                              f'end_of_speech_silence ({self.end_of_speech_silence} s)')
         if self.speculative_after >= self.end_of_speech_silence:
             raise ValueError(f'speculative_after ({self.speculative_after} s) must be shorter than '
+                             f'end_of_speech_silence ({self.end_of_speech_silence} s)')
+        if self.smart_turn_after >= self.end_of_speech_silence:
+            raise ValueError(f'smart_turn_after ({self.smart_turn_after} s) must be shorter than '
                              f'end_of_speech_silence ({self.end_of_speech_silence} s)')
         if self.wake_margin + self.speech_pad > self.pre_roll:
             raise ValueError(f'pre_roll ({self.pre_roll} s) must cover wake_margin + speech_pad '
@@ -124,6 +140,10 @@ class SttConfig:
     @property
     def resolved_vad_model(self) -> Path:
         return _resolve(self.vad_model or 'openwakeword/silero_vad.onnx')
+
+    @property
+    def resolved_smart_turn_model(self) -> Path:
+        return _resolve(self.smart_turn_model or 'smart-turn/smart-turn-v3.2-cpu.onnx')
 
     @property
     def threads(self) -> int:

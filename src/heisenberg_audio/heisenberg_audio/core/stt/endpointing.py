@@ -9,9 +9,11 @@ speech probability. A wake word starts a turn:
   Otherwise the utterance begins at the first voiced window after the anchor.
 * `speech_pad` of quieter audio is kept before the first voiced window, so soft onsets
   are not clipped (never reaching back into earlier voiced audio).
-* `end_of_speech_silence` of silent windows after the last voiced one ends the
-  utterance (audio missing from the stream is not silence: a stall upstream must not
-  cut the user off);
+* With a turn judge (core/stt/turn.py), `smart_turn_after` seconds into the trailing
+  silence the judge is asked whether the speaker is done; if so the utterance ends there.
+  Otherwise, or without a judge, `end_of_speech_silence` of silent windows after the last
+  voiced one ends it (audio missing from the stream is not silence: a stall upstream must
+  not cut the user off);
   `max_utterance` cuts it; `no_speech_timeout` after the wake word without speech
   reports nothing heard.
 * Speech that ended before the wake word fired is the wake phrase itself (the user
@@ -31,6 +33,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+from collections.abc import Callable
 
 import numpy as np
 
@@ -55,8 +58,10 @@ class Utterance:
     speech_start: float   # start of the first voiced window
     speech_end: float     # end of the last voiced window
     decided_at: float     # capture time at which this audio was handed over
-    # 'trailing_silence' (a speculation), 'end_of_speech', 'max_utterance', 'audio_stopped'
+    # 'trailing_silence' (a speculation), 'turn_complete' (the judge said so), 'end_of_speech',
+    # 'max_utterance', 'audio_stopped'
     reason: str
+    turn_probability: float | None = None   # the judge's last verdict on this turn, if asked
 
     @property
     def key(self) -> tuple:
@@ -124,13 +129,20 @@ class _Turn:
     voiced: float = 0.0     # seconds of voiced windows
     silence: float = 0.0    # seconds of silent windows since the last voiced one
     speculated: bool = False
+    judged: bool = False    # the judge was asked about the current silence
+    turn_probability: float | None = None
+
+
+# The turn's audio so far -> probability that the speaker is done (SmartTurn.probability).
+TurnJudge = Callable[[np.ndarray], float]
 
 
 class Endpointer:
     """Turns scored windows plus wake word stamps into utterances (see the module doc)."""
 
-    def __init__(self, config: SttConfig):
+    def __init__(self, config: SttConfig, judge: TurnJudge | None = None):
         self.config = config
+        self._judge = judge
         self._ring: collections.deque[VadFrame] = collections.deque()
         self._turn: _Turn | None = None
         self._last_turn_id = 0
@@ -278,7 +290,7 @@ class Endpointer:
         turn.speech_end = frame.end
         turn.voiced = frame.duration
         turn.silence = 0.0
-        turn.speculated = False
+        turn.speculated = turn.judged = False
         return [SpeechStarted(turn.turn_id, frame.start)]
 
     def _advance(self, index: int) -> list:
@@ -292,7 +304,7 @@ class Endpointer:
             turn.speech_end = frame.end
             turn.voiced += frame.duration
             turn.silence = 0.0
-            turn.speculated = False
+            turn.speculated = turn.judged = False
         else:
             turn.phase = Phase.TRAILING
             turn.silence += frame.duration
@@ -326,7 +338,20 @@ class Endpointer:
             events.append(Speculation(self._utterance(frame.end, 'trailing_silence', whole=False)))
         if silence >= self.config.end_of_speech_silence:
             events += self._endpoint(frame.end, 'end_of_speech')
+        elif self._should_judge(silence) and self._speaker_is_done():
+            events += self._endpoint(frame.end, 'turn_complete')
         return events
+
+    def _should_judge(self, silence: float) -> bool:
+        turn = self._turn
+        return (self._judge is not None and not turn.judged and silence >= self.config.smart_turn_after
+                and turn.speech_end > turn.wake_stamp and turn.voiced >= self.config.min_speech)
+
+    def _speaker_is_done(self) -> bool:
+        turn = self._turn
+        turn.judged = True
+        turn.turn_probability = self._judge(np.concatenate([f.samples for f in turn.frames]))
+        return turn.turn_probability >= self.config.smart_turn_threshold
 
     def _endpoint(self, stamp: float, reason: str) -> list:
         turn = self._turn
@@ -360,4 +385,5 @@ class Endpointer:
         frames = turn.frames if whole else [f for f in turn.frames if f.start < cut - 1e-9]
         return Utterance(turn_id=turn.turn_id, audio=np.concatenate([f.samples for f in frames]),
                          audio_start=frames[0].start, speech_start=turn.speech_start,
-                         speech_end=turn.speech_end, decided_at=stamp, reason=reason)
+                         speech_end=turn.speech_end, decided_at=stamp, reason=reason,
+                         turn_probability=turn.turn_probability)
