@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from heisenberg_audio.core.stt.endpointing import (
-    EndOfSpeech, Endpointer, NoSpeech, Phase, Speculation, SpeechDropped, SpeechStarted, TurnStarted)
+    EndOfSpeech, Endpointer, NoSpeech, Phase, Speculation, SpeechDropped, SpeechStarted, TurnReopened,
+    TurnStarted)
 from heisenberg_audio.core.stt.config import SttConfig
 from heisenberg_audio.core.stt.vad import WINDOW, VadFrame
 
@@ -301,3 +302,41 @@ def test_the_wake_phrase_alone_is_not_judged():
     assert kinds(events) == ['TurnStarted', 'SpeechStarted', 'SpeechDropped', 'SpeechStarted', 'Speculation',
                              'EndOfSpeech']
     assert judge.shown == [(49, 81)]
+
+
+def test_speech_soon_after_a_judged_end_reopens_the_turn():
+    """A "Stop." judged done, 0.2 s later "What is the capital of France?": one turn, a second end."""
+    judge = Judge(0.9, 0.95)
+    pattern = '.' * 20 + '#' * 10 + '.' * 13 + '#' * 30 + '.' * 30
+    _, events = run(pattern, wake_at=5, judge=judge)
+    assert kinds(events) == ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech', 'TurnReopened',
+                             'Speculation', 'EndOfSpeech']
+    first, second = finals(events)
+    (reopened,) = [(i, e) for i, e in events if isinstance(e, TurnReopened)]
+    assert reopened[0] == 43 and reopened[1].turn_id == first.turn_id == second.turn_id == 1
+    assert windows(first) == (14, 36) and windows(second) == (14, 79)   # all of it, the pause included
+    assert np.array_equal(np.unique(second.audio), np.arange(14, 80))
+    assert second.reason == 'turn_complete'
+
+
+@pytest.mark.parametrize('name, pattern, verdicts', [
+    ('speech after the long silence is a new request, not this turn',
+     '.' * 20 + '#' * 10 + '.' * 40 + '#' * 30 + '.' * 30, [0.9]),
+    ('an end of the long silence is not revised',
+     '.' * 20 + '#' * 10 + '.' * 20 + '#' * 30 + '.' * 30, [0.1]),
+])
+def test_a_turn_is_not_reopened(name, pattern, verdicts):
+    _, events = run(pattern, wake_at=5, judge=Judge(*verdicts))
+    assert len(finals(events)) == 1 and not any(isinstance(e, TurnReopened) for _, e in events)
+
+
+def test_a_new_wake_word_ends_the_chance_to_reopen():
+    endpointer = Endpointer(CONFIG, Judge(0.9))
+    endpointer.start_turn(at(5))
+    events = []
+    for index, char in enumerate('.' * 20 + '#' * 10 + '.' * 8):
+        events += endpointer.push(frame(index, char == '#'))
+    assert len(finals([(0, e) for e in events])) == 1
+    endpointer.start_turn(at(38))
+    assert not any(isinstance(e, TurnReopened) for e in endpointer.push(frame(38, True)))
+    assert endpointer.turn_id == 2

@@ -31,7 +31,8 @@ from heisenberg_audio.core.audio_format import mismatch_reason
 from heisenberg_audio.core.stt.barge_in import BargeInDetected, BargeInDetector, SpeakingTimeline
 from heisenberg_audio.core.echo.gate import EchoGate
 from heisenberg_audio.core.stt.endpointing import (
-    EndOfSpeech, Endpointer, NoSpeech, Speculation, SpeechDropped, SpeechStarted, TurnStarted, Utterance)
+    EndOfSpeech, Endpointer, NoSpeech, Speculation, SpeechDropped, SpeechStarted, TurnReopened, TurnStarted,
+    Utterance)
 from heisenberg_audio.core.stt.config import SttConfig
 from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector, VadFrame
 from heisenberg_audio.core.stt.worker import SpeculativeTranscriber
@@ -238,12 +239,22 @@ class SttNode(Node):
                 self._transcribe(event.utterance)
             elif isinstance(event, NoSpeech):
                 self._publish_nothing_heard(event)
+            elif isinstance(event, TurnReopened):
+                self._on_turn_reopened(event)
 
     def _on_turn_started(self, event: TurnStarted) -> None:
         with self._stats_lock:
             self._stats['turns'] += 1
         replaced = f' (replaces unfinished turn {event.superseded})' if event.superseded else ''
         self.get_logger().info(f'turn {event.turn_id}: listening{replaced}')
+
+    def _on_turn_reopened(self, event: TurnReopened) -> None:
+        """The user went on after a pause taken for the end: stop the reply to half a request."""
+        msg = BargeIn(source='continued', score=1.0)
+        msg.header.stamp = time_msg(event.speech_start)
+        self._barge_in_pub.publish(msg)
+        self.get_logger().info(f'turn {event.turn_id}: the speaker went on at {event.speech_start:.3f}; '
+                               f'listening again (its next transcript replaces the last)')
 
     def _transcribe(self, utterance: Utterance) -> None:
         future, speculative = self._worker.final(utterance.key, utterance.audio)

@@ -13,7 +13,10 @@ speech probability. A wake word starts a turn:
   silence the judge is asked whether the speaker is done; if so the utterance ends there.
   Otherwise, or without a judge, `end_of_speech_silence` of silent windows after the last
   voiced one ends it (audio missing from the stream is not silence: a stall upstream must
-  not cut the user off);
+  not cut the user off). An end the judge called stays open to revision: speech within
+  `end_of_speech_silence` of the last voiced window reopens the turn (`TurnReopened`, same
+  turn id, all its audio kept), and its next end replaces the first ("Stop. What is...",
+  with a sentence pause the judge took for the end);
   `max_utterance` cuts it; `no_speech_timeout` after the wake word without speech
   reports nothing heard.
 * Speech that ended before the wake word fired is the wake phrase itself (the user
@@ -109,6 +112,14 @@ class EndOfSpeech:
 
 
 @dataclasses.dataclass(frozen=True)
+class TurnReopened:
+    """The speaker went on after an end the judge called: the turn listens again."""
+
+    turn_id: int
+    speech_start: float   # start of the voiced window that reopened it
+
+
+@dataclasses.dataclass(frozen=True)
 class NoSpeech:
     turn_id: int
     wake_stamp: float
@@ -147,6 +158,7 @@ class Endpointer:
         self._turn: _Turn | None = None
         self._last_turn_id = 0
         self._finished: tuple[int, float] | None = None   # (turn id, wake stamp) of the last utterance
+        self._revisable: _Turn | None = None   # a turn the judge ended, while speech may reopen it
 
     @property
     def phase(self) -> Phase:
@@ -169,7 +181,7 @@ class Endpointer:
         """Add the next window of the stream; returns the events it caused."""
         self._remember(frame)
         if self._turn is None:
-            return []
+            return self._reopen_if_speech_goes_on()
         return self._advance(len(self._ring) - 1)
 
     def start_turn(self, wake_stamp: float) -> list:
@@ -178,6 +190,7 @@ class Endpointer:
         Any unfinished turn is replaced; the recent audio is replayed from the anchor on.
         """
         superseded = self.turn_id
+        self._revisable = None
         self._last_turn_id += 1
         self._turn = _Turn(turn_id=self._last_turn_id, wake_stamp=wake_stamp,
                            anchor=wake_stamp - self.config.wake_margin,
@@ -220,7 +233,7 @@ class Endpointer:
 
     def abandon(self) -> None:
         """End the active turn without an utterance (the caller reports why)."""
-        self._turn = None
+        self._turn = self._revisable = None
 
     def expire(self, now: float) -> list:
         """Close the turn as if silence had lasted until now (capture time): audio stopped."""
@@ -239,6 +252,19 @@ class Endpointer:
         return []
 
     # -- internals -----------------------------------------------------------------
+
+    def _reopen_if_speech_goes_on(self) -> list:
+        turn, frame = self._revisable, self._ring[-1]
+        if turn is None:
+            return []
+        if frame.start >= turn.speech_end + self.config.end_of_speech_silence - 1e-9:
+            self._revisable = None   # the long silence passed: the end stands
+            return []
+        if not self._voiced(frame):
+            return []
+        self._revisable, self._turn = None, turn
+        events = [TurnReopened(turn.turn_id, frame.start)]
+        return events + self._replay(self._first_index_after(turn.frames[-1].end + 1e-9))
 
     def _voiced(self, frame: VadFrame) -> bool:
         return frame.prob >= self.config.vad_threshold
@@ -372,6 +398,7 @@ class Endpointer:
     def _finish(self, stamp: float, reason: str, whole: bool) -> list:
         utterance = self._utterance(stamp, reason, whole)
         self._finished = (self._turn.turn_id, self._turn.wake_stamp)
+        self._revisable = self._turn if reason == 'turn_complete' else None
         self._turn = None
         return [EndOfSpeech(utterance)]
 
