@@ -340,3 +340,21 @@ def test_a_new_wake_word_ends_the_chance_to_reopen():
     endpointer.start_turn(at(38))
     assert not any(isinstance(e, TurnReopened) for e in endpointer.push(frame(38, True)))
     assert endpointer.turn_id == 2
+
+
+def test_the_judge_hears_the_request_without_the_wake_phrase():
+    # "Hey Jarvis what is ..." in one breath (windows 10-59), the wake word fires at window 25.
+    judge = Judge(0.9)
+    _, events = run('.' * 10 + '#' * 50 + '.' * 20, wake_at=25, arrives_after=28, judge=judge)
+    (final,) = finals(events)
+    assert windows(final)[0] == 4                 # the transcript gets all of it, from the onset
+    assert judge.shown == [(24, 66)]              # the judge, from the wake word on
+
+
+def test_a_wake_phrase_running_past_the_wake_word_is_not_judged_alone():
+    # The phrase's last 0.2 s (6 windows) come after the wake stamp, then a pause, then the question.
+    judge = Judge(0.9)
+    _, events = run('.' * 10 + '#' * 20 + '.' * 12 + '#' * 20 + '.' * 20, wake_at=24, arrives_after=26,
+                    judge=judge, speculative=False)
+    assert judge.shown == [(24, 68)]              # asked once, after the question
+    assert [e.utterance.reason for _, e in events if isinstance(e, EndOfSpeech)] == ['turn_complete']

@@ -146,6 +146,9 @@ class _Turn:
 
 # The turn's audio so far -> probability that the speaker is done (SmartTurn.probability).
 TurnJudge = Callable[[np.ndarray], float]
+# Voiced seconds after the wake word before the judge is asked: "Hey Jarvis." itself sounds
+# finished, and the judge is only ever shown the audio from the wake word on.
+MIN_JUDGED_SPEECH = 0.3
 
 
 class Endpointer:
@@ -370,13 +373,19 @@ class Endpointer:
 
     def _should_judge(self, silence: float) -> bool:
         turn = self._turn
-        return (self._judge is not None and not turn.judged and silence >= self.config.smart_turn_after
-                and turn.speech_end > turn.wake_stamp and turn.voiced >= self.config.min_speech)
+        if self._judge is None or turn.judged or silence < self.config.smart_turn_after:
+            return False
+        voiced = sum(f.duration for f in self._judged_frames() if self._voiced(f))
+        return voiced + 1e-9 >= max(MIN_JUDGED_SPEECH, self.config.min_speech)
+
+    def _judged_frames(self) -> list[VadFrame]:
+        """The turn's frames from the wake word on (a question said in the same breath minus the phrase)."""
+        return [f for f in self._turn.frames if f.end > self._turn.wake_stamp]
 
     def _speaker_is_done(self) -> bool:
         turn = self._turn
         turn.judged = True
-        turn.turn_probability = self._judge(np.concatenate([f.samples for f in turn.frames]))
+        turn.turn_probability = self._judge(np.concatenate([f.samples for f in self._judged_frames()]))
         return turn.turn_probability >= self.config.smart_turn_threshold
 
     def _endpoint(self, stamp: float, reason: str) -> list:
