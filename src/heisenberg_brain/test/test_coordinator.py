@@ -423,3 +423,9 @@ def test_a_speak_goal_is_cancelled_whenever_asked_and_ends_once(plan, accepted, 
         handle.result_future.complete()   # a late duplicate must not end it twice
     assert handle.cancels == cancels and len(ended) == done
     assert audio == ([1] if accepted else [])
+
+
+@pytest.mark.parametrize('value', [8, 161])
+def test_first_chunk_max_chars_is_zero_or_a_sensible_length(value):
+    with pytest.raises(ValueError, match='first_chunk_max_chars'):
+        BrainConfig(first_chunk_max_chars=value)

@@ -114,6 +114,16 @@ SPLIT_TABLE = [
     ('The robot moves forward — slowly and carefully — to the door.',
      ['The robot moves forward —', 'slowly and carefully —', 'to the door.'], {'max_clause_chars': 30}),
     ('Exactly twenty char. Next.', ['Exactly twenty char.', 'Next.'], {'max_clause_chars': 20}),
+    # A long first sentence is cut within first_chunk_max_chars; the rest keep whole sentences.
+    ('The boiling point of water is approximately 100 degrees Celsius. It boils at sea level.',
+     ['The boiling point of water is approximately', '100 degrees Celsius.', 'It boils at sea level.'],
+     {'first_chunk_max_chars': 45}),
+    ('The sky is blue, because of a process called Rayleigh scattering. Yes.',
+     ['The sky is blue,', 'because of a process called Rayleigh scattering.', 'Yes.'],
+     {'first_chunk_max_chars': 40}),
+    ('The capital of France is Paris. It is a big city with many old streets.',
+     ['The capital of France is Paris.', 'It is a big city with many old streets.'],
+     {'first_chunk_max_chars': 32}),
 ]
 
 

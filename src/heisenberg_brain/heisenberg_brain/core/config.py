@@ -95,6 +95,9 @@ class BrainConfig:
         'send each sentence to tts as soon as it closes; false = wait for the whole reply (for comparison)'))
     first_clause_min_chars: int = dataclasses.field(default=24, metadata=describe(
         'speak the first clause (at , ; :) once it has this many characters; 0 = wait for a sentence'))
+    first_chunk_max_chars: int = dataclasses.field(default=50, metadata=describe(
+        'a longer first sentence is spoken in two parts, cut at a clause mark or a word boundary, so '
+        'the voice starts before the whole sentence is generated; 0 = never cut it'))
     max_clause_chars: int = dataclasses.field(default=160, metadata=describe(
         'longest chunk sent to tts; longer sentences are cut at a clause boundary'))
     listen_timeout: float = dataclasses.field(default=25.0, metadata=describe(
@@ -115,5 +118,8 @@ class BrainConfig:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
         if self.first_clause_min_chars < 0 or self.max_clause_chars < 8:
             raise ValueError('first_clause_min_chars must be >= 0 and max_clause_chars >= 8')
+        if self.first_chunk_max_chars and not 16 <= self.first_chunk_max_chars <= self.max_clause_chars:
+            raise ValueError(f'first_chunk_max_chars must be 0 or in [16, max_clause_chars], '
+                             f'got {self.first_chunk_max_chars}')
         if not self.voice_session_id:
             raise ValueError('voice_session_id must not be empty')

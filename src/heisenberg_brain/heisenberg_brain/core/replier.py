@@ -70,13 +70,14 @@ class Replier:
     """Builds the prompt within the context, streams the reply, splits it for speech."""
 
     def __init__(self, config: LLMConfig, client: LlamaClient, sessions: SessionStore,
-                 max_clause_chars: int = 160, first_clause_min_chars: int = 0):
+                 max_clause_chars: int = 160, first_clause_min_chars: int = 0,
+                 first_chunk_max_chars: int = 0):
         self.config = config
         self.client = client
         self.sessions = sessions
         self.builder = PromptBuilder(config.prompt_format, config.system_prompt)
         self.stop = tuple(dict.fromkeys(self.builder.stop_strings() + tuple(config.stop)))
-        self._splitter_args = (max_clause_chars, first_clause_min_chars)
+        self._splitter_args = (max_clause_chars, first_clause_min_chars, first_chunk_max_chars)
         self._context_size: int | None = None
 
     async def context_size(self) -> int:

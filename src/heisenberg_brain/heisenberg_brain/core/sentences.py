@@ -34,16 +34,23 @@ class SentenceSplitter:
     ``push(delta)`` returns the chunks that closed with this delta; ``flush()`` returns
     the rest at the end of the stream. Chunks never exceed ``max_clause_chars``. With
     ``first_clause_min_chars`` > 0 the first chunk of a reply may also end at , ; : once
-    it is that long, so the voice can start sooner.
+    it is that long, so the voice can start sooner; with ``first_chunk_max_chars`` > 0 a
+    first sentence longer than that is cut at its last clause mark or word boundary
+    within it (a long first sentence would otherwise be generated and synthesized whole
+    before the first word is heard).
     """
 
-    def __init__(self, max_clause_chars: int = 160, first_clause_min_chars: int = 0):
+    def __init__(self, max_clause_chars: int = 160, first_clause_min_chars: int = 0,
+                 first_chunk_max_chars: int = 0):
         if max_clause_chars < 1:
             raise ValueError(f'max_clause_chars must be >= 1, got {max_clause_chars}')
         if first_clause_min_chars < 0:
             raise ValueError(f'first_clause_min_chars must be >= 0, got {first_clause_min_chars}')
+        if first_chunk_max_chars < 0:
+            raise ValueError(f'first_chunk_max_chars must be >= 0, got {first_chunk_max_chars}')
         self.max_clause_chars = max_clause_chars
         self.first_clause_min_chars = first_clause_min_chars
+        self.first_chunk_max_chars = first_chunk_max_chars
         self.reset()
 
     def reset(self) -> None:
@@ -79,12 +86,18 @@ class SentenceSplitter:
         if newline >= 0:
             candidates.append(newline + 1)
         end = min(candidates) if candidates else None
-        if end is not None and len(text[:end].strip()) <= self.max_clause_chars:
+        limit = self._limit()
+        if end is not None and len(text[:end].strip()) <= limit:
             return end
         # rstrip: a trailing space may still be followed by a letter that confirms a sentence end.
-        if end is not None or len(line.rstrip()) > self.max_clause_chars:
-            return _long_clause_cut(line, self.max_clause_chars)
+        if end is not None or len(line.rstrip()) > limit:
+            return _long_clause_cut(line, limit)
         return None
+
+    def _limit(self) -> int:
+        if self._emitted_any or not self.first_chunk_max_chars:
+            return self.max_clause_chars
+        return min(self.max_clause_chars, self.first_chunk_max_chars)
 
     def _sentence_end(self, line: str) -> int | None:
         for mark in _SENTENCE_MARK.finditer(line):

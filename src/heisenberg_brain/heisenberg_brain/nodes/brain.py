@@ -115,7 +115,8 @@ class BrainNode(Node):
         self.sessions = SessionStore(self.config.llm.max_history_turns,
                                      max_sessions=self.config.llm.max_sessions)
         self.replier = Replier(self.config.llm, self._client, self.sessions,
-                               self.config.max_clause_chars, self.config.first_clause_min_chars)
+                               self.config.max_clause_chars, self.config.first_clause_min_chars,
+                               self.config.first_chunk_max_chars)
         self.coordinator = ReplyCoordinator(
             self.config, self.replier, self,
             submit=lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, self._loop),
