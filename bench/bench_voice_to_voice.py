@@ -46,7 +46,7 @@ LOUD = 300  # int16 amplitude above which a sample counts as speech (true end of
 CONFIGS = {'streaming': True, 'full reply': False}
 # (TurnMetrics field or derived key, label, plot colour); the first five add up to voice-to-voice.
 STAGES = [
-    ('endpoint_delay', 'endpoint (VAD silence)', '#9ecae1'),
+    ('endpoint_delay', 'turn decided (turn model)', '#9ecae1'),
     ('whisper', 'stt after endpoint', '#3182bd'),
     ('transcript_to_first_token', 'transcript -> 1st token', '#fdae6b'),
     ('first_token_to_first_sentence', '1st token -> 1st sentence', '#e6550d'),

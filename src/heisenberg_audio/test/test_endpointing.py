@@ -22,7 +22,7 @@ from heisenberg_audio.core.stt.vad import WINDOW, VadFrame
 W = WINDOW / 16000
 T0 = 1000.0
 # vad 0.5, end of speech 0.5 s (16 W), speculative 0.2 s (7 W), judge asked at 0.2 s (7 W), pad 0.2 s (6 W)
-CONFIG = SttConfig(end_of_speech_silence=0.5)
+CONFIG = SttConfig(end_of_speech_silence=0.5, speculative_after=0.2, smart_turn_after=0.2)
 
 
 def frame(index: int, voiced: bool) -> VadFrame:

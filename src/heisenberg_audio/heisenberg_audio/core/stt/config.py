@@ -62,7 +62,7 @@ class SttConfig:
     smart_turn_model: str = dataclasses.field(default='', metadata=describe(
         "smart-turn v3 ONNX file, relative to $HEISENBERG_MODELS like model_dir; "
         "'' = smart-turn/smart-turn-v3.2-cpu.onnx"))
-    smart_turn_after: float = dataclasses.field(default=0.2, metadata=describe(
+    smart_turn_after: float = dataclasses.field(default=0.15, metadata=describe(
         'seconds of silence after speech before the turn model is asked'))
     smart_turn_threshold: float = dataclasses.field(default=0.5, metadata=describe(
         "turn model probability at or above which the speaker is done"))
@@ -83,7 +83,7 @@ class SttConfig:
     speculative: bool = dataclasses.field(default=True, metadata=describe(
         'start transcribing during the trailing silence and use that result at the endpoint '
         'when no speech came back in between'))
-    speculative_after: float = dataclasses.field(default=0.2, metadata=describe(
+    speculative_after: float = dataclasses.field(default=0.06, metadata=describe(
         'seconds of trailing silence after which the speculative transcription starts; '
         'also the silence kept after the last voiced window in the transcribed audio'))
     wake_names: tuple[str, ...] = dataclasses.field(default=('jarvis',), metadata=describe(
