@@ -50,6 +50,21 @@ class EchoRoom:
         self.respond = ActionClient(monitor.node, Respond, 'respond')
         self._clips = 0
 
+    def wait_for_question(self, since: float, word: str) -> list:
+        """The final transcripts of one turn since `since`, once one of them holds word.
+
+        A pause the turn model took for the end ("Stop." before the question, or the echo under a
+        word) ends the turn early; the speech that follows reopens it (same turn id) and its final
+        transcript replaces the first. All finals must belong to that one turn.
+        """
+        def finals():
+            return [t for t in self.monitor.of('transcript', since) if t.is_final and not t.nothing_heard]
+        heard = self.monitor.wait_for(lambda: any(word in t.text.lower() for t in finals()), 30,
+                                      poll=self.graph.poll)
+        assert heard, self.monitor.of('transcript', since)
+        assert len({t.turn_id for t in finals()}) == 1, finals()
+        return finals()
+
     def _on_barge_in(self, msg: BargeIn) -> None:
         with self._lock:
             self.barge_ins.append((msg, time.time()))
@@ -172,18 +187,9 @@ def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
     assert room.monitor.wait_for(
         lambda: any(m.flushed for m in room.monitor.of('speech_activity', clip)), 10)
 
-    def transcribed():
-        return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
-
-    def question_heard():
-        return any('capital' in t.text.lower() for t in transcribed())
-    # "Stop." may be taken for the whole request (the turn model hears a finished sentence); the
-    # question that follows then reopens the same turn, and its transcript replaces that one.
-    assert room.monitor.wait_for(question_heard, 30, poll=room.graph.poll), \
-        room.monitor.of('transcript', clip)
-    text = transcribed()[-1].text.lower()
+    transcribed = room.wait_for_question(clip, 'capital')
+    text = transcribed[-1].text.lower()
     assert 'capital' in text and 'france' in text, text
-    assert len({t.turn_id for t in transcribed()}) == 1, transcribed()
     assert room.monitor.of('wake_word', since) == []
     silenced, onset = room.silenced_at(str(story_turn)), room.onset(clip_wall)
     print(f'\nbarge-in: user onset -> BargeIn received {barge[0][1] - onset:.3f} s, '
@@ -213,11 +219,8 @@ def test_hey_jarvis_over_the_echo_still_wakes_it(room):
         interrupted = [s for s in room.monitor.of('state', clip) if s.state_name == 'LISTENING'][0]
         assert interrupted.previous_state == AssistantState.SPEAKING, interrupted   # over the robot's voice
 
-        def transcribed():
-            return [t for t in room.monitor.of('transcript', clip) if t.is_final and not t.nothing_heard]
-        assert room.monitor.wait_for(transcribed, 30, poll=room.graph.poll), \
-            room.monitor.of('transcript', clip)
-        text = transcribed()[-1].text.lower()
+        transcribed = room.wait_for_question(clip, 'capital')
+        text = transcribed[-1].text.lower()
         assert 'capital' in text and 'france' in text, text
         assert room.idle()
     finally:

@@ -83,7 +83,7 @@ class SttConfig:
     speculative: bool = dataclasses.field(default=True, metadata=describe(
         'start transcribing during the trailing silence and use that result at the endpoint '
         'when no speech came back in between'))
-    speculative_after: float = dataclasses.field(default=0.06, metadata=describe(
+    speculative_after: float = dataclasses.field(default=0.1, metadata=describe(
         'seconds of trailing silence after which the speculative transcription starts; '
         'also the silence kept after the last voiced window in the transcribed audio'))
     wake_names: tuple[str, ...] = dataclasses.field(default=('jarvis',), metadata=describe(
