@@ -194,6 +194,7 @@ def graph_reactions(speech: Speech, runs: int) -> None:
     from heisenberg_bringup.graph import Graph
     from heisenberg_bringup.monitor import GraphMonitor
     from heisenberg_testing.speech import write_wav
+    sys.path.insert(0, str(ROOT / 'tests'))
     from test_barge_in_echo import ECHO, ROOT_CONFIG, EchoRoom   # the graph test's room, as is
 
     work = Path(tempfile.mkdtemp(prefix='bench_echo_'))
