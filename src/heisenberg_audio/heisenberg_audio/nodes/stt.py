@@ -203,10 +203,13 @@ class SttNode(Node):
     def _is_echo(self, frame: VadFrame) -> bool:
         return self._echo_gate.is_echo(frame.samples, frame.start)
 
-    def _on_barge_in(self, detected: BargeInDetected) -> None:
-        msg = BargeIn(source='vad', score=float(detected.score))
-        msg.header.stamp = time_msg(detected.onset)
+    def _publish_barge_in(self, source: str, score: float, onset: float) -> None:
+        msg = BargeIn(source=source, score=score)
+        msg.header.stamp = time_msg(onset)
         self._barge_in_pub.publish(msg)
+
+    def _on_barge_in(self, detected: BargeInDetected) -> None:
+        self._publish_barge_in('vad', float(detected.score), detected.onset)
         self.get_logger().info(
             f'barge-in: the user spoke over the robot from {detected.onset:.3f} (speech probability '
             f'{detected.score:.2f}, detected {detected.reaction:.2f} s after onset); listening')
@@ -250,9 +253,7 @@ class SttNode(Node):
 
     def _on_turn_reopened(self, event: TurnReopened) -> None:
         """The user went on after a pause taken for the end: stop the reply to half a request."""
-        msg = BargeIn(source='continued', score=1.0)
-        msg.header.stamp = time_msg(event.speech_start)
-        self._barge_in_pub.publish(msg)
+        self._publish_barge_in('continued', 1.0, event.speech_start)
         self.get_logger().info(f'turn {event.turn_id}: the speaker went on at {event.speech_start:.3f}; '
                                f'listening again (its next transcript replaces the last)')
 
