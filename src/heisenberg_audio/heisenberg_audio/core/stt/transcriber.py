@@ -135,6 +135,15 @@ class Transcriber:
             raise ValueError(f"language '{config.language}' is not one whisper knows")
         self.language = config.language or (None if self.multilingual else 'en')
         self.short_windows = 0   # requests encoded in a short window
+        if self.language:   # the short window's fixed decoder inputs, made once
+            from faster_whisper.tokenizer import Tokenizer
+            from faster_whisper.transcribe import get_suppressed_tokens
+            tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task='transcribe',
+                                  language=self.language)
+            self._eot = tokenizer.eot
+            self._decode = tokenizer.decode
+            self._prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            self._suppress = get_suppressed_tokens(tokenizer, [-1])
         self.full_windows = 0    # requests encoded in whisper's 30 s window
 
     def warm_up(self) -> float:
@@ -164,22 +173,17 @@ class Transcriber:
 
     def _recognize_in_short_window(self, samples: np.ndarray) -> str | None:
         """The text of samples encoded in an encoder_window-long window; None if it looks looped."""
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import (get_compression_ratio, get_ctranslate2_storage,
-                                               get_suppressed_tokens)
+        from faster_whisper.transcribe import get_compression_ratio, get_ctranslate2_storage
         frames = int(self.config.encoder_window * FRAMES_PER_SECOND)
         features = self.model.feature_extractor(samples)[:, :frames]
         features = np.pad(features, ((0, 0), (0, frames - features.shape[1])))
-        tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task='transcribe',
-                              language=self.language)
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         max_new = int(len(samples) / 16000 * TOKENS_PER_SECOND) + 8
         result = self.model.model.generate(
-            get_ctranslate2_storage(features[None].astype(np.float32)), [prompt],
-            beam_size=self.config.beam_size, max_length=len(prompt) + max_new, suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        text = tokenizer.decode(tokens).strip()
+            get_ctranslate2_storage(features[None].astype(np.float32)), [self._prompt],
+            beam_size=self.config.beam_size, max_length=len(self._prompt) + max_new, suppress_blank=True,
+            suppress_tokens=self._suppress)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._eot]
+        text = self._decode(tokens).strip()
         if len(tokens) >= max_new or (text and get_compression_ratio(text) > MAX_COMPRESSION_RATIO):
             return None
         return text
