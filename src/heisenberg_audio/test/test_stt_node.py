@@ -139,8 +139,10 @@ def test_a_pause_mid_question_does_not_end_the_turn(stt, speech):
     (msg,) = feeder.wait_transcripts(1, 15)
     time.sleep(1.0)
     assert len(feeder.transcripts) == 1, [m for _, m in feeder.transcripts]
+    # The words on both sides of the pause (what whisper-tiny makes of "France" after it varies
+    # with where the VAD windows fall: "France", "friends").
     text = msg.text.lower()
-    assert text.startswith('what is') and 'capital' in text and 'france' in text, msg.text
+    assert text.startswith('what is') and 'the capital of' in text, msg.text
 
 
 def test_a_pause_after_hey_jarvis_waits_for_the_question(stt, speech):
