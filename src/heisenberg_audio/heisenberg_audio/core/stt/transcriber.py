@@ -23,14 +23,13 @@ import time
 
 import numpy as np
 
-from heisenberg_audio.core.audio_format import int16_to_float
+from heisenberg_audio.core.audio_format import SAMPLE_RATE, int16_to_float
 from heisenberg_audio.core.stt.config import SttConfig
 
 GREETINGS = frozenset({'hey', 'hi', 'hay', 'a', 'ok', 'okay', 'hello', 'yo', 'oi'})
 NAME_SIMILARITY = 0.8                 # a name alone must be close ("Jarvis", "Jervis", "Javis")
 NAME_SIMILARITY_AFTER_GREETING = 0.6  # after "hey" a looser match ("Hey Travis")
 FULL_WINDOW = 30.0                    # s: whisper's own window
-FRAMES_PER_SECOND = 100               # whisper's log-mel hop: 10 ms
 WINDOW_HEADROOM = 2.0                 # s of padding a short window keeps after the speech
 MAX_COMPRESSION_RATIO = 2.4           # above: a repetition loop (whisper's own threshold)
 TOKENS_PER_SECOND = 8                 # bound on the text of a short window (speech is ~3/s)
@@ -155,7 +154,7 @@ class Transcriber:
     def recognize(self, audio: np.ndarray) -> tuple[str, str]:
         """int16 16 kHz audio -> (whisper's raw text, language)."""
         samples = int16_to_float(audio)
-        seconds = len(samples) / 16000
+        seconds = len(samples) / SAMPLE_RATE
         if self.language and seconds + WINDOW_HEADROOM <= self.config.encoder_window < FULL_WINDOW:
             text = self._recognize_in_short_window(samples)
             if text is not None:
@@ -174,10 +173,10 @@ class Transcriber:
     def _recognize_in_short_window(self, samples: np.ndarray) -> str | None:
         """The text of samples encoded in an encoder_window-long window; None if it looks looped."""
         from faster_whisper.transcribe import get_compression_ratio, get_ctranslate2_storage
-        frames = int(self.config.encoder_window * FRAMES_PER_SECOND)
+        frames = int(self.config.encoder_window * self.model.frames_per_second)
         features = self.model.feature_extractor(samples)[:, :frames]
         features = np.pad(features, ((0, 0), (0, frames - features.shape[1])))
-        max_new = int(len(samples) / 16000 * TOKENS_PER_SECOND) + 8
+        max_new = int(len(samples) / SAMPLE_RATE * TOKENS_PER_SECOND) + 8
         result = self.model.model.generate(
             get_ctranslate2_storage(features[None].astype(np.float32)), [self._prompt],
             beam_size=self.config.beam_size, max_length=len(self._prompt) + max_new, suppress_blank=True,

@@ -21,7 +21,6 @@ import numpy as np
 from heisenberg_audio.core.audio_format import SAMPLE_RATE, int16_to_float
 
 WINDOW_SECONDS = 8
-FRAMES = WINDOW_SECONDS * 100   # log-mel frames of 10 ms
 
 
 class SmartTurn:
@@ -47,7 +46,7 @@ class SmartTurn:
         samples = int16_to_float(audio)[-WINDOW_SECONDS * SAMPLE_RATE:]
         samples = np.pad(samples, (WINDOW_SECONDS * SAMPLE_RATE - len(samples), 0))
         normalized = (samples - samples.mean()) / np.sqrt(samples.var() + 1e-7)
-        features = self._features(normalized, padding=0)[:, :FRAMES].astype(np.float32)
+        features = self._features(normalized, padding=0)[:, :self._features.nb_max_frames].astype(np.float32)
         (logits,) = self._session.run(None, {'input_features': features[None]})
         return float(np.asarray(logits).reshape(-1)[0])  # the model ends in a sigmoid
 
