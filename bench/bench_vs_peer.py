@@ -250,11 +250,10 @@ def print_table(items: list[Item], peer_rows: list[dict], our_turns: list, cpu: 
         f'{ms([r[k] for r in peer_rows], 50):.0f}'
         for k in ('vad_stop_ms', 'transcript_ms', 'user_turn_stop_ms', 'llm_first_text_ms')))
     ok = [t for t in our_turns if t.ok]
-    stages = [('endpoint_delay', 'turn decided'), ('speech_end_to_transcript', 'transcript'),
-              ('voice_to_voice', 'first audio (brain)')]
     first_token = [t.stages['speech_end_to_transcript'] + t.stages['transcript_to_first_token'] for t in ok]
     print(f'{"ours: turn decided / transcript / 1st token / 1st audio":<58}' + ' / '.join(
-        [f'{percentile([t.stages[k] for t in ok], 50) * 1000:.0f}' for k, _ in stages[:2]]
+        [f'{percentile([t.stages[k] for t in ok], 50) * 1000:.0f}'
+         for k in ('endpoint_delay', 'speech_end_to_transcript')]
         + [f'{percentile(first_token, 50) * 1000:.0f}', f'{ms(ours_v2v, 50):.0f}']))
     print('\nper question: peer v2v / ours v2v, ms | heard (peer | ours) | answered')
     for k, item in enumerate(items):
