@@ -174,6 +174,24 @@ def test_the_robots_own_voice_never_interrupts_it(room):
     assert room.capture_erle(since) and max(room.capture_erle(since)) > 20.0
 
 
+def test_a_spoken_answer_heard_back_by_the_mic_is_not_a_second_question(room):
+    """The reply starts while the user's turn may still be reopened and plays on after it.
+
+    Its echo must not reopen the turn, be added to the question or be taken for a new one.
+    """
+    assert room.idle()
+    clip, clip_wall = room.play('Hey Jarvis. What is the capital of France?')
+    assert room.wait_state('SPEAKING', clip, 60), room.monitor.state_names(clip)
+    assert room.wait_state('IDLE', clip, 120, cause='SPEECH_FINISHED'), room.monitor.state_names(clip)
+    time.sleep(1.0)   # the echo's tail, and anything stt would make of it
+    finals = [t for t in room.monitor.of('transcript', clip) if t.is_final]
+    assert len(finals) == 1 and not finals[0].nothing_heard, finals
+    assert 'capital' in finals[0].text.lower(), finals
+    assert room.barge_ins_since(clip_wall) == []
+    states = room.monitor.state_names(clip)
+    assert states.count('LISTENING') == 1 and states[-1] == 'IDLE', states
+
+
 def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
     assert room.idle()
     _, since = room.speak_story()

@@ -12,19 +12,20 @@ import time
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from heisenberg_interfaces.msg import Transcript, WakeWordDetection
+from heisenberg_interfaces.msg import BargeIn, Transcript, WakeWordDetection
 import numpy as np
 import pytest
 
 from heisenberg_audio.core.audio_format import AudioFormat, SAMPLE_RATE
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
-from heisenberg_common.qos import AUDIO_IN, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.stamps import seconds_of, time_msg
 from heisenberg_testing.processes import NodeProcess, write_params
 from heisenberg_testing.ros_client import RosClient
 from heisenberg_testing.speech import silence
 
 FRAME = 320  # 20 ms
+ECHO_GAIN, ECHO_DELAY = 0.5, 0.03   # the robot's reply heard at the mic: -6 dB, 30 ms late
 
 pytestmark = pytest.mark.models
 
@@ -37,7 +38,10 @@ class AudioFeeder:
         self.audio = node.create_publisher(AudioDataStamped, 'audio/in', AUDIO_IN)
         self.info = node.create_publisher(AudioInfo, 'audio/info', LATCHED)
         self.wake = node.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
+        self.played = node.create_publisher(AudioDataStamped, 'audio/out', AUDIO_OUT)
         self.transcripts: list[tuple[float, Transcript]] = []
+        self.barge_ins: list[BargeIn] = []
+        node.create_subscription(BargeIn, 'barge_in', self.barge_ins.append, EVENTS)
         self.diagnostics: list[DiagnosticStatus] = []
         node.create_subscription(Transcript, 'transcript',
                                  lambda m: self.transcripts.append((time.time(), m)), EVENTS)
@@ -57,15 +61,28 @@ class AudioFeeder:
         msg.header.stamp = time_msg(stamp)
         self.wake.publish(msg)
 
-    def play(self, audio: np.ndarray, wake_at: float | None = None, wake_delay: float = 0.2) -> float:
+    def play(self, audio: np.ndarray, wake_at: float | None = None, wake_delay: float = 0.2,
+             robot: tuple[np.ndarray, float] | None = None) -> float:
         """Stream audio in real time and return the capture time of audio[0].
 
         The wake word fires wake_at s into the audio; its message goes out wake_delay s later.
+        robot = (reply audio, at): the robot plays it from at s into the audio, as tts would (on
+        audio/out, 0.3 s ahead), and the mic hears it ECHO_DELAY s later at ECHO_GAIN.
         """
         t0 = time.time()
         clock0 = time.monotonic()
         wake_pending = wake_at is not None
+        if robot is not None:
+            reply, at = robot
+            echo_at = int((at + ECHO_DELAY) * SAMPLE_RATE)
+            audio = np.concatenate([audio, np.zeros(max(0, echo_at + len(reply) - len(audio)), np.int16)])
+            mixed = audio[echo_at:echo_at + len(reply)] + ECHO_GAIN * reply
+            audio[echo_at:echo_at + len(reply)] = np.clip(mixed, -32768, 32767).astype(np.int16)
+        reference_pending = robot is not None
         for start in range(0, len(audio), FRAME):
+            if reference_pending and start / SAMPLE_RATE >= at - 0.3:
+                self.played.publish(audio_message(reply, time_msg(t0 + at)))
+                reference_pending = False
             # A frame leaves when its last sample has been captured.
             delay = clock0 + (start + FRAME) / SAMPLE_RATE - time.monotonic()
             if delay > 0:
@@ -97,7 +114,9 @@ def question_audio(speech, question: str = 'What is the capital of France?', lea
 @pytest.fixture(scope='module')
 def stt(models_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('stt')
-    params = write_params(tmp / 'stt.yaml', 'stt', {'model_dir': str(models_dir / 'whisper-tiny.en')})
+    # No echo canceller in front of this stt: the robot's echo is expected at its played level.
+    params = write_params(tmp / 'stt.yaml', 'stt', {'model_dir': str(models_dir / 'whisper-tiny.en'),
+                                                    'echo.echo_level_db': 0.0})
     node = NodeProcess('heisenberg_audio.nodes.stt', 'stt', params_files=(params,), log_dir=tmp)
     client = RosClient('stt_test_client')
     feeder = AudioFeeder(client)
@@ -164,6 +183,28 @@ def test_a_pause_after_hey_jarvis_waits_for_the_question(stt, speech):
     assert seconds_of(msg.speech_start) > t0 + 0.5 + len(phrase) / SAMPLE_RATE + 0.5   # the question's
     assert re.search(r"only the wake phrase: 'Hey,? Jarvis[.!]?'; still listening for the question",
                      node.output())
+
+
+def test_the_robots_reply_heard_by_the_mic_is_not_the_users_words(stt, speech):
+    """The reply starts while the turn could still be reopened, and plays on after it closed.
+
+    Its echo (no canceller, -6 dB) is as voiced as the user to the VAD: taken for the user, it
+    would reopen the turn (BargeIn 'continued') and a second transcript would hold its words.
+    """
+    node, feeder = stt
+    feeder.transcripts.clear()
+    feeder.barge_ins.clear()
+    audio, wake_at, _, speech_end = question_audio(speech, tail=4.5)
+    reply = speech.say('The capital of France is Paris. It is a lovely city on the river Seine.')
+    feeder.play(audio, wake_at=wake_at, robot=(reply, speech_end + 0.5))
+    feeder.wait_transcripts(1, 15)
+    time.sleep(1.5)
+    assert len(feeder.transcripts) == 1, [m for _, m in feeder.transcripts]
+    msg = feeder.transcripts[0][1]
+    text = msg.text.lower()
+    assert 'capital' in text and 'france' in text and 'paris' not in text, msg.text
+    assert feeder.barge_ins == []
+    assert 'listening again' not in node.output()
 
 
 def test_wake_word_then_silence_is_nothing_heard(stt):

@@ -6,17 +6,20 @@ nothing_heard with a reason) and the node's health on /diagnostics. The logic is
 core/stt/endpointing.py (when), core/stt/transcriber.py (what) and core/stt/worker.py (whisper
 off the audio thread, speculation during the trailing silence).
 
-Barge-in: while the robot speaks (speech_activity from tts), the same VAD windows go to
-core/stt/barge_in.py, with core/echo/gate.py judging each voiced window against the
-robot's expected echo (from what tts plays on audio/out). When the user talks over the
-robot, stt publishes BargeIn on barge_in and starts a turn at the speech onset, as a wake
-word would, so the interrupting question is transcribed.
+The robot's own voice: core/echo/gate.py judges each voiced window against the robot's
+expected echo (from what tts plays on audio/out); a window it takes for the echo is silence,
+for the endpointer (so the reply cannot reopen or lengthen the user's turn) and for barge-in.
+Barge-in: while the robot speaks (speech_activity from tts), the windows go to
+core/stt/barge_in.py. When the user talks over the robot, stt publishes BargeIn on barge_in
+and starts a turn at the speech onset, as a wake word would, so the interrupting question is
+transcribed.
 """
 
 from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
 import functools
 import sys
 import threading
@@ -55,6 +58,11 @@ ACTIVITY_QUEUE = copy.copy(EVENTS)
 ACTIVITY_QUEUE.depth = 100
 
 
+def _already_gated(frame: VadFrame) -> bool:
+    """Echo verdict for barge-in: windows reach it with the robot's echo already made silence."""
+    return False
+
+
 class SttNode(Node):
     def __init__(self):
         super().__init__('stt')
@@ -76,6 +84,8 @@ class SttNode(Node):
         self._barge_in_pub = self.create_publisher(BargeIn, 'barge_in', EVENTS)
         self._timeline = SpeakingTimeline()
         self._echo_gate = EchoGate(self.config.echo)
+        # Below both thresholds a window counts as silence anyway: no need to ask the gate.
+        self._voiced_floor = min(self.config.vad_threshold, self.config.barge_in.threshold)
         self._barge_in = BargeInDetector(self.config.barge_in, self._timeline)
         self._diagnostics = DiagnosticsPublisher(self, 'speech-to-text')
         # Audio, format, wake words and the audio watchdog share one mutually exclusive
@@ -91,6 +101,7 @@ class SttNode(Node):
         if self.config.barge_in.enabled:
             self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity,
                                      ACTIVITY_QUEUE, callback_group=audio_group)
+        if self.config.echo.enabled:
             subscribe_reference(self, self.config.echo.reference_topic, self._echo_gate.add_reference,
                                 callback_group=audio_group)
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
@@ -163,8 +174,9 @@ class SttNode(Node):
                 f'(the stream paused, or frames were lost upstream)',
                 throttle_duration_sec=ERROR_THROTTLE)
         for frame in frames:
-            self._handle(self._endpointer.push(frame))
-            self._watch_for_barge_in(frame)
+            heard = self._without_echo(frame)
+            self._handle(self._endpointer.push(heard))
+            self._watch_for_barge_in(heard)
 
     def _resume_turns(self) -> None:
         while self._to_resume:
@@ -196,12 +208,20 @@ class SttNode(Node):
         if self._endpointer.turn_id != 0:
             self._barge_in.reset()  # already listening to the user
             return
-        detected = self._barge_in.push(frame, self._is_echo)
+        detected = self._barge_in.push(frame, _already_gated)
         if detected is not None:
             self._on_barge_in(detected)
 
-    def _is_echo(self, frame: VadFrame) -> bool:
-        return self._echo_gate.is_echo(frame.samples, frame.start)
+    def _without_echo(self, frame: VadFrame) -> VadFrame:
+        """The window as the user's voice: one the gate takes for the robot's own is silence.
+
+        For the endpointer as for barge-in: the robot's reply starts while the turn may still be
+        reopened (and a turn may be open while a Respond goal speaks); heard as speech, its
+        echo would reopen the turn, stop the reply and be transcribed as the user's words.
+        """
+        if frame.prob >= self._voiced_floor and self._echo_gate.is_echo(frame.samples, frame.start):
+            return dataclasses.replace(frame, prob=0.0)
+        return frame
 
     def _publish_barge_in(self, source: str, score: float, onset: float) -> None:
         msg = BargeIn(source=source, score=score)
