@@ -229,6 +229,7 @@ def poison_rig(tmp_path, gguf_path):
                             log_path=tmp_path / 'llama-server.log') as server:
         rig = Rig(tmp_path, 'faults_poison', server.completion_url,
                   {'llm.max_history_turns': 5, 'llm.temperature': 0.7})
+        rig.server_url = server.base_url
         yield rig
         rig.close()
 
@@ -261,6 +262,27 @@ def test_cancels_and_preemptions_leave_the_shared_session_answering(poison_rig):
     assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
     assert result.result.text.strip() and result.result.token_count > 1
     rig.assert_voice_turn_answers('What is the capital of Italy?')
+
+
+def test_a_long_prompt_cancelled_early_frees_the_server_for_the_next_goal(poison_rig):
+    """A prompt that fits but takes seconds to read, cancelled at once: the next goal is not stuck behind it.
+
+    Closing the stream makes llama-server drop the request at its next batch, instead of reading
+    the whole prompt and generating up to max_tokens for nobody.
+    """
+    rig = poison_rig
+    long_prompt = ' '.join(f'w{i % 100}' for i in range(1_200)) + ' What was the last word?'  # ~3,500 tokens
+    started = time.monotonic()
+    handle = rig.send(long_prompt, max_tokens=200, session_id='long-cancelled')
+    time.sleep(0.3)
+    handle.cancel_goal_async()
+    ending = rig.result(handle, 30)
+    assert ending.status == GoalStatus.STATUS_CANCELED, ending.result.error
+    result = rig.ask('What is the capital of France?', max_tokens=16, session_id='next')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    assert result.result.text.strip()
+    print(f'\ncancelled long prompt -> next answer after {time.monotonic() - started:.2f} s')
+    assert not any(slot.get('is_processing') for slot in get_json(rig.server_url + '/slots'))
 
 
 def test_llama_server_killed_mid_answer_then_restarted_on_the_same_port(real):
@@ -478,6 +500,7 @@ BAD_PARAMETERS = [
     ('capture', 'source:=usb', "source must be one of ('mic', 'file', 'topic'), got 'usb'"),
     ('wake_word', 'threshold:=2.0', 'threshold must be in (0, 1), got 2.0'),
     ('llama_server', 'context_size:=10', 'context_size 10 is too small'),
+    ('llama_server', 'batch_size:=8192', 'batch_size must be in [32, context_size], got 8192'),
 ]
 
 

@@ -80,6 +80,11 @@ class LlamaServerConfig:
         'description': 'address to bind; loopback unless the robot needs otherwise'})
     port: int = dataclasses.field(default=8080, metadata={'description': 'TCP port; 0 = pick a free one'})
     context_size: int = dataclasses.field(default=4096, metadata={'description': 'n_ctx in tokens'})
+    batch_size: int = dataclasses.field(default=512, metadata={
+        'description': '--batch-size (and --ubatch-size): prompt tokens read per step. A request whose '
+                       'client went away (a cancelled goal) is dropped only between steps, so this '
+                       "bounds how long a long prompt nobody waits for holds the server (llama.cpp's "
+                       'default 2048 held it ~7 s on 2 cores)'})
     threads: int = dataclasses.field(default=0, metadata={'description': 'CPU threads; 0 = all cores'})
     nice: int = dataclasses.field(default=10, metadata={
         'description': "the server's niceness (0-19): the voice (Piper, wake word, VAD) goes first when they "
@@ -107,6 +112,8 @@ class LlamaServerConfig:
             raise ValueError(f'port {self.port} is out of range')
         if self.context_size < 256:
             raise ValueError(f'context_size {self.context_size} is too small (>= 256)')
+        if not 32 <= self.batch_size <= self.context_size:
+            raise ValueError(f'batch_size must be in [32, context_size], got {self.batch_size}')
         if not 0 <= self.nice <= 19:
             raise ValueError(f'nice must be in 0..19, got {self.nice}')
         if self.cache_reuse < 0:
@@ -177,6 +184,7 @@ class LlamaServerProcess:
         cfg = self.config
         cmd = [find_binary(cfg.binary), '--model', self.model_file, '--host', cfg.host,
                '--port', str(self.port), '--ctx-size', str(cfg.context_size),
+               '--batch-size', str(cfg.batch_size), '--ubatch-size', str(cfg.batch_size),
                '--parallel', str(cfg.parallel_slots), '--slots', '--metrics', '--no-webui']
         if cfg.threads > 0:
             cmd += ['--threads', str(cfg.threads)]
