@@ -79,3 +79,34 @@ def test_what_a_turn_leaves_in_the_history(llama_server, cancel_after, stored):
     else:
         assert outcome.finish_reason == 'cancelled' and outcome.text.strip()
         assert turns[0].assistant == outcome.text.strip() + CUT_OFF_MARK
+
+
+def test_the_next_turn_is_read_ahead_so_a_fold_costs_only_the_question(llama_server):
+    """Every turn here folds the oldest into the summary, which sits near the prompt's start.
+
+    Without the prime llama-server would read the prompt again from the summary on; primed
+    after each reply, each next turn reads only its question and the template around it.
+    """
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42)
+    sessions = SessionStore(1)   # from the second turn on, each folds the one before into the summary
+
+    async def conversation():
+        async with LlamaClient(config) as client:
+            replier = Replier(config, client, sessions)
+            read = []
+            for question in ('What is the capital of France?', 'What colour is the sky on a clear day?',
+                             'How many legs does a spider have?', 'What do bees make?',
+                             'What is the largest ocean on Earth?'):
+                outcome = await replier.reply(ReplyRequest(prompt=question, max_tokens=24), ReplyOutcome())
+                await replier.primed()
+                read.append((outcome.timings['prompt_n'], await client.count_tokens(question),
+                             sessions.summary('')))
+            return read, replier.primes
+
+    read, primes = asyncio.run(conversation())
+    print(read)
+    assert primes == 5
+    summaries = [summary for _, _, summary in read]
+    assert '' not in summaries[1:] and len(set(summaries)) == 5, summaries   # each turn folded
+    for prompt_n, question_tokens, _ in read[1:]:
+        assert prompt_n <= question_tokens + 8, read

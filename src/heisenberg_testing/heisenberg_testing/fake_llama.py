@@ -57,7 +57,8 @@ class FakeLlama:
         self._runner: web.AppRunner | None = None
         self._lock = threading.Lock()
         self.port = 0
-        self.requests: list[dict] = []
+        self.requests: list[dict] = []   # streamed completions
+        self.prefills = 0
         self.active_streams = 0
         self.closed_by_client = 0
 
@@ -128,7 +129,13 @@ class FakeLlama:
         return web.json_response({'status': 'ok'})
 
     async def _completion(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(await request.json())
+        body = await request.json()
+        if not body.get('stream', False):
+            # A prefill (the brain reading a prompt ahead into the cache): not what faults are
+            # scripted for, so it takes no script and is answered as llama-server would.
+            self.prefills += 1
+            return web.json_response({'content': '', 'stop': True, 'timings': {'prompt_n': 0}})
+        self.requests.append(body)
         script = self._next_script()
         if script.fault == 'http_error':
             error_type = 'unavailable_error' if script.status == 503 else 'server_error'

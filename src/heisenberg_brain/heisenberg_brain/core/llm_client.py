@@ -233,6 +233,15 @@ class LlamaClient:
 
     # -- small requests ----------------------------------------------------------------
 
+    async def prefill(self, prompt: str) -> int:
+        """Have llama-server read prompt into its cache, generating nothing; the tokens it read.
+
+        The next request that starts with prompt then only pays for what follows it.
+        """
+        body = {'prompt': prompt, 'n_predict': 0, 'cache_prompt': True, 'stream': False}
+        reply = await self._request('POST', '/completion', body)
+        return int((reply.get('timings') or {}).get('prompt_n', 0))
+
     async def tokenize(self, text: str) -> list[int]:
         reply = await self._request('POST', '/tokenize', {'content': text}, wait_loading=True)
         return list(reply['tokens'])
@@ -270,11 +279,20 @@ class LlamaClient:
         return list(await self._request('GET', '/slots'))
 
     async def _request(self, method: str, path: str, body: dict | None = None, wait_loading: bool = False):
-        """One small request; with wait_loading, HTTP 503 (loading) is retried within first_token_timeout."""
+        """One small request; with wait_loading, HTTP 503 (loading) is retried within first_token_timeout.
+
+        A connection error is tried once more at once: a pooled keep-alive connection the server
+        has closed fails on reuse ("Can not write request body") while the server is fine.
+        """
         deadline = time.monotonic() + self.config.first_token_timeout
+        reconnected = False
         while True:
             try:
                 return await self._request_once(method, path, body)
+            except LLMConnectionError:
+                if reconnected:
+                    raise
+                reconnected = True
             except LLMHTTPError as exc:
                 if not wait_loading or exc.status != 503 or time.monotonic() + LOADING_POLL >= deadline:
                     raise

@@ -8,6 +8,12 @@ answer; for a cancelled or preempted turn, the partial answer marked as cut off 
 what was actually said; nothing at all for a turn that failed or produced no word, so the
 model is never shown a question answered with nothing (it would learn to answer nothing).
 An empty completion is an error (EmptyAnswerError), never a successful empty reply.
+
+The next turn is prepared while the user thinks: once a reply ends (and at start), ``prime``
+has llama-server read that session's next prompt up to where the question will go, so the
+next turn pays only for its question. This matters most when turns fold into the summary:
+the prompt then changes near its start and is read again almost whole, which is now done
+off the user's clock. A new reply cancels a prime still running (what it read stays cached).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from heisenberg_brain.core.sentences import SentenceSplitter
 
 MAX_PROMPT_CHARS = 20000  # longer prompts are refused before any tokenization
 CONTEXT_MARGIN_TOKENS = 16
+QUESTION_ROOM_TOKENS = 64  # a prime leaves room for a question of about this length
+NEXT_QUESTION = 'HEISENBERG_NEXT_QUESTION'  # where the question goes in a primed prompt
 CUT_OFF_MARK = ' …'  # ends a cancelled turn's partial answer in the history
 
 
@@ -79,6 +87,8 @@ class Replier:
         self.stop = tuple(dict.fromkeys(self.builder.stop_strings() + tuple(config.stop)))
         self._splitter_args = (max_clause_chars, first_clause_min_chars, first_chunk_max_chars)
         self._context_size: int | None = None
+        self._priming: asyncio.Task | None = None
+        self.primes = 0   # primes that reached llama-server
 
     async def context_size(self) -> int:
         if self._context_size is None:
@@ -101,6 +111,7 @@ class Replier:
                     on_token: Callable[[Token], None] = lambda token: None,
                     on_sentence: Callable[[str], None] = lambda sentence: None) -> ReplyOutcome:
         """Answer request, filling outcome as it goes. Raises LLMError; cancellable."""
+        self.cancel_prime()
         personality = request.personality or self.config.personality
         user_text = request.prompt.strip()
         if len(user_text) > MAX_PROMPT_CHARS:
@@ -149,7 +160,43 @@ class Replier:
             raise
         finally:
             self._remember(request.session_id, user_text, outcome)
+            self.schedule_prime(request.session_id, personality)
         return outcome
+
+    def schedule_prime(self, session_id: str = '', personality: str = '') -> None:
+        """Prime the session's next turn in the background (call on the replier's event loop)."""
+        self.cancel_prime()
+        self._priming = asyncio.ensure_future(self._prime_quietly(session_id, personality))
+
+    async def primed(self) -> None:
+        """Return once the prime scheduled last has ended (for tests and benches)."""
+        if self._priming is not None:
+            await asyncio.wait([self._priming])
+
+    def cancel_prime(self) -> None:
+        if self._priming is not None and not self._priming.done():
+            self._priming.cancel()
+        self._priming = None
+
+    async def prime(self, session_id: str = '', personality: str = '') -> int:
+        """Have llama-server read the session's next prompt up to its question; the tokens it read."""
+        personality = personality or self.config.personality
+        n_ctx = await self.context_size()
+        budget = n_ctx - max(1, min(self.config.max_tokens, n_ctx // 2)) - CONTEXT_MARGIN_TOKENS
+        fit = await fit_prompt(
+            lambda turns, text, summary: self._build(turns, text, summary, personality),
+            lambda text: self._count_tokens(text, budget - QUESTION_ROOM_TOKENS),
+            self.sessions.turns(session_id), NEXT_QUESTION, self.sessions.summary(session_id),
+            budget - QUESTION_ROOM_TOKENS)
+        read = await self.client.prefill(fit.prompt[:fit.prompt.index(NEXT_QUESTION)])
+        self.primes += 1
+        return read
+
+    async def _prime_quietly(self, session_id: str, personality: str) -> None:
+        try:
+            await self.prime(session_id, personality)
+        except Exception:   # noqa: BLE001 - only a head start: the turn itself reports what is wrong
+            pass
 
     def _remember(self, session_id: str, user_text: str, outcome: ReplyOutcome) -> None:
         """Store the turn in the session's history when it has an answer (module docstring)."""

@@ -285,7 +285,12 @@ class BrainNode(Node):
             return False
 
     def _on_health(self, probe):
+        was_reachable = self._llm_reachable
         self._llm_reachable = not probe.cancelled() and probe.exception() is None and bool(probe.result())
+        if self._llm_reachable and not was_reachable:
+            # A server that just came up has an empty cache: the first spoken question should not
+            # pay for the system prompt and its history, so they are read ahead.
+            self._loop.call_soon_threadsafe(self.replier.schedule_prime, self.config.voice_session_id)
         self._publish_diagnostics()
 
     def _publish_diagnostics(self):
@@ -299,7 +304,8 @@ class BrainNode(Node):
             {'llm_endpoint': self.config.llm.endpoint, 'llm_reachable': str(reachable).lower(),
              'state': self.coordinator.state.name, 'turn_id': self.coordinator.turn_id,
              'turns': stats['turns'], 'errors': stats['errors'], 'cancelled': stats['cancelled'],
-             'prompts_trimmed': stats['prompts_trimmed'], 'last_error': stats['last_error'] or 'none',
+             'prompts_trimmed': stats['prompts_trimmed'], 'prompts_primed': self.replier.primes,
+             'last_error': stats['last_error'] or 'none',
              'llama_server_report': self.coordinator.server_down_report or 'none',
              'last_voice_to_voice_s': 'n/a' if math.isnan(v2v) else f'{v2v:.3f}'})
 
