@@ -26,7 +26,7 @@ from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState, BargeIn
 from heisenberg_testing.speech import silence, write_wav
-from heisenberg_testing.graph_params import graph_overrides
+from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 
 # Spoken scenarios over the whole graph on a shared 2-core CPU (see tests/test_e2e_voice.py): up to
 # two more tries each, reported in pytest's summary; a real regression fails all three.
@@ -83,6 +83,7 @@ class EchoRoom:
         assert self.respond.wait_for_server(timeout_sec=20)
         sent = time.monotonic()
         future = self.respond.send_goal_async(Respond.Goal(prompt=STORY, speak=True, max_tokens=max_tokens,
+                                                           personality=STORYTELLER,
                                                            session_id=f'story{time.monotonic()}'))
         assert self.monitor.wait_for(future.done, 10)
         result = future.result().get_result_async()   # asked at once: a finished goal's result expires

@@ -23,7 +23,7 @@ from heisenberg_common.actions import ActionClient
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.speech import silence, write_wav
-from heisenberg_testing.graph_params import graph_overrides
+from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 
 # Whole-graph voice turns on a shared 2-core CPU are not deterministic: a lost audio frame can make
 # Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's
@@ -158,7 +158,8 @@ def test_hey_jarvis_while_speaking_interrupts_and_the_next_question_is_answered(
     goal_sent = time.monotonic()
     future = respond.send_goal_async(
         Respond.Goal(prompt='Tell me a long story about a brave little robot.', speak=True, max_tokens=300,
-                     session_id='story'), feedback_callback=lambda m: feedback.append(m.feedback))
+                     session_id='story', personality=STORYTELLER),
+        feedback_callback=lambda m: feedback.append(m.feedback))
     assert assistant.monitor.wait_for(future.done, 10)
     handle = future.result()
     assert assistant.wait_state('SPEAKING', goal_sent, 90)

@@ -28,7 +28,7 @@ from heisenberg_common.qos import EVENTS
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import Transcript
 from heisenberg_testing.fake_llama import FakeLlama
-from heisenberg_testing.graph_params import TEST_BRAIN, graph_overrides
+from heisenberg_testing.graph_params import STORYTELLER, TEST_BRAIN, graph_overrides
 from heisenberg_testing.stand_ins import segfaulting_llama_server
 from heisenberg_testing.processes import NodeProcess, write_params
 from heisenberg_common.runner import CONFIG_EXIT_CODE
@@ -127,6 +127,11 @@ class Rig:
         assert self.states(since) == ['THINKING', 'SPEAKING', 'IDLE']
         assert self.reply_text(since).strip()
         assert not self.apologies(since)
+
+
+def server_idle(base_url: str) -> bool:
+    """No slot busy (after a goal the brain has the server read the next turn's prompt ahead)."""
+    return not any(slot.get('is_processing') for slot in get_json(base_url + '/slots'))
 
 
 def dedupe(states: list[str]) -> list[str]:
@@ -282,15 +287,14 @@ def test_a_long_prompt_cancelled_early_frees_the_server_for_the_next_goal(poison
     assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
     assert result.result.text.strip()
     print(f'\ncancelled long prompt -> next answer after {time.monotonic() - started:.2f} s')
-    assert not any(slot.get('is_processing') for slot in get_json(rig.server_url + '/slots'))
+    assert rig.wait(lambda: server_idle(rig.server_url), 5)
 
 
 def test_llama_server_killed_mid_answer_then_restarted_on_the_same_port(real):
     rig, server = real
     server.ensure_running()
     feedback = []
-    handle = rig.send('Write a very long essay about the history of robots in factories.', feedback,
-                      max_tokens=400, session_id='killed')
+    handle = rig.send(LONG_ANSWER, feedback, max_tokens=400, session_id='killed', personality=STORYTELLER)
     assert rig.wait(lambda: len(feedback) >= 3, 60), 'no tokens streamed'
     since = time.monotonic()
     server.kill()
@@ -332,7 +336,7 @@ def test_spoken_reply_killed_while_speaking_is_silenced_at_once(real):
     rig, server = real
     server.ensure_running()
     since = time.monotonic()
-    handle = rig.send(LONG_ANSWER, max_tokens=400, speak=True, session_id='spoken')
+    handle = rig.send(LONG_ANSWER, max_tokens=400, speak=True, session_id='spoken', personality=STORYTELLER)
     assert rig.wait(lambda: 'SPEAKING' in rig.states(since), 60), rig.states(since)
     turn = rig.monitor.of('state', since)[-1].turn_id
     server.kill()  # generation is still running: tts has sentences queued behind the one it plays
@@ -478,7 +482,7 @@ def test_long_history_fits_a_small_context_and_a_too_long_goal_is_refused(small_
         very_long = ' '.join(f'w{i % 100}' for i in range(words)) + ' What was the last word?'
         result = rig.ask(very_long, max_tokens=16, session_id='long', timeout=60)
         assert_aborted_with(result, 'the prompt is too long', refusal, 'shorten it')
-        assert not any(slot.get('is_processing') for slot in get_json(server.base_url + '/slots'))
+        assert rig.wait(lambda: server_idle(server.base_url), 5)
     after = time.monotonic()
     result = rig.ask('What grows next to the oak tree?', max_tokens=16, session_id='long')
     assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
@@ -486,7 +490,7 @@ def test_long_history_fits_a_small_context_and_a_too_long_goal_is_refused(small_
     assert rig.wait(lambda: int(brain_status(rig, after).get('prompts_trimmed', 0)) >= 2, 10), \
         brain_status(rig)
     assert brain_status(rig, after)['errors'] == '2'
-    assert not any(slot.get('is_processing') for slot in get_json(server.base_url + '/slots'))
+    assert rig.wait(lambda: server_idle(server.base_url), 5)
 
 
 # ============================================================== bad parameters at start-up

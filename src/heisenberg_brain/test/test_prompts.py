@@ -113,17 +113,18 @@ def test_custom_system_prompt_wins_over_personality():
 
 
 @pytest.mark.parametrize('personality', PERSONALITIES)
-def test_each_personality_is_its_own_spoken_style_prompt(personality):
+def test_each_personality_is_one_short_instruction_with_a_length(personality):
     text = PromptBuilder('chatml').system_text(personality)
     assert text == PERSONALITY_PROMPTS[personality]
-    assert 'spoken aloud' in text and 'no markdown' in text and 'no emoji' in text
+    assert text.startswith('You are Heisenberg') and len(text) <= 160
+    assert 'short sentence' in text
 
 
 def test_personalities_match_config_and_differ():
     assert tuple(PERSONALITY_PROMPTS) == PERSONALITIES
     assert len(set(PERSONALITY_PROMPTS.values())) == len(PERSONALITIES)
-    assert 'one or two short sentences' in PERSONALITY_PROMPTS['concise']
-    assert 'cannot do' in PERSONALITY_PROMPTS['robot']
+    assert 'one short sentence' in PERSONALITY_PROMPTS['concise']
+    assert 'never pretend' in PERSONALITY_PROMPTS['robot']
 
 
 def test_every_config_format_is_known():

@@ -1,8 +1,13 @@
 """System prompts per personality, and the prompt text for each prompt format.
 
-Every reply is spoken by Piper, so every system prompt asks for plain spoken sentences:
-no markdown, no lists, no emoji. The 'server' format is not rendered here: the node sends
-``messages()`` to llama-server's /apply-template so the model's own chat template is used.
+Every reply is spoken by Piper, yet the prompts do not say so: a small model (the default is
+135M parameters) follows one short instruction and is thrown by a paragraph of them. With a
+system prompt listing what speech cannot carry (markdown, lists, emoji, URLs), SmolLM2-135M
+answered 4 of 20 everyday questions right over one conversation (14 of 20 one at a time);
+with "Answer in one short sentence." 16 of 20 (15). What speech cannot carry is taken out
+of the reply before it is spoken (sentences.clean_for_speech). The 'server' format is not
+rendered here: the node sends ``messages()`` to llama-server's /apply-template so the model's
+own chat template is used.
 """
 
 from __future__ import annotations
@@ -12,30 +17,16 @@ from typing import Sequence
 
 from heisenberg_brain.core.config import PERSONALITIES, PROMPT_FORMATS
 
-_SPOKEN = ('Your replies are spoken aloud by a speech synthesizer, so write plain sentences only: '
-           'no markdown, no lists, no headings, no emoji, no code, no URLs.')
-
 PERSONALITY_PROMPTS: dict[str, str] = {
-    'concise': (
-        'You are Heisenberg, a voice assistant. Answer in one or two short sentences. '
-        f'{_SPOKEN} If you do not know, say so in a few words.'),
-    'friendly': (
-        'You are Heisenberg, a warm and friendly voice assistant. Talk the way a kind person talks: '
-        'natural, upbeat and short, two or three sentences at most. '
-        f'{_SPOKEN}'),
-    'professional': (
-        'You are Heisenberg, a professional voice assistant. Be courteous, precise and neutral. '
-        'Give the answer first, then at most one supporting detail, in two or three sentences. '
-        f'{_SPOKEN}'),
-    'technical': (
-        'You are Heisenberg, a technical voice assistant for engineers. Use exact terms, numbers and '
-        'units, and say symbols as words when they would be misread aloud. '
-        'Keep it to three or four sentences unless asked for more. '
-        f'{_SPOKEN}'),
-    'robot': (
-        'You are Heisenberg, a helpful robot. Speak plainly and briefly, in one or two short sentences. '
-        'Say clearly what you can do and what you cannot do; never pretend to have done something. '
-        f'{_SPOKEN}'),
+    'concise': 'You are Heisenberg, a helpful voice assistant. Answer in one short sentence.',
+    'friendly': ('You are Heisenberg, a kind and cheerful voice assistant. Answer in one or two short '
+                 'sentences.'),
+    'professional': ('You are Heisenberg, a professional voice assistant. Answer precisely and politely in '
+                     'one or two short sentences.'),
+    'technical': ('You are Heisenberg, a technical voice assistant for engineers. Answer with exact terms, '
+                  'numbers and units, in two or three short sentences.'),
+    'robot': ('You are Heisenberg, a helpful robot. Answer plainly in one short sentence, and never pretend '
+              'to have done something.'),
 }
 
 _STOPS: dict[str, tuple[str, ...]] = {
