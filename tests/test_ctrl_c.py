@@ -196,3 +196,21 @@ def test_tts_stops_cleanly_on_two_sigints_in_the_middle_of_a_sentence(tmp_path):
     finally:
         node.stop()
     assert_stopped_cleanly(node, code)
+
+
+def test_a_second_sigint_is_ignored_from_the_moment_the_first_arrives():
+    """Not only once clean-up has begun: one landing while the first KeyboardInterrupt unwinds
+    (a node loading its models) raised again and skipped the clean-up, with a traceback."""
+    script = (
+        'import os, signal, time\n'
+        'from heisenberg_common.runner import ignore_sigint_after_the_first\n'
+        'ignore_sigint_after_the_first()\n'
+        'try:\n'
+        '    os.kill(os.getpid(), signal.SIGINT)\n'
+        '    time.sleep(5)\n'
+        'except KeyboardInterrupt:\n'
+        '    os.kill(os.getpid(), signal.SIGINT)   # while the first is still being handled\n'
+        '    time.sleep(0.2)\n'
+        "    print('clean-up reached')\n")
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and 'clean-up reached' in done.stdout, done.stderr
