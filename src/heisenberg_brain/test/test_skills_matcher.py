@@ -222,3 +222,19 @@ def test_the_listing_names_each_skill_with_its_description_and_sentences():
     assert listing['battery'].kind == 'read' and listing['battery'].llm is True
     assert 'take me to [the] {place}' in listing['go_to'].sentences
     assert listing['timer'].kind == 'builtin' and 'what time is it' in listing['time'].sentences
+
+
+def test_stop_wins_over_a_skill_that_says_the_same():
+    skills = skills_from_yaml('''
+skills:
+  - name: e_stop
+    description: stop my motors
+    sentences: ["[emergency] stop [now]", "freeze"]
+    publish: {type: std_msgs/msg/Empty, topic: e_stop}
+    replies: {succeeded: Motors stopped., failed: "I can't: {reason}."}
+''')
+    for text in ('Stop.', 'Stop now!', 'Please stop.'):
+        match = skills.match(text)
+        assert (match.skill, match.kind) == ('stop', MatchKind.STOP), text
+    assert skills.match('Emergency stop!').skill == 'e_stop'
+    assert skills.match('Freeze.').skill == 'e_stop'
