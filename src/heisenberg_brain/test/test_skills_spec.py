@@ -126,6 +126,8 @@ def test_a_read_skill_may_be_called_by_the_llm_by_default_an_action_may_not():
      "robot.yaml: skill 'go_to': replies.cancelled: missing: an action skill says accepted, succeeded, "
      'failed, cancelled'),
     (go_to(replies__failed=''), {}, "skill 'go_to': replies.failed: missing"),
+    (go_to(replies__failed=False), {},
+     "skill 'go_to': replies.failed: must be a sentence, got False (quote it"),
     (go_to(replies=None), {},
      "skill 'go_to': replies: give the spoken replies accepted, succeeded, failed, cancelled (and optionally "
      'feedback)'),
@@ -141,6 +143,8 @@ def test_a_read_skill_may_be_called_by_the_llm_by_default_an_action_may_not():
     (go_to(slots={'place': {'kitchen': {'x': 1.0}}}), {},
      "skill 'go_to': slots.place: must be {values: {spoken name: value, ...}} or {range: {from: N, to: M}}"),
     (go_to(slots={'value': {'values': ['kitchen']}}), {}, "skill 'go_to': slots.value: 'value' is reserved"),
+    (go_to(slots={'place': {'values': {True: {'x': 1.0}}}}), {},
+     "skill 'go_to': slots.place.values: true: YAML reads on, off, yes and no as true or false: quote"),
     (go_to(slots={'place': {'range': {'from': 5, 'to': 1}}}), {},
      "skill 'go_to': slots.place.range: must be {from: N, to: M} with integers N <= M"),
     # the skill itself and the file

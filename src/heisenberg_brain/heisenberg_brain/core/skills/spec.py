@@ -220,6 +220,9 @@ def _parse_slots(value: Any, error) -> tuple[SlotSpec, ...]:
                                            f'got {values!r}')
         pairs = []
         for spoken, mapped in values.items():
+            if isinstance(spoken, bool):
+                raise error(f'{where}.values', f'{str(spoken).lower()}: YAML reads on, off, yes and no as '
+                                               "true or false: quote the spoken name ('on')")
             spoken = str(spoken).strip()
             if not spoken or not all(ch.isalnum() or ch in " '-" for ch in spoken):
                 raise error(f'{where}.values', f'{spoken!r}: a spoken name is words '
@@ -336,7 +339,7 @@ def _parse_replies(kind: str, value: Any, slots: tuple[SlotSpec, ...],
         if key not in REPLIES or (key in ('accepted', 'feedback', 'cancelled') and kind != 'action'):
             allowed = required + (('feedback',) if kind == 'action' else ())
             raise error(f'replies.{key}', f'unknown reply for {_a(kind)} (it has {", ".join(allowed)})')
-    missing = [key for key in required if not (isinstance(value.get(key), str) and value[key].strip())]
+    missing = [key for key in required if value.get(key) is None or value.get(key) == '']
     if missing:
         raise error(f'replies.{missing[0]}', f'missing: {_a(kind)} skill says {", ".join(required)} '
                                              '(each a non-empty sentence)')
@@ -344,7 +347,8 @@ def _parse_replies(kind: str, value: Any, slots: tuple[SlotSpec, ...],
     for key in REPLIES:
         if key in value:
             if not isinstance(value[key], str) or not value[key].strip():
-                raise error(f'replies.{key}', 'must be a non-empty sentence')
+                raise error(f'replies.{key}', f'must be a sentence, got {value[key]!r} (quote it: YAML reads '
+                                              'no, yes, on, off and numbers as other things)')
             template = _template(' '.join(value[key].split()), f'replies.{key}', error)
             _check_placeholders(template, slots, REPLY_VALUES.get((kind, key), ()), f'replies.{key}', error)
             replies.append((key, template))
