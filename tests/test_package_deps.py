@@ -25,7 +25,7 @@ ROSDEP_KEYS = {'numpy': 'python3-numpy', 'yaml': 'python3-yaml', 'aiohttp': 'pyt
                'pytest': 'python3-pytest'}
 # import name -> pip requirement, for those with no rosdep key (requirements-python.txt)
 PIP_ONLY = {'faster_whisper': 'faster-whisper', 'openwakeword': 'openwakeword', 'piper': 'piper-tts',
-            'pywebrtc_audio': 'pywebrtc-audio'}
+            'pywebrtc_audio': 'pywebrtc-audio', 'hassil': 'hassil'}
 
 
 def imports_of(package: str) -> set[str]:
