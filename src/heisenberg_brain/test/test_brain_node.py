@@ -189,3 +189,37 @@ def test_bad_parameters_stop_the_node_with_a_message(tmp_path):
     brain = start_brain(tmp_path, 'not-a-url')
     assert brain.process.wait(30) == CONFIG_EXIT_CODE
     assert "llm.endpoint must be an http(s) URL, got 'not-a-url'" in brain.output()
+
+
+def test_a_skill_answers_without_the_llm_and_says_so_in_the_result(session):
+    result, feedback = session.ask('What time is it?', session_id='skills')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    assert result.result.skill == 'time' and feedback and all(f.skill == 'time' for f in feedback)
+    assert result.result.text.startswith("It's ") and result.result.finish_reason == 'stop'
+    # An everyday question is still the LLM's.
+    result, _ = session.ask('What is two plus two?', session_id='skills')
+    assert result.result.skill == '' and result.result.text.strip()
+
+
+def test_a_timer_set_by_a_goal_rings_as_an_announcement_while_idle(session):
+    since = len(session.states)
+    result, _ = session.ask('Set a timer for two seconds.', session_id='skills')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error
+    assert result.result.skill == 'timer.set' and '2 second' in result.result.text, result.result.text
+    assert session.ros.wait_for(
+        lambda: any(s.cause == 'ANNOUNCEMENT' for s in session.states[since:]), 10), session.state_names()
+    rang = next(s for s in session.states[since:] if s.cause == 'ANNOUNCEMENT')
+    assert 'timer' in rang.detail.lower() and rang.state_name == 'THINKING', rang
+    assert session.ros.wait_for(lambda: session.state_names()[-1] == 'IDLE', 10)
+
+
+def test_the_loaded_skills_are_listed_on_a_latched_topic(session):
+    import json
+    from std_msgs.msg import String
+    from heisenberg_common.qos import LATCHED
+    listed = []
+    session.ros.node.create_subscription(String, 'skills', listed.append, LATCHED)
+    assert session.ros.wait_for(lambda: listed, 10)
+    skills = {entry['name']: entry for entry in json.loads(listed[0].data)}
+    assert {'time', 'date', 'timer', 'help', 'stop'} <= set(skills)
+    assert skills['timer']['kind'] == 'builtin' and skills['timer']['sentences']

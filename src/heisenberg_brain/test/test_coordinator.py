@@ -429,3 +429,36 @@ def test_a_speak_goal_is_cancelled_whenever_asked_and_ends_once(plan, accepted, 
 def test_first_chunk_max_chars_is_zero_or_a_sensible_length(value):
     with pytest.raises(ValueError, match='first_chunk_max_chars'):
         BrainConfig(first_chunk_max_chars=value)
+
+
+# ---------------------------------------------------------------- announcements (a timer rang)
+
+def test_an_announcement_waits_for_the_reply_to_end_then_is_spoken_on_its_own(loop):
+    source = ScriptedSource(('Paris', ' is', ' nice.'))
+    coordinator, effects = make(loop, source)
+    coordinator.on_transcript('What is the capital of France?')
+    assert wait(lambda: len(effects.spoken) == 1)
+    coordinator.announce('Your five minute timer is done.')   # while the reply is heard: it waits
+    coordinator.tick()
+    effects.spoken[0].play()
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    coordinator.tick()   # the watchdog tick starts what waited
+    assert wait(lambda: len(effects.spoken) == 2)
+    assert effects.spoken[1].text == 'Your five minute timer is done.'
+    assert effects.spoken[1].utterance_id == '2'   # a turn of its own, not a reply's tail
+    effects.spoken[1].play()
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    assert effects.states[-3:] == [('THINKING', 'ANNOUNCEMENT'), ('SPEAKING', 'SPEECH_STARTED'),
+                                   ('IDLE', 'SPEECH_FINISHED')]
+    assert source.started.is_set() and effects.tokens[-1] == 'Your five minute timer is done.'
+
+
+def test_an_announcement_when_idle_is_spoken_at_once_and_a_question_still_preempts_it(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Four.',)))
+    coordinator.announce('The robot reached the kitchen.')
+    assert wait(lambda: len(effects.spoken) == 1)
+    assert effects.states[-1] == ('THINKING', 'ANNOUNCEMENT')
+    coordinator.on_wake_word('hey_jarvis')   # the newest request wins, as for any reply
+    assert effects.spoken[0].cancelled
+    coordinator.on_transcript('What is two plus two?')
+    assert wait(lambda: len(effects.spoken) == 2) and effects.spoken[1].text == 'Four.'

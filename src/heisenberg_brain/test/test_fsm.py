@@ -33,6 +33,8 @@ EXPECTED = {
     E.GOAL_CANCELLED: [SAME, SAME, (S.IDLE, INTERRUPT), (S.IDLE, INTERRUPT), SAME],
     E.STATE_TIMEOUT: [SAME, (S.IDLE, ()), (S.ERROR, INTERRUPT + (A.SPEAK_APOLOGY,)),
                       (S.IDLE, INTERRUPT), (S.IDLE, (A.FLUSH_SPEECH,))],
+    # speech nobody asked for just then: only from IDLE, it never interrupts anyone
+    E.ANNOUNCEMENT: [(S.THINKING, NEW), SAME, SAME, SAME, SAME],
 }
 STATES = [S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.ERROR]
 

@@ -87,6 +87,9 @@ class BrainConfig:
     """The brain node's parameters (``llm.*`` nested)."""
 
     llm: LLMConfig = dataclasses.field(default_factory=LLMConfig)
+    skills_file: str = dataclasses.field(default='', metadata=describe(
+        "skills.yaml: which built-in skills are on and the robot's own (docs/skills.md); what a skill "
+        'takes never reaches the LLM. Empty = every built-in (time, date, timers, stop, help), no ROS skill'))
     voice_session_id: str = dataclasses.field(default='voice', metadata=describe(
         'history session of spoken turns (Respond goals name their own)'))
     apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=describe(

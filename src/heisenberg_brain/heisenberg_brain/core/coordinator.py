@@ -19,7 +19,9 @@ Rules kept here, each a case in test_coordinator:
   then IDLE; with no tts to say it, ERROR is shown and left at once;
 - flushing silences the reply's speech and any apology, also one tts has not accepted yet;
 - an event about a reply that is no longer the active one is stale and ignored;
-- a goal cancelled before it ran does not preempt the running reply.
+- a goal cancelled before it ran does not preempt the running reply;
+- an announcement (a timer that rang, a skill's goal that ended) waits until IDLE, then is
+  spoken as a reply of its own; it never interrupts anyone.
 
 Threads: inputs come from ROS callback threads and the reply runs on an asyncio loop
 (``submit`` hands it a coroutine); one re-entrant lock serializes the state machine.
@@ -28,6 +30,7 @@ Threads: inputs come from ROS callback threads and the reply runs on an asyncio 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import math
@@ -40,7 +43,7 @@ from heisenberg_brain.core.fsm import Action, Event, State, step
 from heisenberg_brain.core.history import PromptTooLong
 from heisenberg_brain.core.llm_client import Token
 from heisenberg_brain.core.llm_errors import LLMError, explain
-from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest
+from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, say
 from heisenberg_brain.core.sentences import clean_for_speech
 
 NAN = float('nan')
@@ -135,6 +138,7 @@ class ReplyCoordinator:
         self._submit = submit
         self._now = now
         self._lock = threading.RLock()
+        self._announcements: collections.deque[str] = collections.deque()
         self.state = State.IDLE
         self.turn_id = 0
         self.active: ActiveReply | None = None
@@ -176,6 +180,21 @@ class ReplyCoordinator:
             reply.endpoint_delay = endpoint_delay
             reply.transcript_at = self._now()
         return reply
+
+    def announce(self, text: str) -> None:
+        """Say text once the assistant is idle (any thread)."""
+        if text.strip():
+            with self._lock:
+                self._announcements.append(text.strip())
+            self._announce_if_idle()
+
+    def _announce_if_idle(self) -> None:
+        with self._lock:
+            if self.state is State.IDLE and self._announcements:
+                text = self._announcements.popleft()
+                self.effects.log('info', f'announcing: "{text}"')
+                self.dispatch(Event.ANNOUNCEMENT, detail=text,
+                              request=ReplyRequest(prompt=text, speak=True, source='announcement'))
 
     def on_speech_activity(self, speaking: bool, utterance_id: str, audio_start: float) -> None:
         """What tts reports it plays: the active reply's first audio starts SPEAKING."""
@@ -222,7 +241,8 @@ class ReplyCoordinator:
             reply.future.cancel()
 
     def tick(self) -> None:
-        """The watchdog: a state held too long without progress times out."""
+        """The watchdog: a state held too long without progress times out; waiting announcements go."""
+        self._announce_if_idle()
         limits = {State.LISTENING: self.config.listen_timeout, State.THINKING: self.config.think_timeout,
                   State.SPEAKING: self.config.speak_stall_timeout, State.ERROR: self.config.error_hold}
         with self._lock:
@@ -311,10 +331,17 @@ class ReplyCoordinator:
             reply.done.set()
 
     async def _generate(self, reply: ActiveReply) -> None:
+        def on_token(token):
+            self._on_token(reply, token)
+
+        def on_sentence(sentence):
+            self._on_sentence(reply, sentence)
+
         try:
-            await self.source.reply(reply.request, reply.outcome,
-                                    on_token=lambda token: self._on_token(reply, token),
-                                    on_sentence=lambda sentence: self._on_sentence(reply, sentence))
+            if reply.request.source == 'announcement':
+                say(reply.request.prompt, reply.outcome, on_token, on_sentence)
+            else:
+                await self.source.reply(reply.request, reply.outcome, on_token, on_sentence)
         except asyncio.CancelledError:
             reply.outcome.finish_reason = 'cancelled'
         except (LLMError, PromptTooLong) as exc:

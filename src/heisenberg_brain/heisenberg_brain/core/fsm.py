@@ -43,6 +43,7 @@ class Event(enum.Enum):
     BARGE_IN = enum.auto()
     GOAL_CANCELLED = enum.auto()
     STATE_TIMEOUT = enum.auto()
+    ANNOUNCEMENT = enum.auto()   # speech nobody asked for just then (a timer rang, a goal ended)
 
 
 class Action(enum.Enum):
@@ -62,6 +63,8 @@ TABLE: dict[tuple[State, Event], tuple[State, tuple[Action, ...]]] = {
     (S.IDLE, E.WAKEWORD_DETECTED): (S.LISTENING, (A.START_TURN,)),
     (S.IDLE, E.TRANSCRIPTION_FINAL): (S.THINKING, _NEW_REQUEST),
     (S.IDLE, E.RESPOND_GOAL): (S.THINKING, _NEW_REQUEST),
+    # Only from IDLE: it never interrupts anyone (the coordinator keeps it until IDLE).
+    (S.IDLE, E.ANNOUNCEMENT): (S.THINKING, _NEW_REQUEST),
 
     (S.LISTENING, E.TRANSCRIPTION_FINAL): (S.THINKING, (A.START_GENERATION,)),
     (S.LISTENING, E.NOTHING_HEARD): (S.IDLE, ()),

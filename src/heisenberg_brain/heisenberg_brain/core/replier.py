@@ -46,7 +46,7 @@ class ReplyRequest:
     personality: str = ''
     max_tokens: int = 0
     speak: bool = False
-    source: str = 'action'  # 'voice' | 'action'
+    source: str = 'action'  # 'voice' | 'action' | 'announcement' (speech nobody asked for just then)
 
 
 def request_error(request: ReplyRequest) -> str | None:
@@ -72,6 +72,25 @@ class ReplyOutcome:
     error: str = ''
     timings: dict = dataclasses.field(default_factory=dict)
     dropped_turns: int = 0
+    skill: str = ''               # the skill that answered ('timer.set', 'go_to'); '' = the LLM
+
+
+def say(text: str, outcome: ReplyOutcome, on_token: Callable[[Token], None],
+        on_sentence: Callable[[str], None]) -> ReplyOutcome:
+    """A reply whose words are known already (a skill's, an announcement): one token, its sentences."""
+    text = text.strip()
+    if text:
+        outcome.time_to_first_token = max(outcome.time_to_first_token, 0.0)
+        outcome.text = text
+        outcome.token_count = 1
+        on_token(Token(text, 0))
+        splitter = SentenceSplitter()
+        for sentence in splitter.push(text):
+            on_sentence(sentence)
+        if (rest := splitter.flush()) is not None:
+            on_sentence(rest)
+    outcome.finish_reason = 'stop'
+    return outcome
 
 
 class Replier:

@@ -5,6 +5,8 @@ coordinator's inputs, and the coordinator's effects into ROS: the latched ``stat
 ``reply`` text, ``metrics``, Respond feedback and results, and Speak goals to tts. The LLM
 runs on an asyncio loop in its own thread (aiohttp); /health is probed on it for
 /diagnostics, and the llama_server node's own report names the cause of a failed reply.
+What a skill takes (core/skills: the time, timers, "stop", the robot's own skills from
+skills_file) is answered without the LLM, through the same coordinator.
 
 Policy (also in Respond.action): one reply at a time, the newest request wins. A new
 Respond goal or a voice turn preempts a running goal (it ends ABORTED, finish_reason
@@ -14,6 +16,8 @@ Respond goal or a voice turn preempts a running goal (it ends ABORTED, finish_re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import math
 import sys
 import threading
@@ -31,10 +35,11 @@ from heisenberg_brain.core.fsm import State
 from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_brain.core.replier import Replier, ReplyRequest, request_error
+from heisenberg_brain.core.skills import Skills, SkillSource, SkillSpecError, load_skills, skills_from_yaml
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
-from heisenberg_common.params import declare_config, watch_config
-from heisenberg_common.qos import EVENTS, STATE
+from heisenberg_common.params import ConfigError, declare_config, watch_config
+from heisenberg_common.qos import EVENTS, LATCHED, STATE
 from heisenberg_common.runner import run_node
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond, Speak
@@ -103,6 +108,7 @@ class BrainNode(Node):
     def __init__(self):
         super().__init__('brain')
         self.config = declare_config(self, BrainConfig)
+        self.skills = self._load_skills()
         self._llm_reachable = False
         self._health_probe = None
 
@@ -117,8 +123,10 @@ class BrainNode(Node):
         self.replier = Replier(self.config.llm, self._client, self.sessions,
                                self.config.max_clause_chars, self.config.first_clause_min_chars,
                                self.config.first_chunk_max_chars)
+        self.skill_source = SkillSource(self.skills, None, fallback=self.replier, log=self.log,
+                                        announce=lambda text: self.coordinator.announce(text))
         self.coordinator = ReplyCoordinator(
-            self.config, self.replier, self,
+            self.config, self.skill_source, self,
             submit=lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, self._loop),
             now=self._now)
 
@@ -127,6 +135,11 @@ class BrainNode(Node):
         self._metrics_pub = self.create_publisher(TurnMetrics, 'metrics', EVENTS)
         # Every reply's text as it streams (voice turns too), for consoles and loggers.
         self._reply_pub = self.create_publisher(String, 'reply', EVENTS)
+        # What the skills take, latched, as JSON (name, description, sentences, kind, llm): for a
+        # console (`ros2 topic echo`) and for nodes that drive the same skills with Respond goals.
+        self._skills_pub = self.create_publisher(String, 'skills', LATCHED)
+        self._skills_pub.publish(String(data=json.dumps(
+            [dataclasses.asdict(info) for info in self.skills.listing()], ensure_ascii=False)))
         self._diagnostics = DiagnosticsPublisher(self, 'brain', hardware_id='llama-server')
         coordinator = self.coordinator
         self.create_subscription(WakeWordDetection, 'wake_word',
@@ -158,6 +171,14 @@ class BrainNode(Node):
             f'brain ready: {self.config.llm.endpoint}, format {self.config.llm.prompt_format}, '
             f'personality {self.config.llm.personality}')
 
+    def _load_skills(self) -> Skills:
+        try:
+            if self.config.skills_file:
+                return load_skills(self.config.skills_file)
+            return skills_from_yaml('', 'the built-in skills')
+        except SkillSpecError as exc:
+            raise ConfigError(f'{self.get_name()}: skills_file: {exc}') from exc
+
     def _apply_config(self, config: BrainConfig) -> None:
         """A live change of the dynamic parameters (personality, temperature, max_tokens), validated.
 
@@ -174,6 +195,7 @@ class BrainNode(Node):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def close(self):
+        self.skill_source.close()
         self.coordinator.close()
         try:
             self._call(self._client.close(), timeout=3.0)
@@ -208,7 +230,8 @@ class BrainNode(Node):
         outcome = ending.outcome
         return Respond.Result(text=outcome.text, finish_reason=outcome.finish_reason,
                               token_count=outcome.token_count,
-                              time_to_first_token=float(outcome.time_to_first_token), error=ending.error)
+                              time_to_first_token=float(outcome.time_to_first_token), error=ending.error,
+                              skill=outcome.skill)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         """Remember why the llama_server node of this namespace last said the server was down.
@@ -232,12 +255,14 @@ class BrainNode(Node):
     def publish_token(self, reply: ActiveReply, token: Token) -> None:
         self._reply_pub.publish(String(data=token.text))
         if reply.goal is not None:
-            reply.goal.publish_feedback(Respond.Feedback(delta=token.text, token_index=token.index))
+            reply.goal.publish_feedback(Respond.Feedback(delta=token.text, token_index=token.index,
+                                                         skill=reply.outcome.skill))
 
     def publish_sentence(self, reply: ActiveReply, sentence: str) -> None:
         if reply.goal is not None:
             reply.goal.publish_feedback(Respond.Feedback(
-                delta='', token_index=max(0, reply.outcome.token_count - 1), sentence=sentence))
+                delta='', token_index=max(0, reply.outcome.token_count - 1), sentence=sentence,
+                skill=reply.outcome.skill))
 
     def publish_metrics(self, reply: ActiveReply) -> None:
         outcome = reply.outcome

@@ -34,8 +34,7 @@ import time
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from heisenberg_brain.core.llm_client import Token
-from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest
-from heisenberg_brain.core.sentences import SentenceSplitter
+from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, say
 from heisenberg_brain.core.skills.builtins import Clock, SystemClock, Timers, date_sentence, help_sentence, \
     time_sentence
 from heisenberg_brain.core.skills.catalog import Skills
@@ -170,24 +169,15 @@ class SkillSource:
         self._loop = asyncio.get_running_loop()
         started = time.monotonic()
         name = f'{match.skill}.{match.intent}' if match.intent else match.skill
+        outcome.skill = name
         self._log('info', f'skill {name} {dict(match.slots)}')
         try:
             text = await self._respond(match)
         except asyncio.CancelledError:
             outcome.finish_reason = 'cancelled'
             raise
-        if text:
-            outcome.time_to_first_token = time.monotonic() - started
-            outcome.text = text
-            outcome.token_count = 1
-            on_token(Token(text, 0))
-            splitter = SentenceSplitter()
-            for sentence in splitter.push(text):
-                on_sentence(sentence)
-            if (rest := splitter.flush()) is not None:
-                on_sentence(rest)
-        outcome.finish_reason = 'stop'
-        return outcome
+        outcome.time_to_first_token = time.monotonic() - started
+        return say(text, outcome, on_token, on_sentence)
 
     # ------------------------------------------------------------------ control
     def stop_all(self) -> tuple[GoalInfo, ...]:
