@@ -98,7 +98,7 @@ class BrainConfig:
         'send each sentence to tts as soon as it closes; false = wait for the whole reply (for comparison)'))
     first_clause_min_chars: int = dataclasses.field(default=24, metadata=describe(
         'speak the first clause (at , ; :) once it has this many characters; 0 = wait for a sentence'))
-    first_chunk_max_chars: int = dataclasses.field(default=50, metadata=describe(
+    first_chunk_max_chars: int = dataclasses.field(default=32, metadata=describe(
         'a longer first sentence is spoken in two parts, cut at a clause mark or a word boundary, so '
         'the voice starts before the whole sentence is generated; 0 = never cut it'))
     max_clause_chars: int = dataclasses.field(default=160, metadata=describe(
