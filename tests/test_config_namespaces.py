@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from rcl_interfaces.srv import GetParameters
 
+from heisenberg_brain.core.config import LLMConfig
 from heisenberg_testing.processes import NodeProcess
 from heisenberg_testing.ros_client import RosClient
 
@@ -29,5 +31,8 @@ def test_the_brain_takes_the_shipped_values_under_any_namespace(tmp_path, namesp
             values = ros.result_of(client.call_async(request), 10).values
     finally:
         node.stop()
-    # The file's values, not the dataclass defaults (0.7, http://localhost:8080/completion)
-    assert (values[0].double_value, values[1].string_value) == (0.2, 'http://127.0.0.1:8080/completion')
+    shipped = yaml.safe_load(CONFIG.read_text())['/**/brain']['ros__parameters']['llm']
+    defaults = LLMConfig()
+    assert (shipped['temperature'], shipped['endpoint']) != (defaults.temperature, defaults.endpoint)
+    # The file's values, not the dataclass defaults
+    assert (values[0].double_value, values[1].string_value) == (shipped['temperature'], shipped['endpoint'])

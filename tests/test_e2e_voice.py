@@ -214,3 +214,21 @@ def test_respond_while_idle_streams_tokens_and_preempts_a_voice_turn(assistant):
     causes = [s.cause for s in assistant.monitor.of('state', start)]
     assert 'RESPOND_GOAL' in causes
     assert re.search(r'\w', result.result().result.text)
+
+
+def test_a_timer_set_by_voice_rings_aloud_a_few_seconds_later(assistant, whisper):
+    start = assistant.say('Hey Jarvis. Set a timer for three seconds.')
+    rung = assistant.wait_state('THINKING', start, 60, cause='ANNOUNCEMENT')
+    assert rung, assistant.monitor.state_names(start)
+    announced = time.monotonic()
+    states = assistant.monitor.of('state', start)
+    heard = next(s for s in states if s.cause == 'TRANSCRIPTION_FINAL')
+    rang = next(s for s in states if s.cause == 'ANNOUNCEMENT')
+    assert 'timer' in heard.detail.lower(), heard
+    assert 'timer set for 3 seconds' in assistant.reply_text(start).lower(), assistant.reply_text(start)
+    assert rang.turn_id == heard.turn_id + 1 and 'timer is done' in rang.detail, rang
+    # Three seconds after it was set, not at once (nor never).
+    assert 2.5 < seconds_of(rang.header.stamp) - seconds_of(heard.header.stamp) < 10
+    assert assistant.wait_turn_over(announced, 60), assistant.monitor.state_names(start)
+    spoken = transcribe(whisper, assistant.latest_reply_wav())
+    assert 'timer' in spoken.lower(), spoken
