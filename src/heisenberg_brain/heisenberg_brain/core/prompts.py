@@ -3,9 +3,9 @@
 Every reply is spoken by Piper, yet the prompts do not say so: a small model (the default is
 135M parameters) follows one short instruction and is thrown by a paragraph of them. With a
 system prompt listing what speech cannot carry (markdown, lists, emoji, URLs), SmolLM2-135M
-answered 4 of 20 everyday questions right over one conversation (14 of 20 one at a time);
-with "Answer in one short sentence." 16 of 20 (15). What speech cannot carry is taken out
-of the reply before it is spoken (sentences.clean_for_speech). The 'server' format is not
+answered 12 of 20 everyday questions right when asked one at a time; with "Answer in one short
+sentence." 15 (bench/bench_answers.py). What speech cannot carry is taken out of the reply
+before it is spoken (sentences.clean_for_speech). The 'server' format is not
 rendered here: the node sends ``messages()`` to llama-server's /apply-template so the model's
 own chat template is used.
 """
