@@ -24,6 +24,7 @@ from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.speech import silence, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
+from heisenberg_testing.robot import GO_TO, Robot
 
 # Whole-graph voice turns on a shared 2-core CPU are not deterministic: a lost audio frame can make
 # Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's
@@ -72,6 +73,28 @@ class Assistant:
         return files[-1] if files else None
 
 
+ROBOT_SKILLS = f"""
+skills:
+  - name: go_to
+    description: go to the kitchen or the charger
+    sentences: ["(go|drive) to [the] {{place}}"]
+    slots:
+      place:
+        values:
+          kitchen: {{x: 1.0, y: 2.0, yaw: 0.0}}
+          charger: {{x: -3.5, y: 0.25, yaw: 3.14}}
+    action:
+      type: {GO_TO}
+      name: go_to
+      goal: {{place: '{{place}}', x: '{{place.x}}', y: '{{place.y}}', yaw: '{{place.yaw}}'}}
+    replies:
+      accepted: Going to the {{place}}.
+      succeeded: I'm at the {{place}}.
+      failed: "I couldn't get to the {{place}}: {{reason}}."
+      cancelled: I stopped going to the {{place}}.
+"""
+
+
 @pytest.fixture(scope='module')
 def assistant(tmp_path_factory, speech, models_dir):
     tmp = tmp_path_factory.mktemp('e2e')
@@ -80,17 +103,25 @@ def assistant(tmp_path_factory, speech, models_dir):
     # Two llama-server threads: the greedy answers these tests check were written against that
     # numeric path (SmolLM2-135M's argmax flips with the thread count; the shipped config uses one).
     quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
+    # The robot's own skill: GoTo a named place, served by a stand-in robot under /robot.
+    skills = tmp / 'skills.yaml'
+    skills.write_text(ROBOT_SKILLS)
     overrides = graph_overrides(port, {'source': 'file', 'file_path': str(quiet)},
-                                tts={'record_dir': str(record_dir)}, llama_server={'threads': 2})
+                                tts={'record_dir': str(record_dir)}, llama_server={'threads': 2},
+                                brain={'skills_file': str(skills), 'skills_namespace': '/robot'})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
+    robot = Robot()
     try:
         graph.start([name for name in graph.node_names if name != 'capture'])
         assert monitor.wait_ready(timeout=180, poll=graph.poll), f'graph not ready; logs in {tmp / "logs"}'
-        yield Assistant(graph, monitor, speech, tmp, record_dir)
+        assistant = Assistant(graph, monitor, speech, tmp, record_dir)
+        assistant.robot = robot
+        yield assistant
     finally:
         monitor.close()
         graph.stop()
+        robot.close()
 
 
 @pytest.fixture(scope='module')
@@ -232,3 +263,17 @@ def test_a_timer_set_by_voice_rings_aloud_a_few_seconds_later(assistant, whisper
     assert assistant.wait_turn_over(announced, 60), assistant.monitor.state_names(start)
     spoken = transcribe(whisper, assistant.latest_reply_wav())
     assert 'timer' in spoken.lower(), spoken
+
+
+def test_go_to_the_kitchen_by_voice_sends_the_goal_and_stop_cancels_it(assistant):
+    robot = assistant.robot
+    start = assistant.say('Hey Jarvis. Go to the kitchen.')
+    goal = robot.goals.get(timeout=60)
+    assert (goal.request.place, goal.request.x, goal.request.y) == ('kitchen', 1.0, 2.0)
+    assert assistant.wait_turn_over(start), assistant.monitor.state_names(start)
+    assert 'going to the kitchen' in assistant.reply_text(start).lower()
+
+    stop = assistant.say('Hey Jarvis. Stop.')
+    assert robot.cancels.get(timeout=60) is goal   # the robot was told to stop
+    assert assistant.wait_turn_over(stop), assistant.monitor.state_names(stop)
+    assert 'stopped going to the kitchen' in assistant.reply_text(stop).lower(), assistant.reply_text(stop)

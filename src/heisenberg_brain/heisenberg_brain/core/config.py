@@ -90,6 +90,9 @@ class BrainConfig:
     skills_file: str = dataclasses.field(default='', metadata=describe(
         "skills.yaml: which built-in skills are on and the robot's own (docs/skills.md); what a skill "
         'takes never reaches the LLM. Empty = every built-in (time, date, timers, stop, help), no ROS skill'))
+    skills_namespace: str = dataclasses.field(default='/', metadata=describe(
+        "namespace that the skills' relative action, service and topic names resolve under: '/' = the "
+        "global one (the robot's own interfaces are rarely under the assistant's namespace)"))
     voice_session_id: str = dataclasses.field(default='voice', metadata=describe(
         'history session of spoken turns (Respond goals name their own)'))
     apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=describe(
@@ -126,3 +129,6 @@ class BrainConfig:
                              f'got {self.first_chunk_max_chars}')
         if not self.voice_session_id:
             raise ValueError('voice_session_id must not be empty')
+        if not self.skills_namespace.startswith('/'):
+            raise ValueError(f"skills_namespace must be absolute (start with '/'), "
+                             f'got {self.skills_namespace!r}')

@@ -36,6 +36,7 @@ from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_brain.core.replier import Replier, ReplyRequest, request_error
 from heisenberg_brain.core.skills import Skills, SkillSource, SkillSpecError, load_skills, skills_from_yaml
+from heisenberg_brain.nodes.skill_effects import RosSkillEffects
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config, watch_config
@@ -123,14 +124,15 @@ class BrainNode(Node):
         self.replier = Replier(self.config.llm, self._client, self.sessions,
                                self.config.max_clause_chars, self.config.first_clause_min_chars,
                                self.config.first_chunk_max_chars)
-        self.skill_source = SkillSource(self.skills, None, fallback=self.replier, log=self.log,
+        reentrant = ReentrantCallbackGroup()
+        effects = RosSkillEffects(self, self._loop, reentrant, namespace=self.config.skills_namespace)
+        self.skill_source = SkillSource(self.skills, effects, fallback=self.replier, log=self.log,
                                         announce=lambda text: self.coordinator.announce(text))
         self.coordinator = ReplyCoordinator(
             self.config, self.skill_source, self,
             submit=lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, self._loop),
             now=self._now)
 
-        reentrant = ReentrantCallbackGroup()
         self._state_pub = self.create_publisher(AssistantState, 'state', STATE)
         self._metrics_pub = self.create_publisher(TurnMetrics, 'metrics', EVENTS)
         # Every reply's text as it streams (voice turns too), for consoles and loggers.
