@@ -24,7 +24,7 @@ from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.speech import silence, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
-from heisenberg_testing.robot import GO_TO, Robot
+from heisenberg_testing.robot import Robot, go_to_skill
 
 # Whole-graph voice turns on a shared 2-core CPU are not deterministic: a lost audio frame can make
 # Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's
@@ -73,28 +73,6 @@ class Assistant:
         return files[-1] if files else None
 
 
-ROBOT_SKILLS = f"""
-skills:
-  - name: go_to
-    description: go to the kitchen or the charger
-    sentences: ["(go|drive) to [the] {{place}}"]
-    slots:
-      place:
-        values:
-          kitchen: {{x: 1.0, y: 2.0, yaw: 0.0}}
-          charger: {{x: -3.5, y: 0.25, yaw: 3.14}}
-    action:
-      type: {GO_TO}
-      name: go_to
-      goal: {{place: '{{place}}', x: '{{place.x}}', y: '{{place.y}}', yaw: '{{place.yaw}}'}}
-    replies:
-      accepted: Going to the {{place}}.
-      succeeded: I'm at the {{place}}.
-      failed: "I couldn't get to the {{place}}: {{reason}}."
-      cancelled: I stopped going to the {{place}}.
-"""
-
-
 @pytest.fixture(scope='module')
 def assistant(tmp_path_factory, speech, models_dir):
     tmp = tmp_path_factory.mktemp('e2e')
@@ -105,7 +83,7 @@ def assistant(tmp_path_factory, speech, models_dir):
     quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
     # The robot's own skill: GoTo a named place, served by a stand-in robot under /robot.
     skills = tmp / 'skills.yaml'
-    skills.write_text(ROBOT_SKILLS)
+    skills.write_text(go_to_skill())
     overrides = graph_overrides(port, {'source': 'file', 'file_path': str(quiet)},
                                 tts={'record_dir': str(record_dir)}, llama_server={'threads': 2},
                                 brain={'skills_file': str(skills), 'skills_namespace': '/robot'})

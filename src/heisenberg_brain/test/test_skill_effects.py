@@ -21,7 +21,7 @@ from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest
 from heisenberg_brain.core.skills import SkillEffectError, SkillSource, skills_from_yaml
 from heisenberg_brain.nodes.skill_effects import RosSkillEffects
 from heisenberg_test_msgs.msg import BatteryLevel
-from heisenberg_testing.robot import GO_TO, Robot
+from heisenberg_testing.robot import GO_TO, Robot, go_to_skill
 from heisenberg_testing.ros_client import RosClient
 
 DOCK = 'heisenberg_test_msgs/srv/Dock'
@@ -29,30 +29,7 @@ BATTERY = 'heisenberg_test_msgs/msg/BatteryLevel'
 WAIT = 20.0      # s for anything that crosses DDS (discovery on a shared 2-core machine)
 MARGIN = 1.0     # s a failure may come after its timeout (a busy machine), never much later
 
-SKILLS = f"""
-skills:
-  - name: go_to
-    description: go to the kitchen or the charger
-    sentences: ["(go|drive) to [the] {{place}}"]
-    slots:
-      place:
-        values:
-          kitchen: {{x: 1.0, y: 2.0, yaw: 0.0}}
-          charger: {{x: -3.5, y: 0.25, yaw: 3.14}}
-    action:
-      type: {GO_TO}
-      name: go_to
-      goal: {{place: '{{place}}', x: '{{place.x}}', y: '{{place.y}}', yaw: '{{place.yaw}}'}}
-      server_timeout: {WAIT}
-      timeout: 60.0
-      feedback_period: 0.001
-    replies:
-      accepted: Going to the {{place}}.
-      feedback: "{{feedback.distance_remaining:.0f}} meters to the {{place}}."
-      succeeded: "I'm at the {{place}}: {{result.message}}"
-      failed: "I couldn't get to the {{place}}: {{reason}}."
-      cancelled: I stopped going to the {{place}}.
-"""
+SKILLS = go_to_skill(server_timeout=WAIT, feedback_period=0.001)
 
 
 class Brain:

@@ -25,6 +25,34 @@ from heisenberg_test_msgs.srv import Dock
 GO_TO = 'heisenberg_test_msgs/action/GoTo'
 
 
+def go_to_skill(server_timeout: float = 5.0, feedback_period: float = 15.0) -> str:
+    """skills.yaml text: a go_to skill driving this robot's GoTo to the kitchen or the charger."""
+    return f"""
+skills:
+  - name: go_to
+    description: go to the kitchen or the charger
+    sentences: ["(go|drive) to [the] {{place}}"]
+    slots:
+      place:
+        values:
+          kitchen: {{x: 1.0, y: 2.0, yaw: 0.0}}
+          charger: {{x: -3.5, y: 0.25, yaw: 3.14}}
+    action:
+      type: {GO_TO}
+      name: go_to
+      goal: {{place: '{{place}}', x: '{{place.x}}', y: '{{place.y}}', yaw: '{{place.yaw}}'}}
+      server_timeout: {server_timeout}
+      timeout: 60.0
+      feedback_period: {feedback_period}
+    replies:
+      accepted: Going to the {{place}}.
+      feedback: "{{feedback.distance_remaining:.0f}} meters to the {{place}}."
+      succeeded: "I'm at the {{place}}: {{result.message}}"
+      failed: "I couldn't get to the {{place}}: {{reason}}."
+      cancelled: I stopped going to the {{place}}.
+"""
+
+
 class RobotGoal:
     """A GoTo goal on the robot: it runs until the test finishes it or a cancel comes."""
 
