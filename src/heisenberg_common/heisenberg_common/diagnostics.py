@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 from heisenberg_common.qos import EVENTS
 
@@ -28,4 +29,11 @@ class DiagnosticsPublisher:
             values=[KeyValue(key=str(key), value=str(value)) for key, value in (values or {}).items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg()
-        self._publisher.publish(array)
+        try:
+            self._publisher.publish(array)
+        except (_rclpy.RCLError, _rclpy.InvalidHandle):
+            # Ctrl-C shuts the context down (and then its publishers) under a thread that reports
+            # (llama_server's supervisor saying "serving" as the SIGINT lands): nobody is left to
+            # tell, which is no fault.
+            if self._node.context.ok():
+                raise
