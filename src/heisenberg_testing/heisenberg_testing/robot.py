@@ -59,6 +59,7 @@ class RobotGoal:
     def __init__(self):
         self.handle = None
         self.request = None
+        self.received_at = 0.0   # wall time its execution began (capture stamps are wall time too)
         self.cancel_requested = False
         self._end = threading.Event()
         self._outcome = (False, '')
@@ -136,7 +137,7 @@ class Robot:
 
     def _execute(self, handle) -> GoTo.Result:
         goal = self._entry(handle)
-        goal.handle, goal.request = handle, handle.request
+        goal.handle, goal.request, goal.received_at = handle, handle.request, time.time()
         self.goals.put(goal)
         return goal.run()
 
