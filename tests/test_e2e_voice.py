@@ -78,8 +78,8 @@ def assistant(tmp_path_factory, speech, models_dir):
     tmp = tmp_path_factory.mktemp('e2e')
     record_dir = tmp / 'replies'
     port = free_port()
-    # Two llama-server threads: the greedy answers these tests check were written against that
-    # numeric path (SmolLM2-135M's argmax flips with the thread count; the shipped config uses one).
+    # Two llama-server threads, pinned: the greedy answers these tests check were written against
+    # that numeric path (SmolLM2-135M's argmax flips with the thread count).
     quiet = write_wav(tmp / 'quiet.wav', silence(0.5))
     # The robot's own skill: GoTo a named place, served by a stand-in robot under /robot.
     skills = tmp / 'skills.yaml'
