@@ -126,6 +126,18 @@ class Replier:
         size = len(text.encode())
         return size if size <= budget else await self.client.count_tokens(text)
 
+    async def _fit(self, session_id: str, user_text: str, personality: str, max_tokens: int,
+                   room: int = 0):
+        """(max_tokens as bounded by the context, the richest prompt that leaves it and room tokens)."""
+        n_ctx = await self.context_size()
+        max_tokens = max(1, min(max_tokens, n_ctx // 2))
+        budget = n_ctx - max_tokens - CONTEXT_MARGIN_TOKENS - room
+        fit = await fit_prompt(
+            lambda turns, text, summary: self._build(turns, text, summary, personality),
+            lambda text: self._count_tokens(text, budget),
+            self.sessions.turns(session_id), user_text, self.sessions.summary(session_id), budget)
+        return max_tokens, fit
+
     async def reply(self, request: ReplyRequest, outcome: ReplyOutcome,
                     on_token: Callable[[Token], None] = lambda token: None,
                     on_sentence: Callable[[str], None] = lambda sentence: None) -> ReplyOutcome:
@@ -136,16 +148,8 @@ class Replier:
         if len(user_text) > MAX_PROMPT_CHARS:
             raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
                                 f'{MAX_PROMPT_CHARS} are accepted: shorten it')
-        n_ctx = await self.context_size()
-        max_tokens = request.max_tokens or self.config.max_tokens
-        max_tokens = max(1, min(max_tokens, n_ctx // 2))
-        budget = n_ctx - max_tokens - CONTEXT_MARGIN_TOKENS
-
-        fit = await fit_prompt(
-            lambda turns, text, summary: self._build(turns, text, summary, personality),
-            lambda text: self._count_tokens(text, budget),
-            self.sessions.turns(request.session_id), user_text,
-            self.sessions.summary(request.session_id), budget)
+        max_tokens, fit = await self._fit(request.session_id, user_text, personality,
+                                          request.max_tokens or self.config.max_tokens)
         outcome.dropped_turns = fit.dropped_turns
 
         splitter = SentenceSplitter(*self._splitter_args)
@@ -199,14 +203,8 @@ class Replier:
 
     async def prime(self, session_id: str = '', personality: str = '') -> int:
         """Have llama-server read the session's next prompt up to its question; the tokens it read."""
-        personality = personality or self.config.personality
-        n_ctx = await self.context_size()
-        budget = n_ctx - max(1, min(self.config.max_tokens, n_ctx // 2)) - CONTEXT_MARGIN_TOKENS
-        fit = await fit_prompt(
-            lambda turns, text, summary: self._build(turns, text, summary, personality),
-            lambda text: self._count_tokens(text, budget - QUESTION_ROOM_TOKENS),
-            self.sessions.turns(session_id), NEXT_QUESTION, self.sessions.summary(session_id),
-            budget - QUESTION_ROOM_TOKENS)
+        _, fit = await self._fit(session_id, NEXT_QUESTION, personality or self.config.personality,
+                                 self.config.max_tokens, room=QUESTION_ROOM_TOKENS)
         read = await self.client.prefill(fit.prompt[:fit.prompt.index(NEXT_QUESTION)])
         self.primes += 1
         return read
