@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / 'src' / 'heisenberg_brain' / 'test'))   # the phrasing table
 
-from bench_voice_to_voice import Bench, graph_overrides, prepare_questions  # noqa: E402
+from bench_voice_to_voice import graph_overrides, prepare_questions, running_bench  # noqa: E402
 from benchlib import ROOT, isolate_ros_session, load_average, machine_info  # noqa: E402
 
 COMMANDS = ['Go to the kitchen.', 'What time is it?', 'Drive to the charger.',
@@ -59,8 +59,6 @@ def ms(values: list[float], q: float) -> str:
 
 def run_graph(rounds: int) -> None:
     from heisenberg_brain.core.llama_server import free_port
-    from heisenberg_bringup.graph import Graph
-    from heisenberg_bringup.monitor import GraphMonitor
     from heisenberg_testing.robot import Robot, go_to_skill
     from heisenberg_testing.speech import Speech, silence, write_wav
 
@@ -72,36 +70,28 @@ def run_graph(rounds: int) -> None:
     skills.write_text(go_to_skill())
     overrides = graph_overrides(free_port(), 64, write_wav(work / 'quiet.wav', silence(0.5)), None, None)
     overrides['brain'].update({'skills_file': str(skills), 'skills_namespace': '/robot'})
-    graph = Graph(ROOT / 'config' / 'assistant.yaml', work / 'logs', overrides)
-    monitor = GraphMonitor()
     robot = Robot()
     skill_v2v, llm_v2v, goal_delay = [], [], []
     try:
-        graph.start([name for name in graph.node_names if name != 'capture'])
-        if not monitor.wait_ready(timeout=180, poll=graph.poll):
-            raise RuntimeError(f'graph not ready; logs in {work / "logs"}')
-        bench = Bench(graph, monitor, 64)
-        bench.warm_up()
-        for question in questions:
-            turn = bench.turn('streaming', question)
-            goal = ''
-            if question.text.startswith(('Go to', 'Drive to')):
-                try:
-                    served = robot.goals.get(timeout=10)
-                    start = bench.capture_start.start_of(question.audio)
-                    delay = served.received_at - (start + question.speech_end)
-                    goal_delay.append(delay)
-                    goal = f' | goal {served.request.place} after {delay * 1000:.0f} ms'
-                except Exception as exc:   # noqa: BLE001 - reported in the line, the bench goes on
-                    goal = f' | no goal ({exc.__class__.__name__})'
-            if turn.ok:
-                (llm_v2v if question.text in QUESTIONS else skill_v2v).append(turn.stages['measured'])
-            v2v = f'{turn.stages["measured"] * 1000:5.0f} ms' if turn.ok else f'FAILED ({turn.note})'
-            print(f'  {question.text:<34} v2v {v2v} | heard {turn.transcript.strip()!r} | '
-                  f'said {turn.reply.strip()[:50]!r}{goal}', flush=True)
+        with running_bench(overrides, work, 64) as bench:
+            for question in questions:
+                turn = bench.turn('streaming', question)
+                goal = ''
+                if question.text.startswith(('Go to', 'Drive to')):
+                    try:
+                        served = robot.goals.get(timeout=10)
+                        start = bench.capture_start.start_of(question.audio)
+                        delay = served.received_at - (start + question.speech_end)
+                        goal_delay.append(delay)
+                        goal = f' | goal {served.request.place} after {delay * 1000:.0f} ms'
+                    except Exception as exc:   # noqa: BLE001 - reported in the line, the bench goes on
+                        goal = f' | no goal ({exc.__class__.__name__})'
+                if turn.ok:
+                    (llm_v2v if question.text in QUESTIONS else skill_v2v).append(turn.stages['measured'])
+                v2v = f'{turn.stages["measured"] * 1000:5.0f} ms' if turn.ok else f'FAILED ({turn.note})'
+                print(f'  {question.text:<34} v2v {v2v} | heard {turn.transcript.strip()!r} | '
+                      f'said {turn.reply.strip()[:50]!r}{goal}', flush=True)
     finally:
-        monitor.close()
-        graph.stop()
         robot.close()
     print(f'\n{"end of speech ->":<40}{"p50 ms":>8}{"p90 ms":>8}{"turns":>7}')
     for label, values in (('the GoTo goal on the robot', goal_delay), ('first audio, skill turns', skill_v2v),

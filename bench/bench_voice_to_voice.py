@@ -25,6 +25,7 @@ Two voice-to-voice figures per turn:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -219,6 +220,25 @@ class Bench:
         turn.ok = not any(math.isnan(turn.stages[key]) for key, *_ in STAGES)
 
 
+@contextlib.contextmanager
+def running_bench(overrides: dict, work: Path, max_tokens: int):
+    """The graph but capture (started per question) and a monitor, ready and warmed up, as a Bench."""
+    from heisenberg_bringup.graph import Graph
+    from heisenberg_bringup.monitor import GraphMonitor
+    graph = Graph(ROOT / 'config' / 'assistant.yaml', work / 'logs', overrides)
+    monitor = GraphMonitor()
+    try:
+        graph.start([name for name in graph.node_names if name != 'capture'])
+        if not monitor.wait_ready(timeout=180, poll=graph.poll):
+            raise RuntimeError(f'graph not ready; logs in {work / "logs"}')
+        bench = Bench(graph, monitor, max_tokens)
+        bench.warm_up()
+        yield bench
+    finally:
+        monitor.close()
+        graph.stop()
+
+
 def percentile(values: list[float], q: float) -> float:
     values = [v for v in values if not math.isnan(v)]
     return float(np.percentile(values, q)) if values else math.nan
@@ -350,8 +370,6 @@ def main(argv=None) -> int:
     isolate_ros_session()
 
     from heisenberg_brain.core.llama_server import free_port
-    from heisenberg_bringup.graph import Graph
-    from heisenberg_bringup.monitor import GraphMonitor
     from heisenberg_testing.speech import Speech, silence, write_wav
 
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
@@ -362,25 +380,18 @@ def main(argv=None) -> int:
     del speech  # the Piper voice is not needed any more; free its memory for the graph
     overrides = graph_overrides(free_port(), args.max_tokens, write_wav(work / 'quiet.wav', silence(0.5)),
                                 args.llm_threads, args.speculative_after)
-    graph = Graph(ROOT / 'config' / 'assistant.yaml', work / 'logs', overrides)
-    monitor = GraphMonitor()
     turns: list[Turn] = []
     try:
-        graph.start([name for name in graph.node_names if name != 'capture'])
-        if not monitor.wait_ready(timeout=180, poll=graph.poll):
-            print(f'graph not ready; logs in {work / "logs"}', file=sys.stderr)
-            return 1
-        bench = Bench(graph, monitor, args.max_tokens)
-        bench.warm_up()
-        print_turn(0, bench.turn('streaming', warmup))  # first whisper/piper/llama runs: not counted
-        print(f'{args.questions} questions x {len(CONFIGS)} configurations, max_tokens {args.max_tokens}, '
-              f'temperature 0, seed 42; logs in {work / "logs"}', flush=True)
-        for index, (config, q) in enumerate(schedule(len(questions)), start=1):
-            turns.append(bench.turn(config, questions[q]))
-            print_turn(index, turns[-1])
-    finally:
-        monitor.close()
-        graph.stop()
+        with running_bench(overrides, work, args.max_tokens) as bench:
+            print_turn(0, bench.turn('streaming', warmup))  # first whisper/piper/llama runs: not counted
+            print(f'{args.questions} questions x {len(CONFIGS)} configurations, max_tokens '
+                  f'{args.max_tokens}, temperature 0, seed 42; logs in {work / "logs"}', flush=True)
+            for index, (config, q) in enumerate(schedule(len(questions)), start=1):
+                turns.append(bench.turn(config, questions[q]))
+                print_turn(index, turns[-1])
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     after = load_average()
     threads = 'config' if args.llm_threads is None else args.llm_threads
     speculation = 'config' if args.speculative_after is None else f'{args.speculative_after} s'

@@ -43,7 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 from benchlib import isolate_ros_session, load_average, machine_info  # noqa: E402
-from bench_voice_to_voice import Bench, Question, graph_overrides, percentile  # noqa: E402
+from bench_voice_to_voice import Question, graph_overrides, percentile, running_bench  # noqa: E402
 
 LEAD = 0.5          # s of silence before each question (the peer's make_questions.py)
 TAIL = 2.0          # s after it
@@ -188,21 +188,12 @@ def run_peer(peer: Path, questions_dir: Path, out: Path, models: Path) -> list[d
 
 def run_ours(questions: list[Question], warmup: Question, work: Path, settings: dict) -> list:
     from heisenberg_brain.core.llama_server import free_port
-    from heisenberg_bringup.graph import Graph
-    from heisenberg_bringup.monitor import GraphMonitor
     from heisenberg_testing.speech import silence, write_wav
     overrides = graph_overrides(free_port(), 64, write_wav(work / 'quiet.wav', silence(0.5)), None, None)
     for node, params in settings.items():
         overrides.setdefault(node, {}).update(params)
-    graph = Graph(ROOT / 'config' / 'assistant.yaml', work / 'logs', overrides)
-    monitor = GraphMonitor()
     turns = []
-    try:
-        graph.start([name for name in graph.node_names if name != 'capture'])
-        if not monitor.wait_ready(timeout=180, poll=graph.poll):
-            raise RuntimeError(f'graph not ready; logs in {work / "logs"}')
-        bench = Bench(graph, monitor, 64)
-        bench.warm_up()
+    with running_bench(overrides, work, 64) as bench:
         bench.turn('streaming', warmup)
         for index, question in enumerate(questions, start=1):
             turns.append(bench.turn('streaming', question))
@@ -210,9 +201,6 @@ def run_ours(questions: list[Question], warmup: Question, work: Path, settings: 
             v2v = f'{turn.stages["measured"] * 1000:5.0f} ms' if turn.ok else f'FAILED ({turn.note})'
             print(f'  ours q{index:02d}: v2v {v2v} | heard: {turn.transcript.strip()!r} | '
                   f'reply: {turn.reply.strip()[:70]!r}', flush=True)
-    finally:
-        monitor.close()
-        graph.stop()
     return turns
 
 
