@@ -358,3 +358,62 @@ def test_a_wake_phrase_running_past_the_wake_word_is_not_judged_alone():
                     judge=judge, speculative=False)
     assert judge.shown == [(24, 68)]              # asked once, after the question
     assert [e.utterance.reason for _, e in events if isinstance(e, EndOfSpeech)] == ['turn_complete']
+
+
+# ---------------------------------------------------------------- follow-up turns (no wake word)
+
+def follow_up(pattern: str, opens_at: int, window: float, opened_after: int = -1):
+    """Feed pattern; the follow-up window opens at window opens_at, its message after window opened_after."""
+    endpointer = Endpointer(CONFIG)
+    events = []
+    waiting = []
+    if opened_after == -1:
+        events += endpointer.start_turn(at(opens_at), listen_for=window)
+    for index, char in enumerate(pattern):
+        events += endpointer.push(frame(index, char == '#'))
+        if index == opened_after:
+            events += endpointer.start_turn(at(opens_at), listen_for=window)
+        waiting.append(endpointer.waiting_for_follow_up)
+    return endpointer, events, waiting
+
+
+# name, pattern, window opens at, seconds, message after, expected kinds, final audio windows
+FOLLOW_UP_CASES = [
+    ('a question in the window: kept from its onset (padded), nothing before the window',
+     '.' * 40 + '#' * 30 + '.' * 20, 20, 3.0, -1,
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (34, 76)),
+    ('nobody speaks: nothing heard when the window ends',
+     '.' * 150, 10, 2.0, -1, ['TurnStarted', 'NoSpeech'], None),
+    ('voice that ended before the window (the reply, not gated) neither opens nor joins the turn',
+     '#' * 20 + '.' * 120, 25, 2.0, 30, ['TurnStarted', 'NoSpeech'], None),
+    ('the message comes late: the question already begun in the window is kept',
+     '.' * 20 + '#' * 30 + '.' * 20, 15, 3.0, 30,
+     ['TurnStarted', 'SpeechStarted', 'Speculation', 'EndOfSpeech'], (15, 56)),
+]
+
+
+@pytest.mark.parametrize('name, pattern, opens_at, window, opened_after, expected, audio', FOLLOW_UP_CASES,
+                         ids=[c[0] for c in FOLLOW_UP_CASES])
+def test_follow_up_cases(name, pattern, opens_at, window, opened_after, expected, audio):
+    endpointer, events, _ = follow_up(pattern, opens_at, window, opened_after)
+    assert kinds([(0, e) for e in events]) == expected
+    if audio is not None:
+        (utterance,) = [e.utterance for e in events if isinstance(e, EndOfSpeech)]
+        assert windows(utterance) == audio
+    assert endpointer.phase is Phase.IDLE
+
+
+def test_a_follow_up_window_ends_at_its_own_length_and_says_so():
+    _, events, waiting = follow_up('.' * 150, 10, 2.0)
+    (event,) = [e for e in events if isinstance(e, NoSpeech)]
+    assert event.stamp >= at(10) + 2.0 > event.stamp - W
+    assert event.reason == 'no follow-up within 2.0 s'
+    assert all(waiting[:window_of(event.stamp) - 1]) and not waiting[-1]
+
+
+def test_waiting_for_follow_up_only_until_the_user_speaks_and_never_for_a_wake_word_turn():
+    _, _, waiting = follow_up('.' * 40 + '#' * 30 + '.' * 20, 20, 3.0)
+    assert all(waiting[:40]) and not any(waiting[40:])
+    endpointer = Endpointer(CONFIG)
+    endpointer.start_turn(T0)
+    assert not endpointer.waiting_for_follow_up

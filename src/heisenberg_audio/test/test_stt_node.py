@@ -2,7 +2,8 @@
 
 The test process plays the part of capture and wake_word: it publishes 20 ms
 AudioDataStamped frames at real-time pace (stamped with their capture time) and a
-WakeWordDetection stamped just after "Hey Jarvis." ends, as openWakeWord fires.
+WakeWordDetection stamped just after "Hey Jarvis." ends, as openWakeWord fires. For the
+follow-up window it plays the brain too, publishing the AssistantState that opens it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class AudioFeeder:
 
     def connected(self) -> bool:
         return (self.audio.get_subscription_count() > 0 and self.wake.get_subscription_count() > 0
-                and self.node.count_publishers('transcript') > 0)
+                and self.state.get_subscription_count() > 0 and self.node.count_publishers('transcript') > 0)
 
     def announce(self, fmt: AudioFormat = AudioFormat()) -> None:
         self.info.publish(info_message(fmt))
@@ -65,9 +66,10 @@ class AudioFeeder:
         self.activity.publish(SpeechActivity(speaking=False, utterance_id='1',
                                              audio_start=time_msg(start + duration)))
 
-    def send_state(self, state: int, stamp: float) -> None:
-        msg = AssistantState(state=state, state_name={AssistantState.IDLE: 'IDLE',
-                                                      AssistantState.SPEAKING: 'SPEAKING'}[state])
+    def send_state(self, name: str, cause: str, stamp: float, listen_window: float = 0.0) -> None:
+        """The brain's transition, stamped at stamp (a little ahead of now: the window opens then)."""
+        msg = AssistantState(state=getattr(AssistantState, name), state_name=name, cause=cause,
+                             listen_window=listen_window)
         msg.header.stamp = time_msg(stamp)
         self.state.publish(msg)
 
@@ -233,10 +235,10 @@ def test_the_user_speaking_in_a_pause_of_the_reply_interrupts_it(stt, speech, re
     feeder.transcripts.clear()
     feeder.barge_ins.clear()
     start = time.time()
-    feeder.send_state(AssistantState.SPEAKING, start)
+    feeder.send_state('SPEAKING', 'SPEECH_STARTED', start)
     feeder.robot_spoke(start, 1.0)
     if reply_ended:
-        feeder.send_state(AssistantState.IDLE, start + 1.2)
+        feeder.send_state('IDLE', 'SPEECH_FINISHED', start + 1.2)
     question = speech.say('What is the capital of France?')
     try:
         feeder.play(np.concatenate([silence(2.0), question, silence(2.0)]))
@@ -248,7 +250,7 @@ def test_the_user_speaking_in_a_pause_of_the_reply_interrupts_it(stt, speech, re
         assert [b.source for b in feeder.barge_ins] == ['vad']
         assert 'capital' in msg.text.lower(), msg.text
     finally:
-        feeder.send_state(AssistantState.IDLE, time.time())
+        feeder.send_state('IDLE', 'SPEECH_FINISHED', time.time())
 
 
 def test_wake_word_then_silence_is_nothing_heard(stt):
@@ -259,6 +261,47 @@ def test_wake_word_then_silence_is_nothing_heard(stt):
     assert msg.is_final and msg.nothing_heard and msg.text == ''
     assert 'no speech within 5.0 s' in msg.reason
     assert f'turn {msg.turn_id}: nothing heard: no speech' in node.output()
+
+
+def test_a_follow_up_in_the_window_is_transcribed_without_the_wake_word(stt, speech):
+    node, feeder = stt
+    feeder.transcripts.clear()
+    question = speech.say('What time is it?')
+    feeder.send_state('LISTENING', 'FOLLOW_UP', time.time() + 0.2, listen_window=3.0)
+    feeder.play(np.concatenate([silence(1.0), question, silence(1.5)]))
+    (msg,) = feeder.wait_transcripts(1, 15)
+    time.sleep(0.5)
+    assert len(feeder.transcripts) == 1, [m for _, m in feeder.transcripts]
+    assert not msg.nothing_heard and 'time' in msg.text.lower(), msg
+    assert 'follow-up window: listening 3 s' in node.output()
+
+
+def test_a_follow_up_window_nobody_speaks_in_ends_as_nothing_heard_even_with_the_robots_voice_tail(
+        stt, speech):
+    """The window opens while the last 0.6 s of the reply still reaches the mic (-6 dB, no canceller).
+
+    Taken for the user's voice, that tail would open the turn and be transcribed as a question.
+    """
+    node, feeder = stt
+    feeder.transcripts.clear()
+    reply = speech.say('The capital of France is Paris.')
+    voice_end = (np.nonzero(np.abs(reply.astype(np.int32)) > 300)[0][-1] + 1) / SAMPLE_RATE  # Piper pads
+    feeder.send_state('LISTENING', 'FOLLOW_UP', time.time() + 0.3 + voice_end - 0.6, listen_window=2.0)
+    feeder.play(silence(len(reply) / SAMPLE_RATE + 3.0), robot=(reply, 0.3))
+    (msg,) = feeder.wait_transcripts(1, 10)
+    assert msg.nothing_heard and msg.text == '' and msg.reason == 'no follow-up within 2.0 s', msg
+
+
+def test_a_respond_goal_closes_the_window_before_anyone_speaks(stt, speech):
+    node, feeder = stt
+    feeder.transcripts.clear()
+    now = time.time()
+    feeder.send_state('LISTENING', 'FOLLOW_UP', now, listen_window=4.0)
+    feeder.send_state('THINKING', 'RESPOND_GOAL', now + 0.05)
+    feeder.play(np.concatenate([silence(0.8), speech.say('What time is it?'), silence(1.5)]))
+    time.sleep(1.0)
+    assert feeder.transcripts == []   # the question without a window or wake word is not a turn
+    assert 'follow-up window closed unused (the assistant is THINKING by RESPOND_GOAL)' in node.output()
 
 
 def test_unusable_format_is_a_clear_error_and_the_node_lives(stt):

@@ -80,14 +80,16 @@ class Recorder:
     def __init__(self, tts: bool = True):
         self.tts = tts
         self.states: list[tuple[str, str]] = []   # (state, cause)
+        self.windows: list[float] = []            # listen_window of each published state
         self.tokens: list[str] = []
         self.sentences: list[str] = []
         self.metrics: list[str] = []              # finish reason of each published turn
         self.spoken: list[FakeSpeech] = []
         self.logs: list[tuple[str, str]] = []
 
-    def publish_state(self, state, previous, cause, detail, turn_id):
+    def publish_state(self, state, previous, cause, detail, turn_id, listen_window=0.0):
         self.states.append((state.name, cause))
+        self.windows.append(listen_window)
 
     def publish_token(self, reply, token):
         self.tokens.append(token.text)
@@ -152,6 +154,8 @@ class Coordinator(ReplyCoordinator):
 
 
 def make(loop, source, tts=True, **config):
+    """A coordinator on the loop; the follow-up window is off unless asked (its own cases below)."""
+    config.setdefault('follow_up_seconds', 0.0)
     effects = Recorder(tts)
     coordinator = Coordinator(
         BrainConfig(**config), source, effects,
@@ -462,3 +466,107 @@ def test_an_announcement_when_idle_is_spoken_at_once_and_a_question_still_preemp
     assert effects.spoken[0].cancelled
     coordinator.on_transcript('What is two plus two?')
     assert wait(lambda: len(effects.spoken) == 2) and effects.spoken[1].text == 'Four.'
+
+
+# ---------------------------------------------------------------- the follow-up window
+
+def speak_a_reply(coordinator, effects, text='What is the capital of France?'):
+    """A voice turn whose reply plays to its end."""
+    coordinator.on_transcript(text)
+    assert wait(lambda: effects.spoken and not effects.spoken[-1].cancelled)
+    count = len(effects.spoken)
+    effects.spoken[-1].play()
+    assert wait(lambda: ('IDLE', 'SPEECH_FINISHED') in effects.states[-2:]), effects.states
+    return count
+
+
+def test_a_reply_heard_to_its_end_opens_the_window_and_a_follow_up_is_answered(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Paris.',)), follow_up_seconds=4.0)
+    speak_a_reply(coordinator, effects)
+    assert effects.states[-2:] == [('IDLE', 'SPEECH_FINISHED'), ('LISTENING', 'FOLLOW_UP')]
+    assert effects.windows[-2:] == [0.0, 4.0]   # stt waits this long for speech
+    turn = coordinator.turn_id
+    coordinator.source = ScriptedSource(('Rome.',))
+    coordinator.on_transcript('And of Italy?')   # no wake word
+    assert wait(lambda: len(effects.spoken) == 2) and effects.spoken[1].text == 'Rome.'
+    assert effects.states[-1] == ('THINKING', 'TRANSCRIPTION_FINAL')
+    assert coordinator.turn_id == turn and effects.spoken[1].utterance_id == str(turn)
+
+
+def test_nobody_speaking_in_the_window_closes_it_quietly(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Paris.',)), follow_up_seconds=4.0)
+    spoken = speak_a_reply(coordinator, effects)
+    coordinator.on_nothing_heard('no follow-up within 4.0 s')
+    assert effects.states[-2:] == [('LISTENING', 'FOLLOW_UP'), ('IDLE', 'NOTHING_HEARD')]
+    assert len(effects.spoken) == spoken and coordinator.active is None   # nothing said
+
+
+@pytest.mark.parametrize('case', ['off', 'silent goal', 'apology', 'cancelled'])
+def test_no_window_where_no_reply_was_heard_to_its_end_or_it_is_off(loop, case):
+    error = LLMConnectionError('u', 'refused') if case == 'apology' else None
+    tokens = ('Hm',) if case == 'apology' else ('Paris.',)   # the apology is the only speech
+    coordinator, effects = make(loop, ScriptedSource(tokens, error=error),
+                                follow_up_seconds=0.0 if case == 'off' else 4.0)
+    if case == 'off':
+        speak_a_reply(coordinator, effects)
+    elif case == 'silent goal':
+        thread, _ = run_goal(coordinator, speak=False)
+        thread.join(WAIT)
+    elif case == 'apology':
+        coordinator.on_transcript('What?')
+        assert wait(lambda: [s.utterance_id for s in effects.spoken] == ['1-apology'])
+        effects.spoken[0].play()
+    else:   # the user's "Hey Jarvis" stops the reply while it plays
+        coordinator.on_transcript('Tell me a story.')
+        assert wait(lambda: effects.spoken)
+        effects.spoken[0]._on_audio()
+        coordinator.on_wake_word('hey_jarvis')
+        coordinator.on_nothing_heard('no speech within 5.0 s of the wake word')
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    time.sleep(0.05)
+    assert 'FOLLOW_UP' not in [cause for _, cause in effects.states], effects.states
+
+
+def test_a_waiting_announcement_goes_first_and_its_own_end_opens_the_window(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Paris.',), hold=True), follow_up_seconds=4.0)
+    coordinator.on_transcript('What is the capital of France?')
+    coordinator.announce('Your timer is done.')
+    coordinator.source.release()
+    assert wait(lambda: effects.spoken)
+    effects.spoken[0].play()
+    coordinator.tick()
+    assert wait(lambda: len(effects.spoken) == 2)
+    assert ('LISTENING', 'FOLLOW_UP') not in effects.states
+    effects.spoken[1].play()
+    assert wait(lambda: effects.states[-1] == ('LISTENING', 'FOLLOW_UP')), effects.states
+
+
+def test_the_watchdog_gives_a_follow_up_its_window_on_top_of_listen_timeout(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Paris.',)), follow_up_seconds=0.4,
+                                listen_timeout=0.2)
+    speak_a_reply(coordinator, effects)
+    time.sleep(0.3)   # past listen_timeout, inside listen_timeout + the window
+    coordinator.tick()
+    assert effects.states[-1] == ('LISTENING', 'FOLLOW_UP')
+    time.sleep(0.4)   # no nothing-heard from stt (none running): the watchdog ends it
+    coordinator.tick()
+    assert effects.states[-1] == ('IDLE', 'STATE_TIMEOUT')
+
+
+@pytest.mark.parametrize('value', [-1.0, 31.0])
+def test_a_follow_up_window_out_of_range_is_refused(value):
+    with pytest.raises(ValueError, match='follow_up_seconds'):
+        BrainConfig(follow_up_seconds=value)
+
+
+def test_an_announcement_waits_for_the_open_window_to_close(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Paris.',)), follow_up_seconds=4.0)
+    spoken = speak_a_reply(coordinator, effects)
+    coordinator.announce('Your timer is done.')   # the user may be about to speak: not now
+    coordinator.tick()
+    assert effects.states[-1] == ('LISTENING', 'FOLLOW_UP') and len(effects.spoken) == spoken
+    coordinator.on_nothing_heard('no follow-up within 4.0 s')
+    coordinator.tick()
+    assert wait(lambda: len(effects.spoken) == spoken + 1)
+    assert effects.spoken[-1].text == 'Your timer is done.'
+    assert effects.states[-2:] == [('IDLE', 'NOTHING_HEARD'), ('THINKING', 'ANNOUNCEMENT')]

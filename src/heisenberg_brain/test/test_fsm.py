@@ -27,7 +27,8 @@ EXPECTED = {
     E.LLM_ERROR: [SAME, SAME, (S.ERROR, (A.FLUSH_SPEECH, A.SPEAK_APOLOGY)),
                   (S.ERROR, (A.FLUSH_SPEECH, A.SPEAK_APOLOGY)), SAME],
     E.SPEECH_STARTED: [SAME, SAME, (S.SPEAKING, ()), SAME, SAME],
-    E.SPEECH_FINISHED: [SAME, SAME, (S.IDLE, ()), (S.IDLE, ()), (S.IDLE, ())],
+    # only a reply heard to its end opens the follow-up window (not an apology, not THINKING's end)
+    E.SPEECH_FINISHED: [SAME, SAME, (S.IDLE, ()), (S.IDLE, (A.OPEN_FOLLOW_UP,)), (S.IDLE, ())],
     E.BARGE_IN: [SAME, SAME, (S.LISTENING, INTERRUPT + (A.START_TURN,)),
                  (S.LISTENING, INTERRUPT + (A.START_TURN,)), SAME],
     E.GOAL_CANCELLED: [SAME, SAME, (S.IDLE, INTERRUPT), (S.IDLE, INTERRUPT), SAME],
@@ -35,6 +36,8 @@ EXPECTED = {
                       (S.IDLE, INTERRUPT), (S.IDLE, (A.FLUSH_SPEECH,))],
     # speech nobody asked for just then: only from IDLE, it never interrupts anyone
     E.ANNOUNCEMENT: [(S.THINKING, NEW), SAME, SAME, SAME, SAME],
+    # the window opens only from IDLE: a request that came first keeps its state
+    E.FOLLOW_UP: [(S.LISTENING, (A.START_TURN,)), SAME, SAME, SAME, SAME],
 }
 STATES = [S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.ERROR]
 
@@ -67,6 +70,14 @@ def test_no_transition_is_listed_that_the_expectations_do_not_know():
      [S.LISTENING, S.THINKING, S.ERROR, S.IDLE]),
     # nothing heard after the wake word
     ([E.WAKEWORD_DETECTED, E.NOTHING_HEARD], [S.LISTENING, S.IDLE]),
+    # an answer, a follow-up question without the wake word, its answer, then a window nobody used
+    ([E.WAKEWORD_DETECTED, E.TRANSCRIPTION_FINAL, E.SPEECH_STARTED, E.SPEECH_FINISHED, E.FOLLOW_UP,
+      E.TRANSCRIPTION_FINAL, E.SPEECH_STARTED, E.SPEECH_FINISHED, E.FOLLOW_UP, E.NOTHING_HEARD],
+     [S.LISTENING, S.THINKING, S.SPEAKING, S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.IDLE,
+      S.LISTENING, S.IDLE]),
+    # a Respond goal while the window is open takes over
+    ([E.RESPOND_GOAL, E.SPEECH_STARTED, E.SPEECH_FINISHED, E.FOLLOW_UP, E.RESPOND_GOAL],
+     [S.THINKING, S.SPEAKING, S.IDLE, S.LISTENING, S.THINKING]),
     # a Respond goal without speech, then a cancelled one
     ([E.RESPOND_GOAL, E.LLM_TOKEN, E.LLM_COMPLETE, E.RESPOND_GOAL, E.GOAL_CANCELLED],
      [S.THINKING, S.THINKING, S.IDLE, S.THINKING, S.IDLE]),

@@ -134,6 +134,9 @@ def main(argv=None) -> int:
         overrides['llama_server'] = {'model_path': str(Path(args.model).resolve())}
     if args.personality:
         overrides['brain'] = {'llm.personality': args.personality}
+    once = source == 'file' and not args.keep_running
+    if once:  # the run ends with the first answer: no follow-up window to wait out
+        overrides.setdefault('brain', {})['follow_up_seconds'] = 0.0
 
     graph = Graph(args.params_file, args.out / 'logs', overrides, log_level=args.log_level)
     stop = threading.Event()
@@ -150,7 +153,6 @@ def main(argv=None) -> int:
         started = time.monotonic()
         graph.start(['capture'])
         print('Ready. Listening.' if source == 'mic' else 'Ready. Playing the question ...', flush=True)
-        once = source == 'file' and not args.keep_running
         while not stop.is_set():
             for line in graph.poll():
                 print(f'[graph] {line}', flush=True)

@@ -46,6 +46,8 @@ ARGUMENTS = [
     ('llm_endpoint', '', "llama-server's /completion URL (\"\" = the file's, or the started server's)"),
     ('personality', '', 'concise | friendly | professional | technical | robot'),
     ('skills_file', '', "your skills.yaml (docs/skills.md; \"\" = the built-in skills only)"),
+    ('follow_up_seconds', '', 'after a spoken reply, seconds to listen for a follow-up without the wake '
+                              'word; 0 = off (shipped file: 5)'),
     ('language', '', 'speech language for stt, e.g. fr (with stt_model:=whisper-base); detect: "" in a file'),
     ('stt_model', '', 'faster-whisper model directory (relative to models_dir)'),
     ('record_dir', '', 'directory where tts also writes each spoken reply as a WAV file'),
@@ -66,6 +68,7 @@ OVERRIDES = [
     ('llm_endpoint', 'brain', 'llm.endpoint', str),
     ('personality', 'brain', 'llm.personality', str),
     ('skills_file', 'brain', 'skills_file', str),
+    ('follow_up_seconds', 'brain', 'follow_up_seconds', float),
     ('language', 'stt', 'language', str),
     ('stt_model', 'stt', 'model_dir', str),
     ('record_dir', 'tts', 'record_dir', str),
@@ -96,11 +99,12 @@ def _typed(name: str, value: str, kind: type):
     """
     if kind is bool:
         return _flag(value, name)
-    if kind is int:
+    if kind in (int, float):
         try:
-            return int(value)
+            return kind(value)
         except ValueError:
-            raise ValueError(f'{name}:={value}: expected an integer') from None
+            expected = 'an integer' if kind is int else 'a number'
+            raise ValueError(f'{name}:={value}: expected {expected}') from None
     return ParameterValue(value, value_type=str)
 
 

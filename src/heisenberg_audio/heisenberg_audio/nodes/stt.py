@@ -1,10 +1,10 @@
-"""stt: after a wake word or a barge-in, find the user's utterance with Silero VAD and transcribe it.
+"""stt: after a wake word, a barge-in or in the follow-up window, find the utterance and transcribe it.
 
-Subscribes audio/in (AudioDataStamped, graph format), audio/info (latched AudioInfo) and
-wake_word (WakeWordDetection); publishes Transcript on transcript (final transcripts, or
-nothing_heard with a reason) and the node's health on /diagnostics. The logic is in
-core/stt/endpointing.py (when), core/stt/transcriber.py (what) and core/stt/worker.py (whisper
-off the audio thread, speculation during the trailing silence).
+Subscribes audio/in (AudioDataStamped, graph format), audio/info (latched AudioInfo),
+wake_word (WakeWordDetection) and the brain's state (AssistantState); publishes Transcript on
+transcript (final transcripts, or nothing_heard with a reason) and the node's health on
+/diagnostics. The logic is in core/stt/endpointing.py (when), core/stt/transcriber.py (what)
+and core/stt/worker.py (whisper off the audio thread, speculation during the trailing silence).
 
 The robot's own voice: core/echo/gate.py judges each voiced window against the robot's
 expected echo (from what tts plays on audio/out); a window it takes for the echo is silence,
@@ -14,6 +14,10 @@ sentences of a reply the brain's state still calls SPEAKING), the windows go to
 core/stt/barge_in.py. When the user talks over the robot, stt publishes BargeIn on barge_in
 and starts a turn at the speech onset, as a wake word would, so the interrupting question is
 transcribed.
+Follow-up: when the brain's state opens the follow-up window (LISTENING by FOLLOW_UP, after a
+reply played to its end), a turn opens without a wake word (core/stt/follow_up.py); the echo
+gate keeps the robot's voice tail from starting it, and silence until the window ends is
+published as nothing heard.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from heisenberg_audio.core.stt.endpointing import (
     EndOfSpeech, Endpointer, NoSpeech, Speculation, SpeechDropped, SpeechStarted, TurnReopened, TurnStarted,
     Utterance)
 from heisenberg_audio.core.stt.config import SttConfig
+from heisenberg_audio.core.stt.follow_up import StateSeen, Verdict, follow_up_verdict
 from heisenberg_audio.core.stt.vad import SileroVad, SpeechDetector, VadFrame
 from heisenberg_audio.core.stt.worker import SpeculativeTranscriber
 from heisenberg_audio.core.stt.transcriber import Transcriber, Transcription
@@ -96,14 +101,13 @@ class SttNode(Node):
                                  callback_group=audio_group)
         self.create_subscription(WakeWordDetection, 'wake_word', self._on_wake, EVENTS,
                                  callback_group=audio_group)
+        self.create_subscription(AssistantState, 'state', self._on_state, STATE, callback_group=audio_group)
         self.create_subscription(AudioDataStamped, 'audio/in', self._on_audio, AUDIO_IN_QUEUE,
                                  callback_group=audio_group)
         self.create_timer(0.25, self._watch_audio, callback_group=audio_group)
         if self.config.barge_in.enabled:
             self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity,
                                      ACTIVITY_QUEUE, callback_group=audio_group)
-            self.create_subscription(AssistantState, 'state', self._on_state, STATE,
-                                     callback_group=audio_group)
         if self.config.echo.enabled:
             subscribe_reference(self, self.config.echo.reference_topic, self._echo_gate.add_reference,
                                 callback_group=audio_group)
@@ -194,7 +198,25 @@ class SttNode(Node):
     def _on_wake(self, msg: WakeWordDetection) -> None:
         stamp = seconds_of(msg.header.stamp)
         self.get_logger().info(f"wake word '{msg.keyword}' (score {msg.score:.2f}) at {stamp:.3f}")
-        events = self._endpointer.start_turn(stamp)
+        self._start_turn(stamp)
+
+    def _on_state(self, msg: AssistantState) -> None:
+        """The brain's state: a reply still SPEAKING keeps barge-in armed; FOLLOW_UP opens a turn."""
+        self._timeline.reply(msg.state == AssistantState.SPEAKING, seconds_of(msg.header.stamp))
+        seen = StateSeen(msg.state_name, msg.cause, seconds_of(msg.header.stamp), msg.listen_window)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        verdict = follow_up_verdict(seen, now, self._endpointer.waiting_for_follow_up)
+        if verdict is Verdict.OPEN:
+            self.get_logger().info(f'follow-up window: listening {seen.listen_window:g} s from '
+                                   f'{seen.stamp:.3f} without the wake word')
+            self._start_turn(seen.stamp, listen_for=seen.listen_window)
+        elif verdict is Verdict.CLOSE:
+            self.get_logger().info(f'turn {self._endpointer.turn_id}: follow-up window closed unused '
+                                   f'(the assistant is {msg.state_name} by {msg.cause})')
+            self._endpointer.abandon()
+
+    def _start_turn(self, stamp: float, listen_for: float | None = None) -> None:
+        events = self._endpointer.start_turn(stamp, listen_for)
         if self._format_error:
             # We cannot listen: say so at once, so the brain does not wait for this turn.
             self._endpointer.abandon()
@@ -206,9 +228,6 @@ class SttNode(Node):
             self._timeline.chunk(seconds_of(msg.audio_start), msg.chunk_duration)
         elif not msg.speaking:
             self._timeline.stop(seconds_of(msg.audio_start))
-
-    def _on_state(self, msg: AssistantState) -> None:
-        self._timeline.reply(msg.state == AssistantState.SPEAKING, seconds_of(msg.header.stamp))
 
     def _watch_for_barge_in(self, frame: VadFrame) -> None:
         if self._endpointer.turn_id != 0:

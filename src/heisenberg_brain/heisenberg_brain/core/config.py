@@ -12,6 +12,7 @@ from heisenberg_common.described import describe
 from urllib.parse import urlparse
 
 PROMPT_FORMATS = ('plain', 'chatml', 'llama2', 'server')
+MAX_FOLLOW_UP = 30.0  # s; a longer window would take the room's talk for questions
 PERSONALITIES = ('concise', 'friendly', 'professional', 'technical', 'robot')
 
 
@@ -106,6 +107,10 @@ class BrainConfig:
         'the voice starts before the whole sentence is generated; 0 = never cut it'))
     max_clause_chars: int = dataclasses.field(default=160, metadata=describe(
         'longest chunk sent to tts; longer sentences are cut at a clause boundary'))
+    follow_up_seconds: float = dataclasses.field(default=5.0, metadata=describe(
+        'after a spoken reply has played to its end, listen this many seconds for a follow-up question '
+        'or "stop" without the wake word (state LISTENING, cause FOLLOW_UP; stt opens the turn at the '
+        "speech onset, its echo gate keeps the robot's own voice out); 0 = off", dynamic=True))
     listen_timeout: float = dataclasses.field(default=25.0, metadata=describe(
         'seconds in LISTENING without a transcript before giving up (stt normally answers first)'))
     think_timeout: float = dataclasses.field(default=40.0, metadata=describe(
@@ -122,6 +127,9 @@ class BrainConfig:
                      'health_period'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if not 0.0 <= self.follow_up_seconds <= MAX_FOLLOW_UP:
+            raise ValueError(f'follow_up_seconds must be in [0, {MAX_FOLLOW_UP:g}] (0 = off), '
+                             f'got {self.follow_up_seconds}')
         if self.first_clause_min_chars < 0 or self.max_clause_chars < 8:
             raise ValueError('first_clause_min_chars must be >= 0 and max_clause_chars >= 8')
         if self.first_chunk_max_chars and not 16 <= self.first_chunk_max_chars <= self.max_clause_chars:

@@ -21,7 +21,12 @@ Rules kept here, each a case in test_coordinator:
 - an event about a reply that is no longer the active one is stale and ignored;
 - a goal cancelled before it ran does not preempt the running reply;
 - an announcement (a timer that rang, a skill's goal that ended) waits until IDLE, then is
-  spoken as a reply of its own; it never interrupts anyone.
+  spoken as a reply of its own; it never interrupts anyone;
+- a reply heard to its end (SPEAKING -> IDLE by SPEECH_FINISHED) opens the follow-up window:
+  LISTENING by FOLLOW_UP for ``follow_up_seconds`` (on the state message, so stt knows how long
+  to wait for speech), unless it is off or an announcement is waiting (that goes first, and its
+  own end opens the window). stt's nothing heard closes it; the watchdog allows the window on
+  top of ``listen_timeout``.
 
 Threads: inputs come from ROS callback threads and the reply runs on an asyncio loop
 (``submit`` hands it a coroutine); one re-entrant lock serializes the state machine.
@@ -59,7 +64,9 @@ class Speech(Protocol):
 class ReplyEffects(Protocol):
     """What the coordinator does to the outside world (the node implements it with ROS)."""
 
-    def publish_state(self, state: State, previous: State, cause: str, detail: str, turn_id: int) -> None: ...
+    def publish_state(self, state: State, previous: State, cause: str, detail: str, turn_id: int,
+                      listen_window: float = 0.0) -> None:
+        """listen_window: the follow-up window's seconds (LISTENING by FOLLOW_UP), else 0."""
 
     def publish_token(self, reply: 'ActiveReply', token: Token) -> None: ...
 
@@ -145,6 +152,7 @@ class ReplyCoordinator:
         self._entered_at = time.monotonic()
         self._last_progress = time.monotonic()
         self._apologies: list[Speech] = []
+        self._listen_window = 0.0   # the open follow-up window's seconds, 0 when not in one
         self.server_down_report = ''  # why the llama_server node says the server is down
         self.stats = {'turns': 0, 'errors': 0, 'cancelled': 0, 'prompts_trimmed': 0,
                       'last_voice_to_voice': NAN, 'last_error': ''}
@@ -247,6 +255,8 @@ class ReplyCoordinator:
                   State.SPEAKING: self.config.speak_stall_timeout, State.ERROR: self.config.error_hold}
         with self._lock:
             limit = limits.get(self.state)
+            if self.state is State.LISTENING:
+                limit += self._listen_window
             since = self._entered_at if self.state in (State.LISTENING, State.ERROR) else self._last_progress
             if limit is not None and time.monotonic() - since > limit:
                 self.effects.log('warning', f'{self.state.name} for over {limit:g} s: timing out')
@@ -271,7 +281,7 @@ class ReplyCoordinator:
             previous = self.state
             nxt, actions = step(previous, event)
             started = None
-            follow_up = None
+            then = None   # an event that follows this one at once
             # Only a reply meant to be heard gets a spoken apology (a silent Respond goal does not).
             apologize = self.active is None or self.active.request.speak
             for action in actions:
@@ -285,15 +295,20 @@ class ReplyCoordinator:
                     started = self._start_reply(request, goal)
                 elif action is Action.SPEAK_APOLOGY:
                     if not (apologize and self._speak_apology()):
-                        follow_up = Event.SPEECH_FINISHED  # nothing to say: ERROR is shown, then IDLE
+                        then = Event.SPEECH_FINISHED, 'no apology to speak'  # ERROR is shown, then IDLE
+                elif action is Action.OPEN_FOLLOW_UP:
+                    if self.config.follow_up_seconds > 0 and not self._announcements:
+                        then = Event.FOLLOW_UP, f'{self.config.follow_up_seconds:g} s without the wake word'
             self.state = nxt
             self._last_progress = time.monotonic()
             if nxt is not previous:
                 self._entered_at = self._last_progress
-                self.effects.publish_state(nxt, previous, event.name, detail, self.turn_id)
+                self._listen_window = self.config.follow_up_seconds if event is Event.FOLLOW_UP else 0.0
+                self.effects.publish_state(nxt, previous, event.name, detail, self.turn_id,
+                                           listen_window=self._listen_window)
                 self.effects.log('info', f'{previous.name} -> {nxt.name} ({event.name}) turn {self.turn_id}')
-            if follow_up is not None:
-                self.dispatch(follow_up, detail='no apology to speak')
+            if then is not None:
+                self.dispatch(then[0], detail=then[1])
             return started
 
     def _start_reply(self, request: ReplyRequest, goal) -> ActiveReply:

@@ -1,9 +1,11 @@
 """The assistant's state machine as a pure function: ``step(state, event) -> (state, actions)``.
 
 IDLE -> LISTENING -> THINKING -> SPEAKING -> IDLE, with ERROR for a failed reply (an apology
-is spoken, then IDLE). Every state x event pair has an outcome (see ``TABLE``); a pair
-that does not apply keeps the state and does nothing, so a late or duplicated event can
-never wedge the graph. The node turns the returned actions into side effects.
+is spoken, then IDLE). A reply heard to its end (SPEAKING -> IDLE by SPEECH_FINISHED) opens
+the follow-up window: FOLLOW_UP takes IDLE to LISTENING without a wake word, and stt's nothing
+heard closes it again when nobody speaks. Every state x event pair has an outcome (see
+``TABLE``); a pair that does not apply keeps the state and does nothing, so a late or
+duplicated event can never wedge the graph. The node turns the returned actions into side effects.
 
 Policy: the newest request wins. A wake word or barge-in during a reply interrupts it;
 a new transcript or Respond goal during a reply cancels that reply and starts its own.
@@ -44,6 +46,7 @@ class Event(enum.Enum):
     GOAL_CANCELLED = enum.auto()
     STATE_TIMEOUT = enum.auto()
     ANNOUNCEMENT = enum.auto()   # speech nobody asked for just then (a timer rang, a goal ended)
+    FOLLOW_UP = enum.auto()      # the follow-up window opens (the coordinator, on OPEN_FOLLOW_UP)
 
 
 class Action(enum.Enum):
@@ -52,6 +55,7 @@ class Action(enum.Enum):
     CANCEL_GENERATION = enum.auto()   # close the stream; the running goal ends (cancelled/preempted)
     FLUSH_SPEECH = enum.auto()        # cancel every outstanding Speak goal: silence now
     SPEAK_APOLOGY = enum.auto()       # a short spoken error message
+    OPEN_FOLLOW_UP = enum.auto()      # listen on for a follow-up (FOLLOW_UP next, if the window is on)
 
 
 S, E, A = State, Event, Action
@@ -65,6 +69,7 @@ TABLE: dict[tuple[State, Event], tuple[State, tuple[Action, ...]]] = {
     (S.IDLE, E.RESPOND_GOAL): (S.THINKING, _NEW_REQUEST),
     # Only from IDLE: it never interrupts anyone (the coordinator keeps it until IDLE).
     (S.IDLE, E.ANNOUNCEMENT): (S.THINKING, _NEW_REQUEST),
+    (S.IDLE, E.FOLLOW_UP): (S.LISTENING, (A.START_TURN,)),
 
     (S.LISTENING, E.TRANSCRIPTION_FINAL): (S.THINKING, (A.START_GENERATION,)),
     (S.LISTENING, E.NOTHING_HEARD): (S.IDLE, ()),
@@ -87,7 +92,7 @@ TABLE: dict[tuple[State, Event], tuple[State, tuple[Action, ...]]] = {
     (S.SPEAKING, E.TRANSCRIPTION_FINAL): (S.THINKING, _INTERRUPT + _NEW_REQUEST),
     (S.SPEAKING, E.RESPOND_GOAL): (S.THINKING, _INTERRUPT + _NEW_REQUEST),
     (S.SPEAKING, E.LLM_COMPLETE): (S.IDLE, ()),
-    (S.SPEAKING, E.SPEECH_FINISHED): (S.IDLE, ()),
+    (S.SPEAKING, E.SPEECH_FINISHED): (S.IDLE, (A.OPEN_FOLLOW_UP,)),
     (S.SPEAKING, E.LLM_ERROR): (S.ERROR, (A.FLUSH_SPEECH, A.SPEAK_APOLOGY)),
     (S.SPEAKING, E.GOAL_CANCELLED): (S.IDLE, _INTERRUPT),
     (S.SPEAKING, E.STATE_TIMEOUT): (S.IDLE, _INTERRUPT),

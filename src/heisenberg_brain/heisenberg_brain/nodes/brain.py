@@ -182,7 +182,7 @@ class BrainNode(Node):
             raise ConfigError(f'{self.get_name()}: skills_file: {exc}') from exc
 
     def _apply_config(self, config: BrainConfig) -> None:
-        """A live change of the dynamic parameters (personality, temperature, max_tokens), validated.
+        """A live change of the dynamic parameters (personality, temperature, max_tokens, follow_up_seconds).
 
         The next reply uses it; a reply already running keeps what it started with.
         """
@@ -191,7 +191,7 @@ class BrainNode(Node):
         self.coordinator.apply_config(config)
         llm = config.llm
         self.get_logger().info(f'now personality {llm.personality}, temperature {llm.temperature:g}, '
-                               f'max_tokens {llm.max_tokens}')
+                               f'max_tokens {llm.max_tokens}, follow_up_seconds {config.follow_up_seconds:g}')
 
     def _call(self, coroutine, timeout: float = 10.0):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
@@ -248,9 +248,11 @@ class BrainNode(Node):
                 self.coordinator.server_down_report = status.message
 
     # ------------------------------------------------------------------ ReplyEffects
-    def publish_state(self, state: State, previous: State, cause: str, detail: str, turn_id: int) -> None:
+    def publish_state(self, state: State, previous: State, cause: str, detail: str, turn_id: int,
+                      listen_window: float = 0.0) -> None:
         msg = AssistantState(state=int(state), previous_state=int(previous), state_name=state.name,
-                             cause=cause, detail=detail[:500], turn_id=turn_id)
+                             cause=cause, detail=detail[:500], turn_id=turn_id,
+                             listen_window=float(listen_window))
         msg.header.stamp = self.get_clock().now().to_msg()
         self._state_pub.publish(msg)
 

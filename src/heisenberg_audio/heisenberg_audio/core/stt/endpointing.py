@@ -19,6 +19,11 @@ speech probability. A wake word starts a turn:
   with a sentence pause the judge took for the end);
   `max_utterance` cuts it; `no_speech_timeout` after the wake word without speech
   reports nothing heard.
+* A follow-up turn (``start_turn(stamp, listen_for=window)``: the brain's follow-up window
+  after a reply) has no wake word: its utterance begins at the first voiced window from the
+  window's start (no wake_margin before it: that is the robot's own voice), and no speech
+  within the window reports nothing heard ("no follow-up within ..."). Otherwise it is a
+  turn like any other.
 * Speech that ended before the wake word fired is the wake phrase itself (the user
   paused after it): it is dropped and the turn keeps waiting. So are blips shorter
   than `min_speech`. When the wake phrase's speech runs a little past the wake stamp,
@@ -36,6 +41,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -94,7 +100,7 @@ class SpeechDropped:
     turn_id: int
     speech_start: float
     speech_end: float
-    reason: str           # 'wake phrase' or 'too short'
+    reason: str           # 'wake phrase', 'before the window' (follow-up) or 'too short'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +148,7 @@ class _Turn:
     speculated: bool = False
     judged: bool = False    # the judge was asked about the current silence
     turn_probability: float | None = None
+    follow_up: bool = False  # opened by the follow-up window, not by a wake word
 
 
 # The turn's audio so far -> probability that the speaker is done (SmartTurn.probability).
@@ -173,6 +180,11 @@ class Endpointer:
         return self._turn.turn_id if self._turn else 0
 
     @property
+    def waiting_for_follow_up(self) -> bool:
+        """A follow-up turn is open and nobody has spoken in it yet."""
+        return self._turn is not None and self._turn.follow_up and self._turn.phase is Phase.WAITING
+
+    @property
     def last_frame_end(self) -> float | None:
         return self._ring[-1].end if self._ring else None
 
@@ -187,17 +199,21 @@ class Endpointer:
             return self._reopen_if_speech_goes_on()
         return self._advance(len(self._ring) - 1)
 
-    def start_turn(self, wake_stamp: float) -> list:
+    def start_turn(self, wake_stamp: float, listen_for: float | None = None) -> list:
         """Start a turn for a wake word that fired at capture time wake_stamp.
 
-        Any unfinished turn is replaced; the recent audio is replayed from the anchor on.
+        With listen_for, a follow-up turn instead: the window opened at wake_stamp and lasts
+        listen_for seconds. Any unfinished turn is replaced; the recent audio is replayed from
+        the anchor on.
         """
         superseded = self.turn_id
         self._revisable = None
         self._last_turn_id += 1
+        follow_up = listen_for is not None
         self._turn = _Turn(turn_id=self._last_turn_id, wake_stamp=wake_stamp,
-                           anchor=wake_stamp - self.config.wake_margin,
-                           deadline=wake_stamp + self.config.no_speech_timeout)
+                           anchor=wake_stamp - (0.0 if follow_up else self.config.wake_margin),
+                           deadline=wake_stamp + (listen_for if follow_up else self.config.no_speech_timeout),
+                           follow_up=follow_up)
         events = [TurnStarted(self._last_turn_id, wake_stamp, superseded)]
         first = self._first_index_after(self._turn.anchor)
         if first is None:
@@ -247,8 +263,9 @@ class Endpointer:
         if turn.phase is Phase.WAITING:
             if now >= turn.deadline:
                 self._turn = None
+                since = 'the follow-up window opened' if turn.follow_up else 'the wake word'
                 return [NoSpeech(turn.turn_id, turn.wake_stamp, now,
-                                 f'no audio received for {now - last:.1f} s after the wake word')]
+                                 f'no audio received for {now - last:.1f} s after {since}')]
             return []
         if now - turn.speech_end >= self.config.end_of_speech_silence:
             return self._endpoint(now, 'audio_stopped')
@@ -300,12 +317,18 @@ class Endpointer:
         return onset
 
     def _pad_start(self, index: int) -> int:
-        """Index of the first window of the pad before the voiced window at index."""
+        """Index of the first window of the pad before the voiced window at index.
+
+        A follow-up turn's pad stops at the window's start: before it plays the robot's own
+        voice, which the echo gate made silent for the VAD but not for whisper.
+        """
         start = index
         onset_time = self._ring[index].start
+        floor = self._turn.anchor - 1e-9 if self._turn.follow_up else -math.inf
         for k in range(index - 1, -1, -1):
             frame = self._ring[k]
-            if self._voiced(frame) or onset_time - frame.start > self.config.speech_pad + 1e-9:
+            if (self._voiced(frame) or onset_time - frame.start > self.config.speech_pad + 1e-9
+                    or frame.start < floor):
                 break
             start = k
         return start
@@ -352,8 +375,9 @@ class Endpointer:
             return self._begin_speech(index)
         if frame.end >= turn.deadline:
             self._turn = None
-            return [NoSpeech(turn.turn_id, turn.wake_stamp, frame.end,
-                             f'no speech within {self.config.no_speech_timeout:.1f} s of the wake word')]
+            why = (f'no follow-up within {turn.deadline - turn.wake_stamp:.1f} s' if turn.follow_up
+                   else f'no speech within {self.config.no_speech_timeout:.1f} s of the wake word')
+            return [NoSpeech(turn.turn_id, turn.wake_stamp, frame.end, why)]
         return []
 
     def _trail(self, frame: VadFrame) -> list:
@@ -393,7 +417,7 @@ class Endpointer:
         if turn.voiced < self.config.min_speech:
             return self._drop('too short')
         if turn.speech_end <= turn.wake_stamp:
-            return self._drop('wake phrase')
+            return self._drop('before the window' if turn.follow_up else 'wake phrase')
         return self._finish(stamp, reason, whole=False)
 
     def _drop(self, reason: str) -> list:
