@@ -281,7 +281,9 @@ def graph_overrides(port: int, max_tokens: int) -> dict:
     return {
         'llama_server': {'port': port},
         'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.max_tokens': max_tokens,
-                  'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0, 'think_timeout': 90.0},
+                  'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0, 'think_timeout': 90.0,
+                  # every question begins with the wake word, and a turn starts at LISTENING by it
+                  'follow_up_seconds': 0.0},
         'capture': {'source': 'topic'},
     }
 

@@ -344,7 +344,9 @@ def graph_overrides(port: int, max_tokens: int, quiet_wav: Path, llm_threads: in
         'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
                   'llm.seed': 42, 'llm.max_tokens': max_tokens, 'llm.max_history_turns': 0,
                   'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0, 'think_timeout': 90.0,
-                  'stream_speech': True},
+                  'stream_speech': True,
+                  # every question begins with the wake word, and a turn starts at LISTENING by it
+                  'follow_up_seconds': 0.0},
         'capture': {'source': 'file', 'file_path': str(quiet_wav)},
     }
     if speculative_after is not None:

@@ -97,12 +97,9 @@ def assistant(tmp_path_factory, speech, models_dir):
     # The robot's own skill: GoTo a named place, served by a stand-in robot under /robot.
     skills = tmp / 'skills.yaml'
     skills.write_text(go_to_skill())
-    # Each scenario begins with the wake word; the follow-up window (on in the shipped file) is opened
-    # live by the scenario about it, so no scenario's states depend on how long the last one waited.
     overrides = graph_overrides(port, {'source': 'file', 'file_path': str(quiet)},
                                 tts={'record_dir': str(record_dir)}, llama_server={'threads': 2},
-                                brain={'skills_file': str(skills), 'skills_namespace': '/robot',
-                                       'follow_up_seconds': 0.0})
+                                brain={'skills_file': str(skills), 'skills_namespace': '/robot'})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
     robot = Robot()

@@ -71,9 +71,10 @@ def voice_turn(tmp_path, speech):
 @launch_pytest.fixture
 def assistant_from_a_file(voice_turn):
     return LaunchDescription([
+        # One question, its answer, and no follow-up window after it (the argument, as a float).
         include_assistant(audio_source='file', audio_file=str(voice_turn['audio_file']),
                           record_dir=str(voice_turn['record_dir']), llama_port=str(voice_turn['port']),
-                          params_file=str(voice_turn['params_file'])),
+                          params_file=str(voice_turn['params_file']), follow_up_seconds='0.0'),
         launch_pytest.actions.ReadyToTest(),
     ])
 
