@@ -256,6 +256,10 @@ def test_go_to_the_kitchen_by_voice_sends_the_goal_and_stop_cancels_it(assistant
     assert (goal.request.place, goal.request.x, goal.request.y) == ('kitchen', 1.0, 2.0)
     assert assistant.wait_turn_over(start), assistant.monitor.state_names(start)
     assert 'going to the kitchen' in assistant.reply_text(start).lower()
+    # The state topic shows that a skill, not the LLM, took it.
+    shown = [(s.state_name, s.cause, s.detail) for s in assistant.monitor.of('state', start)]
+    assert shown[1:4] == [('THINKING', 'TRANSCRIPTION_FINAL', shown[1][2]), ('THINKING', 'SKILL', 'go_to'),
+                          ('SPEAKING', 'SPEECH_STARTED', '')], shown
 
     stop = assistant.say('Hey Jarvis. Stop.')
     assert robot.cancels.get(timeout=60) is goal   # the robot was told to stop
@@ -278,8 +282,9 @@ def test_a_follow_up_without_the_wake_word_is_answered_and_an_unused_window_clos
         follow_up = assistant.say('What time is it?')   # no "Hey Jarvis"
         assert assistant.wait_turn_over(follow_up), assistant.monitor.state_names(follow_up)
         states = assistant.monitor.of('state', follow_up)
-        assert [(s.state_name, s.cause) for s in states][:3] == [
-            ('THINKING', 'TRANSCRIPTION_FINAL'), ('SPEAKING', 'SPEECH_STARTED'), ('IDLE', 'SPEECH_FINISHED')]
+        assert [(s.state_name, s.cause) for s in states][:4] == [
+            ('THINKING', 'TRANSCRIPTION_FINAL'), ('THINKING', 'SKILL'), ('SPEAKING', 'SPEECH_STARTED'),
+            ('IDLE', 'SPEECH_FINISHED')]
         assert 'time' in states[0].detail.lower() and states[0].turn_id == window.turn_id, states[0]
         assert re.search(r"It's \d{1,2}(:\d\d)? [AP]M\.", assistant.reply_text(follow_up))
 

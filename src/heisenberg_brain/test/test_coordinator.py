@@ -81,6 +81,7 @@ class Recorder:
         self.tts = tts
         self.states: list[tuple[str, str]] = []   # (state, cause)
         self.windows: list[float] = []            # listen_window of each published state
+        self.details: list[str] = []
         self.tokens: list[str] = []
         self.sentences: list[str] = []
         self.metrics: list[str] = []              # finish reason of each published turn
@@ -90,6 +91,7 @@ class Recorder:
     def publish_state(self, state, previous, cause, detail, turn_id, listen_window=0.0):
         self.states.append((state.name, cause))
         self.windows.append(listen_window)
+        self.details.append(detail)
 
     def publish_token(self, reply, token):
         self.tokens.append(token.text)
@@ -570,3 +572,42 @@ def test_an_announcement_waits_for_the_open_window_to_close(loop):
     assert wait(lambda: len(effects.spoken) == spoken + 1)
     assert effects.spoken[-1].text == 'Your timer is done.'
     assert effects.states[-2:] == [('IDLE', 'NOTHING_HEARD'), ('THINKING', 'ANNOUNCEMENT')]
+
+
+# ---------------------------------------------------------------- a skill takes the request
+
+class SkillLikeSource(ScriptedSource):
+    """Says, as the skill source does on a match, that the skill go_to took the request."""
+
+    def __init__(self, coordinator_box: list, **kwargs):
+        super().__init__(**kwargs)
+        self.box = coordinator_box
+
+    async def reply(self, request, outcome, on_token, on_sentence):
+        self.box[0].on_skill(outcome, 'go_to')
+        return await super().reply(request, outcome, on_token, on_sentence)
+
+
+def test_a_request_a_skill_takes_is_shown_on_the_state_topic_before_its_reply(loop):
+    box = []
+    source = SkillLikeSource(box, tokens=('Going', ' to', ' the', ' kitchen.'), hold=True)
+    coordinator, effects = make(loop, source)
+    box.append(coordinator)
+    coordinator.on_wake_word('hey_jarvis')
+    coordinator.on_transcript('Go to the kitchen.')
+    assert wait(lambda: ('THINKING', 'SKILL') in effects.states)
+    assert effects.states[-2:] == [('THINKING', 'TRANSCRIPTION_FINAL'), ('THINKING', 'SKILL')]
+    assert effects.details[-1] == 'go_to' and effects.spoken == []   # shown while the skill works
+    source.release()
+    assert wait(lambda: effects.spoken)
+    effects.spoken[0].play()
+    assert wait(lambda: effects.state_names()[-1] == 'IDLE')
+    assert effects.states[-2:] == [('SPEAKING', 'SPEECH_STARTED'), ('IDLE', 'SPEECH_FINISHED')]
+
+
+def test_a_skill_match_of_a_reply_no_longer_running_is_not_shown(loop):
+    coordinator, effects = make(loop, ScriptedSource(hold=True))
+    first = coordinator.on_transcript('Go to the kitchen.')
+    coordinator.on_transcript('What is the capital of France?')   # preempts the first
+    coordinator.on_skill(first.outcome, 'go_to')
+    assert 'SKILL' not in [cause for _, cause in effects.states]

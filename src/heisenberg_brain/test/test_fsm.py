@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from heisenberg_brain.core.fsm import Action as A, Event as E, State as S, step, TABLE
+from heisenberg_brain.core.fsm import Action as A, Event as E, SHOWN_WITHOUT_CHANGE, State as S, step, TABLE
 
 INTERRUPT = (A.CANCEL_GENERATION, A.FLUSH_SPEECH)
 NEW = (A.START_TURN, A.START_GENERATION)
@@ -38,6 +38,8 @@ EXPECTED = {
     E.ANNOUNCEMENT: [(S.THINKING, NEW), SAME, SAME, SAME, SAME],
     # the window opens only from IDLE: a request that came first keeps its state
     E.FOLLOW_UP: [(S.LISTENING, (A.START_TURN,)), SAME, SAME, SAME, SAME],
+    # a skill took the request: nothing changes, but the state topic shows it (below)
+    E.SKILL: [SAME, SAME, SAME, SAME, SAME],
 }
 STATES = [S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.ERROR]
 
@@ -50,6 +52,10 @@ def test_the_table_covers_every_event():
 def test_every_state_event_pair(state, event):
     expected = EXPECTED[event][STATES.index(state)]
     assert step(state, event) == (expected if expected is not SAME else (state, ()))
+
+
+def test_only_a_skill_taking_the_request_is_shown_without_a_change_of_state():
+    assert SHOWN_WITHOUT_CHANGE == {E.SKILL}
 
 
 def test_no_transition_is_listed_that_the_expectations_do_not_know():

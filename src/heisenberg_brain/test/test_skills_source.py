@@ -509,9 +509,11 @@ def test_the_coordinator_runs_skill_turns_and_llm_turns_alike():
     try:
         announced = []
         effects = FakeEffects()
+        box = []
         source = SkillSource(make_skills(), effects, announced.append, fallback=ScriptedSource(),
-                             clock=FakeClock())
+                             clock=FakeClock(), on_skill=lambda outcome, name: box[0].on_skill(outcome, name))
         coordinator, recorded = make(loop, source)
+        box.append(coordinator)
         coordinator.on_wake_word('hey_jarvis')
         coordinator.on_transcript('Go to the kitchen.')
         assert wait(lambda: len(recorded.spoken) == 1)
@@ -519,12 +521,16 @@ def test_the_coordinator_runs_skill_turns_and_llm_turns_alike():
         recorded.spoken[0].play()
         assert wait(lambda: recorded.state_names()[-1] == 'IDLE')
         assert recorded.metrics == ['stop'] and recorded.sentences == ['Going to the kitchen.']
+        assert recorded.states[2:4] == [('THINKING', 'TRANSCRIPTION_FINAL'), ('THINKING', 'SKILL')]
+        assert recorded.details[3] == 'go_to'
+        shown = len(recorded.states)
 
         coordinator.on_transcript('What is the capital of France?')     # the LLM's, the goal runs on
         assert wait(lambda: len(recorded.spoken) == 2)
         assert recorded.spoken[1].text == 'Paris is the capital.'
         recorded.spoken[1].play()
         assert wait(lambda: recorded.state_names()[-1] == 'IDLE')
+        assert 'SKILL' not in [cause for _, cause in recorded.states[shown:]]   # the LLM answered
 
         coordinator.on_transcript('Stop.')
         assert wait(lambda: len(recorded.spoken) == 3)
@@ -532,5 +538,6 @@ def test_the_coordinator_runs_skill_turns_and_llm_turns_alike():
         assert effects.goals[0][3].cancels == 1 and wait(lambda: source.running() == ())
         recorded.spoken[2].play()
         assert wait(lambda: recorded.state_names()[-1] == 'IDLE') and announced == []
+        assert recorded.details[-4:-2] == ['Stop.', 'stop']   # THINKING by the transcript, then SKILL
     finally:
         loop.close()

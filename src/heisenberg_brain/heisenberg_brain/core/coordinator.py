@@ -22,6 +22,8 @@ Rules kept here, each a case in test_coordinator:
 - a goal cancelled before it ran does not preempt the running reply;
 - an announcement (a timer that rang, a skill's goal that ended) waits until IDLE, then is
   spoken as a reply of its own; it never interrupts anyone;
+- a request a skill takes is shown on the state topic: THINKING again, cause SKILL, detail the
+  skill's name (``on_skill``, called by the skill source as it matches), before its effect runs;
 - a reply heard to its end (SPEAKING -> IDLE by SPEECH_FINISHED) opens the follow-up window:
   LISTENING by FOLLOW_UP for ``follow_up_seconds`` (on the state message, so stt knows how long
   to wait for speech), unless it is off or an announcement is waiting (that goes first, and its
@@ -44,7 +46,7 @@ import time
 from typing import Awaitable, Callable, Protocol
 
 from heisenberg_brain.core.config import BrainConfig
-from heisenberg_brain.core.fsm import Action, Event, State, step
+from heisenberg_brain.core.fsm import SHOWN_WITHOUT_CHANGE, Action, Event, State, step
 from heisenberg_brain.core.history import PromptTooLong
 from heisenberg_brain.core.llm_client import Token
 from heisenberg_brain.core.llm_errors import LLMError, explain
@@ -204,6 +206,13 @@ class ReplyCoordinator:
                 self.dispatch(Event.ANNOUNCEMENT, detail=text,
                               request=ReplyRequest(prompt=text, speak=True, source='announcement'))
 
+    def on_skill(self, outcome: ReplyOutcome, name: str) -> None:
+        """A skill took the request whose reply fills outcome (any thread); a stale reply's is ignored."""
+        with self._lock:
+            reply = self.active
+            if reply is not None and reply.outcome is outcome:
+                self.dispatch(Event.SKILL, reply=reply, detail=name)
+
     def on_speech_activity(self, speaking: bool, utterance_id: str, audio_start: float) -> None:
         """What tts reports it plays: the active reply's first audio starts SPEAKING."""
         self._last_progress = time.monotonic()
@@ -301,7 +310,7 @@ class ReplyCoordinator:
                         then = Event.FOLLOW_UP, f'{self.config.follow_up_seconds:g} s without the wake word'
             self.state = nxt
             self._last_progress = time.monotonic()
-            if nxt is not previous:
+            if nxt is not previous or event in SHOWN_WITHOUT_CHANGE:
                 self._entered_at = self._last_progress
                 self._listen_window = self.config.follow_up_seconds if event is Event.FOLLOW_UP else 0.0
                 self.effects.publish_state(nxt, previous, event.name, detail, self.turn_id,

@@ -47,6 +47,7 @@ class Event(enum.Enum):
     STATE_TIMEOUT = enum.auto()
     ANNOUNCEMENT = enum.auto()   # speech nobody asked for just then (a timer rang, a goal ended)
     FOLLOW_UP = enum.auto()      # the follow-up window opens (the coordinator, on OPEN_FOLLOW_UP)
+    SKILL = enum.auto()          # a skill took the request (not the LLM): shown, the state stays
 
 
 class Action(enum.Enum):
@@ -103,6 +104,11 @@ TABLE: dict[tuple[State, Event], tuple[State, tuple[Action, ...]]] = {
     (S.ERROR, E.SPEECH_FINISHED): (S.IDLE, ()),
     (S.ERROR, E.STATE_TIMEOUT): (S.IDLE, (A.FLUSH_SPEECH,)),
 }
+
+
+# Events the state topic shows although the state stays (a transition to the same state): what
+# answers the request is worth seeing, and a skill's goal may take a while to be accepted.
+SHOWN_WITHOUT_CHANGE = frozenset({Event.SKILL})
 
 
 def step(state: State, event: Event) -> tuple[State, tuple[Action, ...]]:

@@ -126,8 +126,10 @@ class BrainNode(Node):
                                self.config.first_chunk_max_chars)
         reentrant = ReentrantCallbackGroup()
         effects = RosSkillEffects(self, self._loop, reentrant, namespace=self.config.skills_namespace)
-        self.skill_source = SkillSource(self.skills, effects, fallback=self.replier, log=self.log,
-                                        announce=lambda text: self.coordinator.announce(text))
+        self.skill_source = SkillSource(
+            self.skills, effects, fallback=self.replier, log=self.log,
+            announce=lambda text: self.coordinator.announce(text),
+            on_skill=lambda outcome, name: self.coordinator.on_skill(outcome, name))
         self.coordinator = ReplyCoordinator(
             self.config, self.skill_source, self,
             submit=lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, self._loop),

@@ -1,7 +1,8 @@
 """Skills as a ReplySource: a matched request answered without the LLM, in the same lifecycle.
 
 ``SkillSource.reply`` has the Replier's signature, so the coordinator runs it unchanged: the
-request is matched; what no skill takes goes to the fallback source (the LLM); a skill's
+request is matched; what no skill takes goes to the fallback source (the LLM); a match is
+reported at once through ``on_skill(outcome, name)`` (the state topic shows it); a skill's
 spoken reply goes out through on_token / on_sentence and fills the outcome like an LLM
 answer (finish_reason 'stop', also when the skill says it failed: the person has been told).
 
@@ -137,8 +138,10 @@ class SkillSource:
 
     def __init__(self, skills: Skills, effects: SkillEffects | None, announce: Callable[[str], None],
                  fallback=None, clock: Clock | None = None,
-                 log: Callable[[str, str], None] = lambda level, message: None):
+                 log: Callable[[str, str], None] = lambda level, message: None,
+                 on_skill: Callable[[ReplyOutcome, str], None] = lambda outcome, name: None):
         self.skills = skills
+        self._on_skill = on_skill
         self.effects = effects
         self.fallback = fallback
         self._announce = announce
@@ -171,6 +174,7 @@ class SkillSource:
         name = f'{match.skill}.{match.intent}' if match.intent else match.skill
         outcome.skill = name
         self._log('info', f'skill {name} {dict(match.slots)}')
+        self._on_skill(outcome, name)
         try:
             text = await self._respond(match)
         except asyncio.CancelledError:
