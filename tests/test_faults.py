@@ -31,6 +31,7 @@ from heisenberg_testing.fake_llama import FakeLlama
 from heisenberg_testing.graph_params import STORYTELLER, TEST_BRAIN, graph_overrides
 from heisenberg_testing.stand_ins import segfaulting_llama_server
 from heisenberg_testing.processes import NodeProcess, write_params
+from heisenberg_testing.ros_client import RosClient
 from heisenberg_common.runner import CONFIG_EXIT_CODE
 from test_e2e_voice import ROOT_CONFIG, Assistant
 
@@ -519,6 +520,34 @@ def test_a_bad_parameter_stops_the_node_with_code_2_naming_it(tmp_path, node, ov
     finally:
         process.stop()
     assert message in process.output(), process.output()
+
+
+def test_a_skill_field_its_type_lacks_stops_the_brain_and_a_type_not_installed_is_a_warning(tmp_path):
+    from heisenberg_bringup.graph import NODE_MODULES
+    from heisenberg_testing.robot import GO_TO, go_to_skill
+
+    def brain(skills: str) -> NodeProcess:
+        path = tmp_path / f'skills{len(list(tmp_path.glob("*.yaml")))}.yaml'
+        path.write_text(skills)
+        return NodeProcess(NODE_MODULES['brain'], 'brain', namespace='bad_skills', log_dir=tmp_path,
+                           ros_args=('-p', f'skills_file:={path}'))
+
+    typo = brain(go_to_skill().replace("x: '{place.x}'", "xx: '{place.x}'"))
+    try:
+        assert typo.process.wait(60) == CONFIG_EXIT_CODE, typo.output()
+    finally:
+        typo.stop()
+    assert (f"skill 'go_to': action.goal.xx: {GO_TO}_Goal: field 'xx' does not exist (a GoTo_Goal has place, "
+            'x, y, yaw)') in typo.output(), typo.output()
+
+    elsewhere = brain(go_to_skill().replace(GO_TO, 'nav2_msgs/action/NavigateToPose'))
+    try:
+        assert RosClient.wait_for(lambda: 'brain ready' in elsewhere.output(), 60), elsewhere.output()
+        assert elsewhere.alive()
+    finally:
+        elsewhere.stop()
+    assert ("skill 'go_to': action.type: nav2_msgs/action/NavigateToPose: package nav2_msgs is not "
+            'installed') in elsewhere.output(), elsewhere.output()
 
 
 # ============================================================== a node killed and respawned

@@ -76,6 +76,34 @@ def fill(cls: type, fields: Mapping[str, Any]) -> Any:
     return _fill(cls, fields, type_name_of(cls), '')
 
 
+def field_type(cls: type, path: str) -> str:
+    """The ROS type of a dotted field of cls ('header.frame_id' -> 'string'; a number is a list's item)."""
+    type_name = type_name_of(cls)
+    current: str | None = None   # the type of the field walked so far
+    walked: list[str] = []
+    for part in path.split('.'):
+        here = '.'.join(walked + [part])
+        if current is not None and part.isdigit():
+            listed = _SEQUENCE.fullmatch(current) or _ARRAY.fullmatch(current)
+            if listed is None:
+                raise FieldError(type_name, here, f'is an item of {".".join(walked)}, which is not a list')
+            current = listed.group(1)
+        else:
+            if current is not None:
+                if _SEQUENCE.fullmatch(current) or _ARRAY.fullmatch(current):
+                    raise FieldError(type_name, here, f'is not an item number ({".".join(walked)} is a list)')
+                package, _, name = current.partition('/')
+                if not name:
+                    raise FieldError(type_name, here, f'does not exist ({".".join(walked)} is a {current})')
+                cls = resolve(f'{package}/msg/{name}')
+            types = cls.get_fields_and_field_types()
+            if part not in types:
+                raise FieldError(type_name, here, f'does not exist (a {cls.__name__} has {", ".join(types)})')
+            current = types[part]
+        walked.append(part)
+    return current
+
+
 def read(message: Any, path: str) -> Any:
     """The value at a dotted path ('header.frame_id'; a number indexes a sequence), as plain Python."""
     value = message

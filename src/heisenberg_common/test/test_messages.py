@@ -102,3 +102,27 @@ def test_read_dotted_fields_and_says_which_does_not_exist():
         read(message, 'header.frame')
     with pytest.raises(FieldError, match="field 'status.1' is past the end"):
         read(message, 'status.1')
+
+
+@pytest.mark.parametrize('path, expected', [
+    ('header.frame_id', 'string'),
+    ('header', 'std_msgs/Header'),
+    ('status', 'sequence<diagnostic_msgs/DiagnosticStatus>'),
+    ('status.0.values.3.key', 'string'),
+])
+def test_field_type_walks_nested_messages_and_list_items(path, expected):
+    from heisenberg_common.messages import field_type
+    assert field_type(resolve(ARRAY), path) == expected
+
+
+@pytest.mark.parametrize('path, problem', [
+    ('header.frame', 'does not exist (a Header has stamp, frame_id)'),
+    ('header.frame_id.size', 'does not exist (header.frame_id is a string)'),
+    ('header.0', 'is an item of header, which is not a list'),
+    ('status.name', 'is not an item number (status is a list)'),
+])
+def test_field_type_names_the_part_that_is_wrong(path, problem):
+    from heisenberg_common.messages import field_type
+    with pytest.raises(FieldError) as error:
+        field_type(resolve(ARRAY), path)
+    assert error.value.path == path and error.value.problem == problem

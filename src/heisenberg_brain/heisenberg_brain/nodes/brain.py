@@ -36,6 +36,7 @@ from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_brain.core.replier import Replier, ReplyRequest, request_error
 from heisenberg_brain.core.skills import Skills, SkillSource, SkillSpecError, load_skills, skills_from_yaml
+from heisenberg_brain.core.skills.check import check_types
 from heisenberg_brain.nodes.skill_effects import RosSkillEffects
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
@@ -176,10 +177,14 @@ class BrainNode(Node):
             f'personality {self.config.llm.personality}')
 
     def _load_skills(self) -> Skills:
+        """The skills file, checked against the ROS types installed here (core/skills/check.py)."""
         try:
-            if self.config.skills_file:
-                return load_skills(self.config.skills_file)
-            return skills_from_yaml('', 'the built-in skills')
+            if not self.config.skills_file:
+                return skills_from_yaml('', 'the built-in skills')
+            skills = load_skills(self.config.skills_file)
+            for warning in check_types(skills.spec.skills):
+                self.get_logger().warning(warning)
+            return skills
         except SkillSpecError as exc:
             raise ConfigError(f'{self.get_name()}: skills_file: {exc}') from exc
 

@@ -41,7 +41,7 @@ from heisenberg_brain.core.skills.builtins import Clock, SystemClock, Timers, da
 from heisenberg_brain.core.skills.catalog import Skills
 from heisenberg_brain.core.skills.matcher import Match, MatchKind
 from heisenberg_brain.core.skills.spec import SkillSpec
-from heisenberg_brain.core.skills.template import Named, Template, TemplateError, nest
+from heisenberg_brain.core.skills.template import Named, Template, TemplateError, field_value, nest
 
 # Said when a reply template cannot be filled (a result without the field it names): logged too.
 FALLBACK_REPLIES = {'accepted': 'OK.', 'succeeded': 'Done.', 'failed': "Sorry, that didn't work.",
@@ -283,13 +283,7 @@ class SkillSource:
             return FALLBACK_REPLIES.get(key, '')
 
     def _fields(self, skill: SkillSpec, values: Mapping[str, Any]) -> dict:
-        def fill(value: Any) -> Any:
-            if isinstance(value, Template):
-                return value.value(values)
-            if isinstance(value, tuple):
-                return [fill(item) for item in value]
-            return value
-        return nest({path: fill(value) for path, value in skill.effect.fields})
+        return nest({path: field_value(value, values) for path, value in skill.effect.fields})
 
     # ------------------------------------------------------------------ actions
     async def _action(self, skill: SkillSpec, match: Match, values: dict) -> str:

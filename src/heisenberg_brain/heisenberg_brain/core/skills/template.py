@@ -117,6 +117,15 @@ def resolve(dotted: str, values: Mapping[str, Any]) -> Any:
     return value
 
 
+def field_value(value: Any, values: Mapping[str, Any]) -> Any:
+    """A goal, request or message field's value: a template filled, a list item by item, a constant as is."""
+    if isinstance(value, Template):
+        return value.value(values)
+    if isinstance(value, tuple):
+        return [field_value(item, values) for item in value]
+    return value
+
+
 def nest(flat: Mapping[str, Any]) -> dict:
     """{'pose.pose.position.x': 1.0} -> {'pose': {'pose': {'position': {'x': 1.0}}}}."""
     nested: dict = {}
