@@ -107,7 +107,7 @@ class LlamaServerConfig:
                        'share the cores, the text it is ahead with waits; 0 = as the node'})
     parallel_slots: int = dataclasses.field(default=1, metadata={
         'description': '-np: concurrent slots, one per robot sharing the server; context_size is '
-                       'shared between them (each slot gets context_size / parallel_slots)'})
+                       'shared between them (each slot gets about context_size / parallel_slots)'})
     startup_timeout: float = dataclasses.field(default=60.0, metadata={
         'description': 'seconds to wait for /health to answer ok'})
     max_start_failures: int = dataclasses.field(default=3, metadata={
