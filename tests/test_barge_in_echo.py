@@ -25,16 +25,20 @@ from heisenberg_audio.core.echo.reference import level_db
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState, BargeIn
-from heisenberg_testing.speech import silence, write_wav
+from heisenberg_testing.speech import silence, similarity, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 
-# Spoken scenarios over the whole graph on a shared 2-core CPU (see tests/test_e2e_voice.py): up to
-# two more tries each, reported in pytest's summary; a real regression fails all three.
+# Spoken scenarios over the whole graph, each tried once (see tests/test_e2e_voice.py).
 pytestmark = [pytest.mark.llm, pytest.mark.models]
 ROOT_CONFIG = 'config/assistant.yaml'
 ECHO = {'echo_simulation.gain': 0.7, 'echo_simulation.delay': 0.05}
 STORY = 'Tell me a long story about a brave little robot who lives by the sea.'
 LEAD = 1.5   # s of silence before the user speaks in a clip (openWakeWord's context; AEC3 converges)
+QUESTION = 'What is the capital of France?'
+# How close the transcript of the question, said over the robot's cancelled voice, must be to it:
+# tiny.en may mishear a word there ("friends" for "France": 0.88, "What are": 0.92), but a question
+# cut short ("What is the capital": 0.79) or with the robot's words in it (0.70) fails.
+HEARD_AS_SAID = 0.85
 
 
 class EchoRoom:
@@ -181,7 +185,7 @@ def test_a_spoken_answer_heard_back_by_the_mic_is_not_a_second_question(room):
     Its echo must not reopen the turn, be added to the question or be taken for a new one.
     """
     assert room.idle()
-    clip, clip_wall = room.play('Hey Jarvis. What is the capital of France?')
+    clip, clip_wall = room.play(f'Hey Jarvis. {QUESTION}')
     assert room.wait_state('SPEAKING', clip, 60), room.monitor.state_names(clip)
     assert room.wait_state('IDLE', clip, 120, cause='SPEECH_FINISHED'), room.monitor.state_names(clip)
     time.sleep(1.0)   # the echo's tail, and anything stt would make of it
@@ -198,7 +202,7 @@ def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
     _, since = room.speak_story()
     story_turn = room.monitor.of('state', since)[-1].turn_id
     time.sleep(1.0)
-    clip, clip_wall = room.play('Stop. What is the capital of France?')
+    clip, clip_wall = room.play(f'Stop. {QUESTION}')
     assert room.wait_state('LISTENING', clip, 30), room.monitor.state_names(since)
     barge = [b for b in room.barge_ins_since(clip_wall) if b[0].source == 'vad']   # not 'continued'
     assert len(barge) == 1
@@ -207,8 +211,8 @@ def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
         lambda: any(m.flushed for m in room.monitor.of('speech_activity', clip)), 10)
 
     transcribed = room.wait_for_question(clip, 'capital')
-    text = transcribed[-1].text.lower()
-    assert 'capital' in text and 'france' in text, text
+    said = (QUESTION, f'Stop. {QUESTION}')   # "Stop." is its own turn, or the question's start
+    assert max(similarity(transcribed[-1].text, s) for s in said) >= HEARD_AS_SAID, transcribed[-1].text
     assert room.monitor.of('wake_word', since) == []
     silenced, onset = room.silenced_at(str(story_turn)), room.onset(clip_wall)
     print(f'\nbarge-in: user onset -> BargeIn received {barge[0][1] - onset:.3f} s, '
@@ -228,7 +232,7 @@ def test_hey_jarvis_over_the_echo_still_wakes_it(room):
         # falls in the robot's speech matters: test_echo_models, bench_echo). A person who is not
         # heard says it again; so does this test, up to three times, while the robot still speaks.
         for _ in range(3):
-            clip, _ = room.play('Hey Jarvis. What is the capital of France?')
+            clip, _ = room.play(f'Hey Jarvis. {QUESTION}')
             if room.monitor.wait_for(lambda: room.monitor.of('wake_word', clip), 8, poll=room.graph.poll):
                 break
         else:
@@ -239,8 +243,7 @@ def test_hey_jarvis_over_the_echo_still_wakes_it(room):
         assert interrupted.previous_state == AssistantState.SPEAKING, interrupted   # over the robot's voice
 
         transcribed = room.wait_for_question(clip, 'capital')
-        text = transcribed[-1].text.lower()
-        assert 'capital' in text and 'france' in text, text
+        assert similarity(transcribed[-1].text, QUESTION) >= HEARD_AS_SAID, transcribed[-1].text
         assert room.idle()
     finally:
         room.graph.restart('stt')

@@ -7,7 +7,6 @@ through the capture node's file source, as a microphone would hear it.
 
 from __future__ import annotations
 
-import difflib
 import re
 import time
 import wave
@@ -22,14 +21,13 @@ from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
-from heisenberg_testing.speech import silence, write_wav
+from heisenberg_testing.speech import silence, similarity, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 from heisenberg_testing.robot import Robot, go_to_skill
 
-# Whole-graph voice turns on a shared 2-core CPU are not deterministic: a lost audio frame can make
-# Whisper hear "friends" for "France", and SmolLM2-135M's greedy answer flips with llama-server's
-# cache state. A scenario gets up to two more tries; a rerun is reported in pytest's summary, and a
-# behaviour that is really broken fails all three.
+# Whole-graph voice turns, each tried once: no reruns. SmolLM2-135M's greedy answer can change with
+# llama-server's cache state, so scenarios assert on what the graph does (transcripts, states,
+# audio), and on an answer's words only where the shipped prompt makes it stable.
 pytestmark = [pytest.mark.llm, pytest.mark.models]
 ROOT_CONFIG = 'config/assistant.yaml'
 
@@ -115,13 +113,6 @@ def transcribe(whisper, path) -> str:
         audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
     segments, _ = whisper.transcribe(audio.astype(np.float32) / 32768, beam_size=5, language='en')
     return ' '.join(segment.text for segment in segments)
-
-
-def similarity(heard: str, said: str) -> float:
-    """0..1: how alike two sentences are, letters and spaces only, case ignored."""
-    def norm(text: str) -> str:
-        return ' '.join(re.sub(r'[^a-z ]', ' ', text.lower()).split())
-    return difflib.SequenceMatcher(None, norm(heard), norm(said)).ratio()
 
 
 def _dedupe(states: list[str]) -> list[str]:

@@ -180,6 +180,34 @@ def test_timeline_intervals_flush_restart_and_a_lost_stop():
     assert timeline.interval_at(T0 + 9.05) == 3
 
 
+@pytest.mark.parametrize('at, state_speaking_until, expected', [
+    (3.0, 6.0, True),     # a pause between two sentences of a reply still SPEAKING
+    (3.0, None, True),    # ... whose end has not come yet
+    (3.0, 2.5, False),    # the reply had ended (SPEECH_FINISHED): an ordinary turn's business
+    (7.0, 6.0, False),    # after the reply
+])
+def test_the_user_speaking_in_a_pause_of_the_reply_interrupts(at, state_speaking_until, expected):
+    # The first sentence played from 0 to 2 s, the next one had not come (Piper or the LLM slow).
+    timeline = speaking(0.0, 2.0)
+    timeline.reply(True, T0 + 0.01)
+    if state_speaking_until is not None:
+        timeline.reply(False, T0 + state_speaking_until)
+    detector = BargeInDetector(BargeInConfig(), timeline)
+    hits = [detector.push(frame(at + k * 0.032, 0.9), lambda f: False) for k in range(10)]
+    assert any(hits) is expected
+
+
+def test_a_barge_in_in_a_pause_belongs_to_the_sentence_before():
+    timeline = speaking(0.0, 2.0)
+    timeline.reply(True, T0)
+    assert timeline.interval_at(T0 + 3.0) == 1
+    timeline.chunk(T0 + 4.0, 0.1)                      # the next sentence
+    assert timeline.interval_at(T0 + 4.05) == 2
+    timeline.reply(False, T0 + 4.1)
+    timeline.reply(True, T0 + 9.0)                     # a later reply, before its first audio
+    assert timeline.interval_at(T0 + 9.0) is None
+
+
 def test_a_new_reply_rearms_barge_in():
     timeline = speaking(0.0, 2.0)
     detector = BargeInDetector(BargeInConfig(), timeline)

@@ -12,13 +12,13 @@ import time
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from heisenberg_interfaces.msg import BargeIn, Transcript, WakeWordDetection
+from heisenberg_interfaces.msg import AssistantState, BargeIn, SpeechActivity, Transcript, WakeWordDetection
 import numpy as np
 import pytest
 
 from heisenberg_audio.core.audio_format import AudioFormat, SAMPLE_RATE
 from heisenberg_audio.nodes.audio_messages import audio_message, info_message
-from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS, LATCHED, STATE
 from heisenberg_common.stamps import seconds_of, time_msg
 from heisenberg_testing.processes import NodeProcess, write_params
 from heisenberg_testing.ros_client import RosClient
@@ -39,6 +39,8 @@ class AudioFeeder:
         self.info = node.create_publisher(AudioInfo, 'audio/info', LATCHED)
         self.wake = node.create_publisher(WakeWordDetection, 'wake_word', EVENTS)
         self.played = node.create_publisher(AudioDataStamped, 'audio/out', AUDIO_OUT)
+        self.activity = node.create_publisher(SpeechActivity, 'speech_activity', EVENTS)
+        self.state = node.create_publisher(AssistantState, 'state', STATE)
         self.transcripts: list[tuple[float, Transcript]] = []
         self.barge_ins: list[BargeIn] = []
         node.create_subscription(BargeIn, 'barge_in', self.barge_ins.append, EVENTS)
@@ -55,6 +57,19 @@ class AudioFeeder:
 
     def announce(self, fmt: AudioFormat = AudioFormat()) -> None:
         self.info.publish(info_message(fmt))
+
+    def robot_spoke(self, start: float, duration: float) -> None:
+        """Say that tts played one chunk of a reply from start and stopped (its queue ran dry)."""
+        self.activity.publish(SpeechActivity(speaking=True, utterance_id='1', text='One day,',
+                                             audio_start=time_msg(start), chunk_duration=duration))
+        self.activity.publish(SpeechActivity(speaking=False, utterance_id='1',
+                                             audio_start=time_msg(start + duration)))
+
+    def send_state(self, state: int, stamp: float) -> None:
+        msg = AssistantState(state=state, state_name={AssistantState.IDLE: 'IDLE',
+                                                      AssistantState.SPEAKING: 'SPEAKING'}[state])
+        msg.header.stamp = time_msg(stamp)
+        self.state.publish(msg)
 
     def send_wake(self, stamp: float) -> None:
         msg = WakeWordDetection(keyword='hey_jarvis', score=0.99, threshold=0.5)
@@ -205,6 +220,35 @@ def test_the_robots_reply_heard_by_the_mic_is_not_the_users_words(stt, speech):
     assert 'capital' in text and 'france' in text and 'paris' not in text, msg.text
     assert feeder.barge_ins == []
     assert 'listening again' not in node.output()
+
+
+@pytest.mark.parametrize('reply_ended', [False, True])
+def test_the_user_speaking_in_a_pause_of_the_reply_interrupts_it(stt, speech, reply_ended):
+    """The reply's first sentence has played and the next is late (a slow LLM or Piper).
+
+    While the brain still says SPEAKING, the user who talks in that pause interrupts (no wake
+    word needed) and is transcribed; once the reply has ended, talking is no interruption.
+    """
+    node, feeder = stt
+    feeder.transcripts.clear()
+    feeder.barge_ins.clear()
+    start = time.time()
+    feeder.send_state(AssistantState.SPEAKING, start)
+    feeder.robot_spoke(start, 1.0)
+    if reply_ended:
+        feeder.send_state(AssistantState.IDLE, start + 1.2)
+    question = speech.say('What is the capital of France?')
+    try:
+        feeder.play(np.concatenate([silence(2.0), question, silence(2.0)]))
+        if reply_ended:
+            time.sleep(1.0)
+            assert feeder.barge_ins == [] and feeder.transcripts == []
+            return
+        (msg,) = feeder.wait_transcripts(1, 10)
+        assert [b.source for b in feeder.barge_ins] == ['vad']
+        assert 'capital' in msg.text.lower(), msg.text
+    finally:
+        feeder.send_state(AssistantState.IDLE, time.time())
 
 
 def test_wake_word_then_silence_is_nothing_heard(stt):

@@ -15,6 +15,7 @@ import threading
 from rclpy.executors import (ConditionReachedException, ExternalShutdownException,
                              MultiThreadedExecutor as _RclpyMultiThreadedExecutor,
                              ShutdownException, TimeoutException)
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 HAND_OFF_WAIT = 0.1  # s; then back to the wait set (a shutdown is noticed, a stuck pool tolerated)
 
@@ -43,4 +44,10 @@ class MultiThreadedExecutor(_RclpyMultiThreadedExecutor):
         for future in self._futures[:]:
             if future.done():
                 self._futures.remove(future)
-                future.result()  # raise any exceptions
+                try:
+                    future.result()  # raise any exceptions
+                except _rclpy.InvalidHandle:
+                    # rclpy 9.x's shutdown destroys the guard condition without waiting for the
+                    # callbacks still running (its wait is skipped); each triggers it as it ends.
+                    if not self._is_shutdown:
+                        raise

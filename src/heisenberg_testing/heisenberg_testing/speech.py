@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 import wave
 from pathlib import Path
 
@@ -49,3 +51,10 @@ def write_wav(path: Path, *parts: np.ndarray, sample_rate: int = SAMPLE_RATE) ->
         out.setframerate(sample_rate)
         out.writeframes(audio.tobytes())
     return path
+
+
+def similarity(heard: str, said: str) -> float:
+    """0..1: how alike two sentences are, letters and spaces only, case ignored."""
+    def norm(text: str) -> str:
+        return ' '.join(re.sub(r'[^a-z ]', ' ', text.lower()).split())
+    return difflib.SequenceMatcher(None, norm(heard), norm(said)).ratio()

@@ -9,7 +9,8 @@ off the audio thread, speculation during the trailing silence).
 The robot's own voice: core/echo/gate.py judges each voiced window against the robot's
 expected echo (from what tts plays on audio/out); a window it takes for the echo is silence,
 for the endpointer (so the reply cannot reopen or lengthen the user's turn) and for barge-in.
-Barge-in: while the robot speaks (speech_activity from tts), the windows go to
+Barge-in: while the robot speaks (speech_activity from tts, and the pauses between the
+sentences of a reply the brain's state still calls SPEAKING), the windows go to
 core/stt/barge_in.py. When the user talks over the robot, stt publishes BargeIn on barge_in
 and starts a turn at the speech onset, as a wake word would, so the interrupting question is
 transcribed.
@@ -26,7 +27,7 @@ import threading
 import time
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from heisenberg_interfaces.msg import BargeIn, SpeechActivity, Transcript, WakeWordDetection
+from heisenberg_interfaces.msg import AssistantState, BargeIn, SpeechActivity, Transcript, WakeWordDetection
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
@@ -44,7 +45,7 @@ from heisenberg_audio.core.stt.turn import SmartTurn
 from heisenberg_audio.nodes.audio_messages import format_of, samples_of, subscribe_reference
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
-from heisenberg_common.qos import EVENTS, LATCHED, audio_in_queue
+from heisenberg_common.qos import EVENTS, LATCHED, STATE, audio_in_queue
 from heisenberg_common.runner import run_node
 from heisenberg_common.stamps import seconds_of, time_msg
 
@@ -101,6 +102,8 @@ class SttNode(Node):
         if self.config.barge_in.enabled:
             self.create_subscription(SpeechActivity, 'speech_activity', self._on_speech_activity,
                                      ACTIVITY_QUEUE, callback_group=audio_group)
+            self.create_subscription(AssistantState, 'state', self._on_state, STATE,
+                                     callback_group=audio_group)
         if self.config.echo.enabled:
             subscribe_reference(self, self.config.echo.reference_topic, self._echo_gate.add_reference,
                                 callback_group=audio_group)
@@ -203,6 +206,9 @@ class SttNode(Node):
             self._timeline.chunk(seconds_of(msg.audio_start), msg.chunk_duration)
         elif not msg.speaking:
             self._timeline.stop(seconds_of(msg.audio_start))
+
+    def _on_state(self, msg: AssistantState) -> None:
+        self._timeline.reply(msg.state == AssistantState.SPEAKING, seconds_of(msg.header.stamp))
 
     def _watch_for_barge_in(self, frame: VadFrame) -> None:
         if self._endpointer.turn_id != 0:

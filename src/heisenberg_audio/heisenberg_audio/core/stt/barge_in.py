@@ -2,8 +2,12 @@
 
 SpeakingTimeline follows tts's speech_activity messages as playback-time intervals: one
 opens at the first chunk after silence and closes at the stop's playback end (a flush
-included). BargeInDetector watches the scored VAD windows of the (echo-cancelled) mic
-stream that fall inside such an interval: a window counts when Silero calls it speech
+included). It also follows the assistant's state: while a reply is SPEAKING, the pauses
+between its sentences (the LLM or Piper slower than real time on a small CPU) count as
+part of the interval that played last, so the user who talks in such a pause interrupts.
+
+BargeInDetector watches the scored VAD windows of the (echo-cancelled) mic stream that fall
+inside such an interval: a window counts when Silero calls it speech
 with at least `threshold` and the echo gate says it is not the robot's own voice. Once
 `min_speech` seconds of counted windows have come with no gap longer than `max_gap`, it
 reports one barge-in for that interval, stamped at the first counted window (the onset).
@@ -57,9 +61,12 @@ class _Interval:
     last_chunk_end: float
     end: float | None = None   # None: still speaking
 
+    @property
+    def until(self) -> float:
+        return self.end if self.end is not None else self.last_chunk_end + OPEN_GRACE
+
     def covers(self, stamp: float) -> bool:
-        end = self.end if self.end is not None else self.last_chunk_end + OPEN_GRACE
-        return self.start <= stamp < end
+        return self.start <= stamp < self.until
 
 
 class SpeakingTimeline:
@@ -68,6 +75,7 @@ class SpeakingTimeline:
     def __init__(self):
         self._intervals: list[_Interval] = []
         self._count = 0
+        self._replies: list[list] = []   # [start, end or None] of the assistant's SPEAKING spans
 
     def chunk(self, audio_start: float, duration: float) -> None:
         """A chunk that plays from audio_start for duration seconds (speaking=true)."""
@@ -88,11 +96,27 @@ class SpeakingTimeline:
         if self._intervals and self._intervals[-1].end is None:
             self._intervals[-1].end = max(end, self._intervals[-1].start)
 
+    def reply(self, speaking: bool, stamp: float) -> None:
+        """The assistant's state entered (True) or left (False) SPEAKING at stamp."""
+        current = self._replies[-1] if self._replies else None
+        if speaking and (current is None or current[1] is not None):
+            self._replies.append([stamp, None])
+        elif not speaking and current is not None and current[1] is None:
+            current[1] = max(stamp, current[0])
+        self._replies = [r for r in self._replies if r[1] is None or r[1] >= stamp - TIMELINE_HORIZON]
+
     def interval_at(self, stamp: float) -> int | None:
-        """The number of the speaking interval playing at stamp, or None when silent."""
+        """The number of the speaking interval playing at stamp, or None when silent.
+
+        In a pause of a reply that is still SPEAKING: the interval that played last in it.
+        """
         for interval in reversed(self._intervals):
             if interval.covers(stamp):
                 return interval.number
+        for start, end in reversed(self._replies):
+            if start <= stamp and (end is None or stamp < end):
+                played = [i for i in self._intervals if i.start <= stamp and i.until >= start - OPEN_GRACE]
+                return played[-1].number if played else None
         return None
 
     @property
