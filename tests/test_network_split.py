@@ -35,9 +35,9 @@ from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 from heisenberg_testing.netns import Link, NetnsUnavailable
-from heisenberg_testing.speech import silence, write_wav
+from heisenberg_testing.speech import silence, similarity, write_wav
 
-from test_e2e_voice import Assistant, _dedupe, similarity, transcribe
+from test_e2e_voice import Assistant, _dedupe, transcribe
 
 pytestmark = [pytest.mark.llm, pytest.mark.models]
 ROOT_CONFIG = 'config/assistant.yaml'
