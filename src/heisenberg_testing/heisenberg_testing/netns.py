@@ -3,20 +3,16 @@
 Made with iproute2 (``ip netns``, ``ip link``), which needs root. Each side has its address on
 the link and its own loopback; a multicast route sends DDS discovery over the link, as a LAN's
 default route would. Nothing leaves the two namespaces. ``close()`` deletes both (and so the
-veth pair) and is safe to call twice; the names carry this process's id, so parallel runs do
-not collide and a leftover from a killed run is recognisable.
+veth pair) and is safe to call twice; the names carry a tag (default: this process's id), so
+parallel runs do not collide and a leftover from a killed run is recognisable.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
-CLONE_NEWNET = 0x40000000
 SUBNET = '10.231.0.{}/24'
 
 
@@ -33,16 +29,19 @@ def _ip(*args: str) -> None:
 class Link:
     """Namespaces ``robot`` and ``server`` (names in ``names``), 10.231.0.1 and .2 on a veth pair."""
 
-    def __init__(self, tag: str = ''):
+    def __init__(self, tag: str = '', make: bool = True):
+        """Make the link (make=False: the one another process made with this tag, which it removes)."""
         if shutil.which('ip') is None:
             raise NetnsUnavailable('no `ip` command (iproute2) on this machine')
         if os.geteuid() != 0:
             raise NetnsUnavailable('making network namespaces needs root')
-        tag = tag or str(os.getpid())
-        self.names = {'robot': f'hb-robot-{tag}', 'server': f'hb-server-{tag}'}
-        self.devices = {'robot': f'hbr{tag}'[:15], 'server': f'hbs{tag}'[:15]}
+        self.tag = tag or str(os.getpid())
+        self.names = {'robot': f'hb-robot-{self.tag}', 'server': f'hb-server-{self.tag}'}
+        self.devices = {'robot': f'hbr{self.tag}'[:15], 'server': f'hbs{self.tag}'[:15]}
         self.addresses = {'robot': SUBNET.format(1).split('/')[0], 'server': SUBNET.format(2).split('/')[0]}
         self._made: list[str] = []
+        if not make:
+            return
         try:
             for side, name in self.names.items():
                 _ip('netns', 'add', name)
@@ -69,23 +68,6 @@ class Link:
         result = subprocess.run([*self.wrapper(side), 'cat', counter], capture_output=True, text=True,
                                 timeout=10, check=True)
         return int(result.stdout)
-
-    @contextlib.contextmanager
-    def entered(self, side: str):
-        """Run this thread in that side's namespace while inside (threads it starts meanwhile, too).
-
-        Sockets opened meanwhile stay in that namespace after leaving: an rclpy context created
-        inside keeps talking from there.
-        """
-        libc = ctypes.CDLL(None, use_errno=True)
-        with open('/proc/self/ns/net') as home, open(Path('/run/netns') / self.names[side]) as there:
-            if libc.setns(there.fileno(), CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f'setns into {self.names[side]} failed')
-            try:
-                yield
-            finally:
-                if libc.setns(home.fileno(), CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), 'setns back home failed')
 
     def close(self) -> None:
         while self._made:
