@@ -157,18 +157,59 @@ def test_every_argument_is_used():
     source = ASSISTANT_LAUNCH.read_text()
     overridden = {argument for argument, *_ in launch_overrides()}
     used_by_code = {name for name in launch_arguments() if source.count(f"'{name}'") > 1}
-    selecting = {entry.selected_by for entry in NODES.values()}   # arg(selected_by) in the launch
+    selecting = {entry.selected_by for entry in NODES.values()} | {entry.follows for entry in NODES.values()}
     assert set(launch_arguments()) - overridden - used_by_code - selecting == set()
 
 
-def test_the_pieces_set_only_declared_arguments():
+def piece_arguments(piece: Path) -> dict[str, str | None]:
+    """What a piece passes to assistant.launch.py: argument -> its constant value (None: an expression)."""
+    given = {}
+    for node in ast.walk(ast.parse(piece.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == 'launch_arguments':
+            table = node.value.func.value  # {...}.items()
+            given.update({constant(k): constant(v) for k, v in zip(table.keys, table.values)})
+    return given
+
+
+def piece_declarations(piece: Path) -> set[str]:
+    """The arguments a piece declares itself (DeclareLaunchArgument('name', ...))."""
+    return {constant(node.args[0]) for node in ast.walk(ast.parse(piece.read_text()))
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == 'DeclareLaunchArgument' and node.args}
+
+
+PIECES = sorted(path.name for path in LAUNCH_DIR.glob('*.launch.py') if path != ASSISTANT_LAUNCH)
+
+
+@pytest.mark.parametrize('piece', PIECES)
+def test_the_pieces_set_only_declared_arguments(piece):
     declared = set(launch_arguments())
-    for piece in sorted(LAUNCH_DIR.glob('*.launch.py')):
-        for node in ast.walk(ast.parse(piece.read_text())):
-            if isinstance(node, ast.keyword) and node.arg == 'launch_arguments':
-                call = node.value  # {...}.items()
-                keys = {constant(k) for k in call.func.value.keys}
-                assert keys <= declared, f'{piece.name}: {sorted(keys - declared)} not declared'
+    keys = set(piece_arguments(LAUNCH_DIR / piece)) | piece_declarations(LAUNCH_DIR / piece)
+    assert keys <= declared, f'{piece}: {sorted(keys - declared)} not declared by assistant.launch.py'
+
+
+def started_by(piece: str) -> set[str]:
+    """The nodes a launch file starts with its own arguments and assistant.launch.py's defaults."""
+    values = {name: constant(default) for name, default in launch_arguments_defaults().items()}
+    if piece != ASSISTANT_LAUNCH.name:
+        values.update(piece_arguments(LAUNCH_DIR / piece))
+    return {name for name, entry in NODES.items() if entry.selected(lambda argument: values[argument])}
+
+
+@pytest.mark.parametrize('piece, nodes', [
+    ('assistant.launch.py', {'capture', 'wake_word', 'stt', 'tts', 'brain', 'llama_server'}),
+    ('audio.launch.py', {'capture', 'wake_word', 'stt', 'tts'}),
+    ('brain.launch.py', {'brain', 'llama_server'}),
+    ('robot.launch.py', {'capture', 'wake_word', 'tts'}),
+    ('server.launch.py', {'stt', 'brain', 'llama_server'}),
+])
+def test_each_launch_file_starts_its_nodes(piece, nodes):
+    assert started_by(piece) == nodes
+
+
+def test_robot_and_server_together_start_the_whole_graph_once():
+    robot, server = started_by('robot.launch.py'), started_by('server.launch.py')
+    assert robot | server == set(NODES) and not robot & server
+    assert set(PIECES) == {'audio.launch.py', 'brain.launch.py', 'robot.launch.py', 'server.launch.py'}
 
 
 # ---------------------------------------------------------------- the nodes it starts
@@ -177,12 +218,13 @@ def test_it_starts_every_node_from_its_package_entry_point():
     nodes = launch_nodes()
     assert set(nodes) == set(NODE_CONFIGS)
     declared = set(launch_arguments())
-    for name, (package, executable, selected_by) in nodes.items():
+    for name, (package, executable, selected_by, follows) in nodes.items():
         assert package == NODE_PACKAGES[name], name
         assert executable in console_scripts(package), f'{package} has no console script {executable}'
         # the graph runner starts the module the console script runs
         assert console_scripts(package)[executable] == f'{NODES[name].module}:main'
         assert selected_by in declared, f'{name} is selected by an undeclared argument {selected_by}'
+        assert follows in declared | {''}, f'{name} follows an undeclared argument {follows}'
 
 
 @pytest.mark.parametrize('argument,node,parameter,kind', launch_overrides())

@@ -235,18 +235,18 @@ def test_clean_stream_from_the_fake(fake, fake_config):
     texts, error = run_fault(fake, fake_config)
     assert error is None and texts == ['Hello', ',', ' world', '.']
     sent = fake.requests[0]
-    assert sent == {'prompt': 'Hi', 'stream': True, 'cache_prompt': True, 'n_predict': 512,
+    assert sent == {'prompt': 'Hi', 'stream': True, 'cache_prompt': True, 'id_slot': -1, 'n_predict': 512,
                     'temperature': 0.7, 'seed': -1, 'stop': []}
 
 
 def test_overrides_and_stop_strings_are_sent(fake, fake_config):
-    config = dataclasses.replace(fake_config, stop=('<|im_end|>',))
+    config = dataclasses.replace(fake_config, stop=('<|im_end|>',), slot_id=2)
     fake.script()
     asyncio.run(_with_client(config, lambda c: collect(c, 'Hi', max_tokens=7, temperature=0.0, seed=3,
                                                        stop=['\n', '<|im_end|>'])))
     assert fake.requests[-1] | {'prompt': None} == {
-        'prompt': None, 'stream': True, 'cache_prompt': True, 'n_predict': 7, 'temperature': 0.0,
-        'seed': 3, 'stop': ['<|im_end|>', '\n']}
+        'prompt': None, 'stream': True, 'cache_prompt': True, 'id_slot': 2, 'n_predict': 7,
+        'temperature': 0.0, 'seed': 3, 'stop': ['<|im_end|>', '\n']}
 
 
 def test_stall_before_the_first_token(fake, fake_config):

@@ -39,7 +39,8 @@ class NodeProcess:
 
     def __init__(self, module: str, name: str, namespace: str = 'heisenberg',
                  params_files: tuple[Path, ...] = (), log_dir: Path | None = None,
-                 ros_args: tuple[str, ...] = (), env: dict | None = None, fresh_log: bool = False):
+                 ros_args: tuple[str, ...] = (), env: dict | None = None, fresh_log: bool = False,
+                 wrapper: tuple[str, ...] = ()):
         self.module = module
         self.fresh_log = fresh_log  # start the log anew (a new run), else append to it
         self.name = name
@@ -47,7 +48,9 @@ class NodeProcess:
                '-r', f'__ns:=/{namespace}']
         for params in params_files:
             cmd += ['--params-file', str(params)]
-        self.command = cmd + list(ros_args)
+        # wrapper: a command that runs the node, e.g. ('ip', 'netns', 'exec', 'robot') in another
+        # network namespace (it must exec the node, so signals reach it).
+        self.command = list(wrapper) + cmd + list(ros_args)
         self.env = env if env is not None else os.environ.copy()
         self.log_path = Path(log_dir or '.') / f'{name}.log'
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,12 +97,14 @@ class Graph:
     """Start, supervise and stop the assistant's nodes.
 
     ``overrides`` maps a node name to parameters that win over ``params_file`` (written to
-    a second parameter file, as launch arguments would).
+    a second parameter file, as launch arguments would). ``env`` is the nodes' environment
+    (default: this process's) and ``wrapper`` a command each node runs under (NodeProcess).
     """
 
     def __init__(self, params_file: Path, log_dir: Path, overrides: dict[str, dict] | None = None,
                  nodes: tuple[str, ...] = tuple(NODE_MODULES), namespace: str = 'heisenberg',
-                 respawn: bool = True, log_level: str = 'info'):
+                 respawn: bool = True, log_level: str = 'info', env: dict | None = None,
+                 wrapper: tuple[str, ...] = ()):
         unknown = set(nodes) - set(NODE_MODULES)
         if unknown:
             raise GraphError(f'unknown node(s) {sorted(unknown)}; known: {list(NODE_MODULES)}')
@@ -117,6 +122,7 @@ class Graph:
         self.namespace = namespace
         self.respawn = respawn
         self.log_level = log_level
+        self._process_args = {'env': env, 'wrapper': tuple(wrapper)}
         self.processes: dict[str, NodeProcess] = {}
 
     def start(self, names=None) -> 'Graph':
@@ -127,7 +133,7 @@ class Graph:
             # A fresh log per run (respawns append), so a failure's tail is this run's.
             self.processes[name] = NodeProcess(
                 NODE_MODULES[name], name, self.namespace, tuple(self.params_files), self.log_dir,
-                ros_args=('--log-level', self.log_level), fresh_log=True)
+                ros_args=('--log-level', self.log_level), fresh_log=True, **self._process_args)
         return self
 
     def poll(self) -> list[str]:
@@ -155,7 +161,7 @@ class Graph:
             write_params(path, name, params, self.namespace)
             files += (path,)
         self.processes[name] = NodeProcess(NODE_MODULES[name], name, self.namespace, files, self.log_dir,
-                                           ros_args=('--log-level', self.log_level))
+                                           ros_args=('--log-level', self.log_level), **self._process_args)
         return self.processes[name]
 
     def kill(self, name: str) -> None:

@@ -10,13 +10,16 @@
 capture -> wake_word -> stt -> brain -> tts, plus llama-server on 127.0.0.1, all under the
 `heisenberg` namespace with parameters from config/assistant.yaml (or params_file:=...).
 An argument left empty keeps the parameter file's value; one given wins over the file.
-audio.launch.py and brain.launch.py start the pieces with the same arguments and file.
+audio.launch.py and brain.launch.py start the pieces with the same arguments and file;
+robot.launch.py and server.launch.py split the graph between a robot and a server over the
+network (README: "Two machines").
 
 A node that dies is respawned (respawn:=true), except one that rejected its parameters
 (exit code 2) or found it cannot work (exit code 3, e.g. a llama-server that never starts):
 that ends the launch with the node's message, as respawning would loop.
 """
 
+from heisenberg_brain.core.api_key import is_loopback
 from heisenberg_bringup.nodes import NODES  # node -> (package, executable, start_* argument)
 from heisenberg_common.runner import CONFIG_EXIT_CODE, NO_RESPAWN_EXIT_CODES
 from launch import LaunchDescription
@@ -34,7 +37,8 @@ ARGUMENTS = [
      'parameter file with one section per node, keyed /**/<node> (any namespace) or /<namespace>/<node>'),
     ('models_dir', EnvironmentVariable('HEISENBERG_MODELS', default_value=''),
      'directory that relative model paths are resolved against ("" = ./models)'),
-    ('start_audio', 'true', 'start capture, wake_word, stt and tts'),
+    ('start_audio', 'true', 'start capture, wake_word and tts (and stt, unless start_stt says otherwise)'),
+    ('start_stt', '', 'start stt (VAD + Whisper): "" = as start_audio; true beside the brain on a server'),
     ('start_brain', 'true', 'start the brain (dialogue, Respond action server)'),
     ('start_llama_server', 'true', 'start llama-server on loopback (false: use the llm endpoint as is)'),
     ('audio_source', '', 'where the audio comes from: mic | file | topic (shipped file: mic)'),
@@ -44,6 +48,17 @@ ARGUMENTS = [
     ('model', '', 'GGUF served by llama-server (absolute, or relative to models_dir), e.g. an LFM2-350M'),
     ('llama_port', '', "port of the started llama-server (the brain's endpoint follows it)"),
     ('llm_endpoint', '', "llama-server's /completion URL (\"\" = the file's, or the started server's)"),
+    ('llama_host', '', 'address(es) the started llama-server binds (file: 127.0.0.1); beyond loopback '
+                       'it needs api_key_file or $HEISENBERG_LLM_API_KEY'),
+    ('llama_parallel', '', 'slots of the started llama-server (-np), one per robot sharing it (file: 1)'),
+    ('api_key_file', '', "file holding llama-server's API key: the started server requires it, the "
+                         "brain sends it (\"\" = $HEISENBERG_LLM_API_KEY, or none)"),
+    ('llm_slot', '', "llama-server slot of this brain's prompt cache, 0..N-1 on a shared server (file: -1, "
+                     'any)'),
+    ('discovery_range', '', 'ROS_AUTOMATIC_DISCOVERY_RANGE of the nodes: SUBNET to reach the other '
+                            'machine, LOCALHOST, OFF, SYSTEM_DEFAULT ("" = the environment\'s)'),
+    ('static_peers', '', 'ROS_STATIC_PEERS of the nodes: the other machine\'s address(es), ; separated, '
+                         'for networks without multicast ("" = the environment\'s)'),
     ('personality', '', 'concise | friendly | professional | technical | robot'),
     ('skills_file', '', "your skills.yaml (docs/skills.md; \"\" = the built-in skills only)"),
     ('follow_up_seconds', '', 'after a spoken reply, seconds to listen for a follow-up without the wake '
@@ -66,6 +81,11 @@ OVERRIDES = [
     ('model', 'llama_server', 'model_path', str),
     ('llama_port', 'llama_server', 'port', int),
     ('llm_endpoint', 'brain', 'llm.endpoint', str),
+    ('llama_host', 'llama_server', 'host', str),
+    ('llama_parallel', 'llama_server', 'parallel_slots', int),
+    ('api_key_file', 'llama_server', 'api_key_file', str),
+    ('api_key_file', 'brain', 'llm.api_key_file', str),
+    ('llm_slot', 'brain', 'llm.slot_id', int),
     ('personality', 'brain', 'llm.personality', str),
     ('skills_file', 'brain', 'skills_file', str),
     ('follow_up_seconds', 'brain', 'follow_up_seconds', float),
@@ -78,6 +98,8 @@ OVERRIDES = [
 # Time a node gets to stop after SIGINT before SIGTERM: an action server can take ~10 s, and
 # llama_server stops its llama-server child in order (a SIGKILLed node would orphan it).
 STOP_TIMEOUT = '15'
+DISCOVERY_RANGES = ('SUBNET', 'LOCALHOST', 'OFF', 'SYSTEM_DEFAULT')
+WILDCARDS = ('0.0.0.0', '::')   # bound on every interface, loopback included
 
 
 class NodeExitError(RuntimeError):
@@ -114,10 +136,29 @@ def _overrides(arg) -> dict:
     for name, node, parameter, kind in OVERRIDES:
         if arg(name) != '':
             params.setdefault(node, {})[parameter] = _typed(name, arg(name), kind)
-    follow_port = arg('llama_port') and not arg('llm_endpoint')
-    if follow_port and _flag(arg('start_llama_server'), 'start_llama_server'):
+    started_here = NODES['llama_server'].selected(arg) and NODES['brain'].selected(arg)
+    host = arg('llama_host')
+    if started_here and host and not arg('llm_endpoint') and not (is_loopback(host) or host in WILDCARDS):
+        # The brain's endpoint (the file's, on loopback) would not reach a server bound elsewhere only.
+        raise ValueError(f'llama_host:={host}: give llm_endpoint:=http://{host}:PORT/completion too, or '
+                         'bind llama_host:=0.0.0.0 (every interface; the brain then uses 127.0.0.1)')
+    if started_here and arg('llama_port') and not arg('llm_endpoint'):
         params.setdefault('brain', {})['llm.endpoint'] = f"http://127.0.0.1:{arg('llama_port')}/completion"
     return params
+
+
+def _environment(arg) -> dict | None:
+    """What the nodes get in their environment from the arguments given (else they inherit it)."""
+    env = {}
+    if arg('models_dir'):
+        env['HEISENBERG_MODELS'] = arg('models_dir')
+    if arg('discovery_range'):
+        if arg('discovery_range') not in DISCOVERY_RANGES:
+            raise ValueError(f"discovery_range:={arg('discovery_range')}: expected one of {DISCOVERY_RANGES}")
+        env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = arg('discovery_range')
+    if arg('static_peers'):
+        env['ROS_STATIC_PEERS'] = arg('static_peers')
+    return env or None
 
 
 def _absolute_namespace(context, namespace: str) -> str:
@@ -164,11 +205,12 @@ def _launch_setup(context):
     params_file = arg('params_file')
     overrides = _overrides(arg)
     respawn = _flag(arg('respawn'), 'respawn')
-    env = {'HEISENBERG_MODELS': arg('models_dir')} if arg('models_dir') else None
+    env = _environment(arg)
     actions = []
-    for name, (package, executable, selected_by) in NODES.items():
-        if not _flag(arg(selected_by), selected_by):
+    for name, entry in NODES.items():
+        if not entry.selected(arg):
             continue
+        package, executable = entry.package, entry.executable
         log_level = f"{_logger_name(full_namespace, name)}:={arg('log_level')}"
         node = Node(package=package, executable=executable, name=name, namespace=namespace,
                     parameters=[params_file] + ([overrides[name]] if name in overrides else []),

@@ -11,6 +11,8 @@ import dataclasses
 from heisenberg_common.described import describe
 from urllib.parse import urlparse
 
+from .api_key import DEFAULT_KEY_ENV
+
 PROMPT_FORMATS = ('plain', 'chatml', 'llama2', 'server')
 MAX_FOLLOW_UP = 30.0  # s; a longer window would take the room's talk for questions
 PERSONALITIES = ('concise', 'friendly', 'professional', 'technical', 'robot')
@@ -22,7 +24,17 @@ class LLMConfig:
 
     endpoint: str = dataclasses.field(
         default='http://localhost:8080/completion',
-        metadata=describe("llama-server's native /completion URL (streamed as SSE)"))
+        metadata=describe("llama-server's native /completion URL (streamed as SSE); on another host, "
+                          'give the server\'s API key with api_key_file or api_key_env'))
+    api_key_file: str = dataclasses.field(default='', metadata=describe(
+        "file holding llama-server's API key (its first non-comment line), sent as Authorization: "
+        'Bearer; empty = the variable named by api_key_env'))
+    api_key_env: str = dataclasses.field(default=DEFAULT_KEY_ENV, metadata=describe(
+        'environment variable holding the API key when api_key_file is empty (unset or empty = none)'))
+    slot_id: int = dataclasses.field(default=-1, metadata=describe(
+        "llama-server slot for this brain's requests (id_slot), so a robot sharing a server with "
+        "-np N keeps its prompt cache in a slot of its own: give each robot another of 0..N-1. "
+        '-1 = the server picks an idle slot, preferring the one whose cache matches the prompt best'))
     temperature: float = dataclasses.field(default=0.7, metadata=describe(
         'sampling temperature, 0 = greedy', dynamic=True))
     max_tokens: int = dataclasses.field(default=512, metadata=describe(
@@ -73,6 +85,8 @@ class LLMConfig:
         for name in ('connect_timeout', 'first_token_timeout', 'token_timeout', 'total_timeout'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'llm.{name} must be > 0, got {getattr(self, name)}')
+        if self.slot_id < -1:
+            raise ValueError(f'llm.slot_id must be -1 (any) or a slot number >= 0, got {self.slot_id}')
         if self.retries < 0 or self.retry_backoff < 0:
             raise ValueError('llm.retries and llm.retry_backoff must be >= 0')
 

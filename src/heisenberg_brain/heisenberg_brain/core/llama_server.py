@@ -2,7 +2,10 @@
 
 Used by the ``llama_server`` node (launch), the no-ROS run script and the tests, so the
 server is always started the same way: one slot (``-np 1``, right for a small model on a
-CPU), prompt cache on, bound to 127.0.0.1 unless told otherwise.
+CPU; more for several robots), prompt cache on, bound to 127.0.0.1 unless told otherwise.
+Bound to anything else it must have an API key (core/api_key.py), given to it as a file
+(``--api-key-file``) or in its environment (``LLAMA_API_KEY``), never on its command line,
+which any local user can read.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from heisenberg_brain.core.api_key import (
+    DEFAULT_KEY_ENV, ApiKeyError, is_loopback, resolve_api_key)
 from heisenberg_common.model_paths import resolve_model_path
 from heisenberg_common.processes import at_niceness, die_with_parent
 
@@ -32,6 +37,10 @@ class ModelFileError(LlamaServerError, ValueError):
 
     Restarting cannot heal it, unlike a crash or a port that is still taken.
     """
+
+
+class ServerKeyError(LlamaServerError, ValueError):
+    """No usable API key for a server bound beyond loopback: a configuration error."""
 
 
 GGUF_MAGIC = b'GGUF'
@@ -77,7 +86,14 @@ class LlamaServerConfig:
         'description': 'GGUF file to serve: a local path, relative ones under $HEISENBERG_MODELS '
                        '(nothing is downloaded)'})
     host: str = dataclasses.field(default='127.0.0.1', metadata={
-        'description': 'address to bind; loopback unless the robot needs otherwise'})
+        'description': 'address(es) to bind, comma-separated; anything but loopback needs an API key '
+                       '(api_key_file or api_key_env)'})
+    api_key_file: str = dataclasses.field(default='', metadata={
+        'description': "file of API keys, one per line (llama-server's --api-key-file); clients must "
+                       "send one (Authorization: Bearer). Empty = the variable named by api_key_env"})
+    api_key_env: str = dataclasses.field(default=DEFAULT_KEY_ENV, metadata={
+        'description': 'environment variable holding the API key when api_key_file is empty (unset or '
+                       'empty = no key, allowed on loopback only)'})
     port: int = dataclasses.field(default=8080, metadata={'description': 'TCP port; 0 = pick a free one'})
     context_size: int = dataclasses.field(default=4096, metadata={'description': 'n_ctx in tokens'})
     batch_size: int = dataclasses.field(default=512, metadata={
@@ -89,7 +105,9 @@ class LlamaServerConfig:
     nice: int = dataclasses.field(default=10, metadata={
         'description': "the server's niceness (0-19): the voice (Piper, wake word, VAD) goes first when they "
                        'share the cores, the text it is ahead with waits; 0 = as the node'})
-    parallel_slots: int = dataclasses.field(default=1, metadata={'description': '-np: concurrent slots'})
+    parallel_slots: int = dataclasses.field(default=1, metadata={
+        'description': '-np: concurrent slots, one per robot sharing the server; context_size is '
+                       'shared between them (each slot gets about context_size / parallel_slots)'})
     startup_timeout: float = dataclasses.field(default=60.0, metadata={
         'description': 'seconds to wait for /health to answer ok'})
     max_start_failures: int = dataclasses.field(default=3, metadata={
@@ -180,6 +198,29 @@ class LlamaServerProcess:
     def completion_url(self) -> str:
         return self.base_url + '/completion'
 
+    def check_key(self) -> None:
+        """Raise ServerKeyError unless the key the config names is readable, or none is needed."""
+        cfg = self.config
+        try:
+            key = resolve_api_key(cfg.api_key_file, cfg.api_key_env)
+        except ApiKeyError as exc:
+            raise ServerKeyError(str(exc)) from None
+        if not key and not is_loopback(cfg.host):
+            raise ServerKeyError(
+                f'host {cfg.host} is beyond loopback and no API key is set: anyone on that network could '
+                'use the server. Set api_key_file to a file of keys, or '
+                f'${cfg.api_key_env or DEFAULT_KEY_ENV} (named by api_key_env), or bind 127.0.0.1')
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment: a key from a variable goes in as LLAMA_API_KEY (not in argv)."""
+        env = dict(os.environ)
+        env.pop('LLAMA_API_KEY', None)   # only the key this config names
+        if not self.config.api_key_file:
+            key = resolve_api_key('', self.config.api_key_env)
+            if key:
+                env['LLAMA_API_KEY'] = key
+        return env
+
     def command(self) -> list[str]:
         cfg = self.config
         cmd = [find_binary(cfg.binary), '--model', self.model_file, '--host', cfg.host,
@@ -189,12 +230,15 @@ class LlamaServerProcess:
         if cfg.threads > 0:
             cmd += ['--threads', str(cfg.threads)]
         cmd += ['--cache-ram', str(cfg.cache_ram_mib)]
+        if cfg.api_key_file:
+            cmd += ['--api-key-file', cfg.api_key_file]
         if cfg.cache_reuse > 0:
             cmd += ['--cache-reuse', str(cfg.cache_reuse)]
         return cmd + list(cfg.extra_args)
 
     def start(self) -> 'LlamaServerProcess':
         check_model_file(self.model_file)
+        self.check_key()
         if port_in_use(self.config.host, self.port):
             # Else another server's /health would answer for ours, which dies failing to bind.
             raise LlamaServerError(f'{self.base_url} is already in use (another llama-server?): stop it, '
@@ -205,7 +249,7 @@ class LlamaServerProcess:
             self._log = self.log_path.open('ab')
             self._log_start = self._log.tell()
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL,
+            command, stdin=subprocess.DEVNULL, env=self.environment(),
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C in a terminal reaches us, we stop it in order
         self.wait_healthy()

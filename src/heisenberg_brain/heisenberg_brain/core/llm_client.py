@@ -16,7 +16,12 @@ Timeouts (from LLMConfig): ``connect`` for the TCP connect; ``first_token`` from
 request to the first chunk (llama-server sends its headers only with the first token,
 so this covers queueing and prompt processing); ``token`` between two chunks; ``total``
 for the whole reply. Connection errors while opening the stream are retried with
-exponential backoff; nothing is retried once a token has arrived.
+exponential backoff; nothing is retried once a token has arrived. A key refused by the
+server (HTTP 401) is an LLMAuthError at once, never retried.
+
+With an API key (``api_key``; core/api_key.py says where it comes from) every request
+carries ``Authorization: Bearer KEY``. Completions and prefills name ``llm.slot_id`` as
+``id_slot``, so a robot sharing a server keeps its prompt cache in its own slot.
 """
 
 from __future__ import annotations
@@ -30,12 +35,12 @@ from typing import AsyncIterator, Sequence
 import aiohttp
 
 from .config import LLMConfig
-from .llm_errors import (LLMConnectionError, LLMError, LLMHTTPError, LLMProtocolError,
+from .llm_errors import (LLMAuthError, LLMConnectionError, LLMError, LLMHTTPError, LLMProtocolError,
                          LLMServerError, LLMTimeoutError)
 from .sse import CompletionChunk, SSEDecoder, SSEEvent, parse_completion_chunk, server_error
 
 __all__ = ['LlamaClient', 'Token', 'Done', 'LLMError', 'LLMConnectionError', 'LLMTimeoutError',
-           'LLMHTTPError', 'LLMProtocolError', 'LLMServerError']
+           'LLMHTTPError', 'LLMAuthError', 'LLMProtocolError', 'LLMServerError']
 
 # llama-server's stop_type -> our finish reason ('limit' = n_predict or context exhausted)
 _FINISH_REASONS = {'limit': 'length', 'eos': 'stop', 'word': 'stop', 'none': 'stop', '': 'stop'}
@@ -93,15 +98,17 @@ class _Deadlines:
 class LlamaClient:
     """A llama-server client; one per node. ``async with LlamaClient(cfg) as c`` or start()/close()."""
 
-    def __init__(self, config: LLMConfig):
+    def __init__(self, config: LLMConfig, api_key: str = ''):
         self.config = config
         self.endpoint = config.endpoint
+        self._api_key = api_key
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            headers = {'Authorization': f'Bearer {self._api_key}'} if self._api_key else None
+            self._session = aiohttp.ClientSession(timeout=timeout, headers=headers)
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -125,6 +132,7 @@ class LlamaClient:
             'prompt': prompt,
             'stream': True,
             'cache_prompt': True,  # follow-up turns reuse the KV cache of the shared prefix
+            'id_slot': self.config.slot_id,
             'n_predict': self.config.max_tokens if max_tokens is None else max_tokens,
             'temperature': self.config.temperature if temperature is None else temperature,
             'seed': self.config.seed if seed is None else seed,
@@ -213,7 +221,7 @@ class LlamaClient:
                 message = await _error_message(response)
             finally:
                 response.close()
-            raise LLMHTTPError(response.status, message, self.endpoint)
+            raise self._http_error(response.status, message, self.endpoint)
         return response
 
     async def _read_events(self, response, decoder: SSEDecoder, deadlines: _Deadlines, tokens_so_far: int):
@@ -238,7 +246,8 @@ class LlamaClient:
 
         The next request that starts with prompt then only pays for what follows it.
         """
-        body = {'prompt': prompt, 'n_predict': 0, 'cache_prompt': True, 'stream': False}
+        body = {'prompt': prompt, 'n_predict': 0, 'cache_prompt': True, 'stream': False,
+                'id_slot': self.config.slot_id}
         reply = await self._request('POST', '/completion', body)
         return int((reply.get('timings') or {}).get('prompt_n', 0))
 
@@ -305,7 +314,7 @@ class LlamaClient:
             async with asyncio.timeout(self.config.total_timeout):
                 async with session.request(method, url, json=body) as response:
                     if response.status != 200:
-                        raise LLMHTTPError(response.status, await _error_message(response), url)
+                        raise self._http_error(response.status, await _error_message(response), url)
                     return await response.json(content_type=None)
         except aiohttp.ServerTimeoutError:
             raise LLMTimeoutError('connect', self.config.connect_timeout, url) from None
@@ -315,6 +324,11 @@ class LlamaClient:
             raise LLMConnectionError(url, _reason(exc)) from None
         except ValueError as exc:  # a body that is not JSON
             raise LLMProtocolError(f'{url} answered with something that is not JSON: {exc}') from None
+
+    def _http_error(self, status: int, message: str, url: str) -> LLMHTTPError:
+        if status == 401:
+            return LLMAuthError(message, url, sent_key=bool(self._api_key))
+        return LLMHTTPError(status, message, url)
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:

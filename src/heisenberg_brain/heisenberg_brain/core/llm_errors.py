@@ -60,6 +60,17 @@ class LLMHTTPError(LLMError):
         super().__init__(f'llama-server{where} answered HTTP {status}: {message}')
 
 
+class LLMAuthError(LLMHTTPError):
+    """llama-server refused the request's API key (HTTP 401): a configuration to fix, never retried."""
+
+    def __init__(self, message: str, endpoint: str = '', sent_key: bool = True):
+        self.status, self.message, self.endpoint = 401, message, endpoint
+        what = 'refused the API key' if sent_key else 'wants an API key and none was sent'
+        LLMError.__init__(self, f'llama-server at {endpoint} {what} (HTTP 401: {message}): give the brain '
+                                "the server's key in the file named by llm.api_key_file or the variable "
+                                'named by llm.api_key_env')
+
+
 class LLMProtocolError(LLMError):
     """The stream was not the SSE / JSON that llama-server sends (malformed or truncated)."""
 

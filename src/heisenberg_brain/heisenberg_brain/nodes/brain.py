@@ -29,6 +29,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from heisenberg_brain.core.api_key import ApiKeyError, resolve_api_key
 from heisenberg_brain.core.config import BrainConfig
 from heisenberg_brain.core.coordinator import ActiveReply, ReplyCoordinator
 from heisenberg_brain.core.fsm import State
@@ -111,6 +112,10 @@ class BrainNode(Node):
         super().__init__('brain')
         self.config = declare_config(self, BrainConfig)
         self.skills = self._load_skills()
+        try:
+            api_key = resolve_api_key(self.config.llm.api_key_file, self.config.llm.api_key_env)
+        except ApiKeyError as exc:
+            raise ConfigError(f'{self.get_name()}: llm.api_key_file: {exc}') from None
         self._llm_reachable = False
         self._health_probe = None
 
@@ -118,7 +123,7 @@ class BrainNode(Node):
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name='brain-asyncio',
                                              daemon=True)
         self._loop_thread.start()
-        self._client = LlamaClient(self.config.llm)
+        self._client = LlamaClient(self.config.llm, api_key)
         self._call(self._client.start())
         self.sessions = SessionStore(self.config.llm.max_history_turns,
                                      max_sessions=self.config.llm.max_sessions)
@@ -173,7 +178,8 @@ class BrainNode(Node):
         coordinator.start()
         self._check_health()
         self.get_logger().info(
-            f'brain ready: {self.config.llm.endpoint}, format {self.config.llm.prompt_format}, '
+            f'brain ready: {self.config.llm.endpoint} ({"with" if api_key else "without"} an API key), '
+            f'format {self.config.llm.prompt_format}, '
             f'personality {self.config.llm.personality}')
 
     def _load_skills(self) -> Skills:

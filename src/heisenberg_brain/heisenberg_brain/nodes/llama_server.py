@@ -8,9 +8,10 @@ it is down, why (a signal or an exit code, and the last lines of its log).
 Stopping the node (Ctrl-C, launch shutdown) stops the server: nothing is left running.
 
 What restarting cannot heal ends the node instead, so a launch or the run script stops
-with the reason: a missing, unreadable or non-GGUF model file (exit code 2, like any
-rejected parameter), and a server that never came up in ``max_start_failures`` tries in a
-row (exit code 3), e.g. one that crashes while loading the model on this CPU.
+with the reason: a missing, unreadable or non-GGUF model file, or a host beyond loopback
+without a readable API key (exit code 2, like any rejected parameter), and a server that
+never came up in ``max_start_failures`` tries in a row (exit code 3), e.g. one that crashes
+while loading the model on this CPU.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from rclpy.node import Node
 import rclpy
 
 from heisenberg_brain.core.llama_server import (
-    LlamaServerConfig, LlamaServerError, LlamaServerProcess, ModelFileError, check_model_file)
+    LlamaServerConfig, LlamaServerError, LlamaServerProcess, ModelFileError, ServerKeyError,
+    check_model_file)
 from heisenberg_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config
 from heisenberg_common.runner import FATAL_EXIT_CODE, run_node
@@ -48,6 +50,10 @@ class LlamaServerNode(Node):
             check_model_file(self._server.model_file)
         except ModelFileError as exc:
             raise ConfigError(f'{self.get_name()}: model_path: {exc}') from None
+        try:
+            self._server.check_key()
+        except ServerKeyError as exc:
+            raise ConfigError(f'{self.get_name()}: {exc}') from None
         self._diagnostics = DiagnosticsPublisher(self, 'llama-server', hardware_id='llama-server')
         self._lock = threading.Lock()
         self._state, self._message, self._restarts = 'starting', 'starting llama-server', 0
