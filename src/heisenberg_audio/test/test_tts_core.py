@@ -151,6 +151,8 @@ def test_recorder_overwrites_files_from_an_earlier_run(tmp_path):
     ({'chunk_ms': 5000}, 'chunk_ms'),
     ({'lead_time': -0.1}, 'lead_time'),
     ({'lead_time': 3.0}, 'lead_time'),
+    ({'barge_in_hold': 0.0}, 'barge_in_hold'),
+    ({'barge_in_hold': 6.0}, 'barge_in_hold'),
 ])
 def test_tts_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
