@@ -216,8 +216,10 @@ class TtsNode(Node):
         """Silent from `at`: what was sent for after it is replaced with silence, stamp for stamp."""
         if self._player is not None:
             self._player.flush()
-        for _, samples, play_time in retracted:
+        for taken, samples, play_time in retracted:
             self._audio_pub.publish(audio_message(np.zeros_like(samples), time_msg(play_time)))
+            if self._recorder is not None:
+                self._recorder.take_back(taken.utterance_id, len(samples))
         activity = SpeechActivity(speaking=True, paused=True, utterance_id=job.utterance_id if job else '',
                                   audio_start=time_msg(at))
         activity.header.stamp = self.get_clock().now().to_msg()
