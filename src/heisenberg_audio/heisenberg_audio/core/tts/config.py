@@ -30,10 +30,11 @@ class TtsConfig:
         "local output device: '' = system default, else an index or part of its name"))
     record_dir: str = dataclasses.field(default='', metadata=describe(
         "if set, each utterance's emitted audio is also written to <record_dir>/<utterance_id>.wav"))
-    barge_in_hold: float = dataclasses.field(default=0.5, metadata=describe(
+    barge_in_hold: float = dataclasses.field(default=0.8, metadata=describe(
         "seconds the reply stays silent after a tentative barge-in (BargeIn source 'onset' on "
         'barge_in, from stt); unless a cancel (the confirmed barge-in) ends it first, it then resumes '
-        'from where it fell silent'))
+        "from where it fell silent. Longer than stt's barge_in.min_speech - pause_after + max_gap, so "
+        'that a word, a short pause and the next word are confirmed within it'))
 
     def __post_init__(self):
         if not 8000 <= self.output_sample_rate <= 48000:
