@@ -317,7 +317,11 @@ class SpeechPipeline:
             if samples is None:
                 if job.synth_done:
                     break
-                self._wait(self._clock(), None)  # for Piper's next sentence
+                now = self._clock()
+                if self._replay and now >= self._muted_until:
+                    self._replay_step(now)   # what a mute took back need not wait for Piper
+                    continue
+                self._wait(now, None)  # for Piper's next sentence
                 continue
             now = self._wait_to_send(job)
             if now is not None:
