@@ -150,6 +150,11 @@ class EchoRoom:
         wall = time.time()   # the old capture is gone: frames stamped from now on are the clip's
         return started, wall
 
+    def clip_start(self, clip_wall: float) -> float:
+        """Capture time (wall clock) of the clip's first sample: the first frame the new capture stamped."""
+        with self._lock:
+            return min(stamp for stamp, _ in self._mic if stamp >= clip_wall)
+
     def onset(self, clip_wall: float) -> float:
         """Capture time (wall clock) at which the user's speech in the clip began, as the mic heard it.
 
