@@ -27,8 +27,8 @@ ahead with silence), on the wall clock the stamps share; and false onsets (tenta
 not confirmed within 1 s, the reply silenced then resumed) per hour of robot speech heard.
 Two onsets: the graph test's (the first audio/in frame louder than -35 dBFS, after the echo
 canceller), and the clip's own (its first sample's capture stamp + its lead silence + where
-its speech starts, as the offline table takes it): the echo and AEC3 hide the first ~0.1 s of
-"Stop" from Silero, so this one is the earlier, and the stricter measure.
+its speech starts, as the offline table takes it), which does not depend on what the canceller
+leaves of the echo or of the user's first sounds.
 """
 
 from __future__ import annotations
