@@ -272,16 +272,17 @@ def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
     assert room.monitor.wait_for(
         lambda: any(m.flushed for m in room.monitor.of('speech_activity', clip)), 10)
     # First the tentative onset paused it, before the confirmation: silent on audio/out from the pause on.
+    # (An onset between two sentences finds nothing playing: tts then only holds the next one back.)
     onsets = [b for b in room.barge_ins_since(clip_wall) if b[0].source == 'onset']
     assert onsets and onsets[0][1] <= barge[0][1]
     pauses = room.paused(str(story_turn), clip)
-    assert len(pauses) == len(onsets)
-    pause = pauses[0]
-    assert pause < barge[0][1]
-    taken, repeats = room.retraction(pause)
-    assert len(taken) and all(not samples.any() for _, samples in repeats)
-    assert sum(len(samples) for _, samples in repeats) == len(taken)
-    assert room.silenced_at(str(story_turn)) == pause   # not resumed: cancelled during the hold
+    assert len(pauses) <= len(onsets)
+    if pauses:
+        taken, repeats = room.retraction(pauses[0])
+        assert len(taken) and all(not samples.any() for _, samples in repeats)
+        assert sum(len(samples) for _, samples in repeats) == len(taken)
+        assert room.silenced_at(str(story_turn)) == pauses[0]   # not resumed: cancelled during the hold
+    assert room.silenced_at(str(story_turn)) < barge[0][1]
 
     transcribed = room.wait_for_question(clip, 'capital')
     said = (QUESTION, f'Stop. {QUESTION}')   # "Stop." is its own turn, or the question's start
@@ -318,7 +319,7 @@ def test_a_sound_that_is_not_confirmed_pauses_the_reply_which_resumes_where_it_s
         assert 'onset' in sources and 'vad' not in sources
         assert 'LISTENING' not in room.monitor.state_names(since)   # never an interruption
         pauses = room.paused(str(story_turn), clip)
-        assert len(pauses) == sources.count('onset')
+        assert pauses, 'the onset came while no sentence played (between two): nothing to pause'
         pause = pauses[0]
         # Silent from the pause (what was sent ahead replaced with silence) ...
         taken, repeats = room.retraction(pause)
