@@ -267,6 +267,7 @@ def graph_reactions(speech: Speech, runs: int, pause_after: list[float]) -> None
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph
     from heisenberg_bringup.monitor import GraphMonitor
+    from heisenberg_testing.graph_params import graph_overrides
     from heisenberg_testing.speech import write_wav
     sys.path.insert(0, str(ROOT / 'tests'))
     from test_barge_in_echo import ECHO, ROOT_CONFIG, EchoRoom   # the graph test's room, as is
@@ -274,13 +275,9 @@ def graph_reactions(speech: Speech, runs: int, pause_after: list[float]) -> None
 
     work = Path(tempfile.mkdtemp(prefix='bench_echo_'))
     port = free_port()
-    overrides = {
-        'llama_server': {'port': port},
-        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
-                  'llm.seed': 42, 'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0},
-        'capture': {**ECHO, 'source': 'file', 'file_path': str(write_wav(work / 'quiet.wav', silence(0.5))),
-                    'pad_silence': True},
-    }
+    # The graph test's overrides (greedy, no follow-up window: the room waits for IDLE after each reply).
+    overrides = graph_overrides(port, {**ECHO, 'source': 'file', 'pad_silence': True,
+                                       'file_path': str(write_wav(work / 'quiet.wav', silence(0.5)))})
     graph, monitor = Graph(ROOT_CONFIG, work / 'logs', overrides), GraphMonitor()
     results = {}
     load_before = load_average()
