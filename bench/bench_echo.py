@@ -11,14 +11,24 @@ ends are compared: nothing (raw echo), the level gate alone (echo_level_db 0, no
 canceller) and the shipped default (AEC3 + gate at -30 dB). Reported:
 
 - ERLE of the canceller on echo alone (after its first second, and over the first second);
-- self-interruptions per hour of robot speech (barge-ins + wake words on echo alone: should be 0);
+- self-interruptions per hour of robot speech (barge-ins + wake words on echo alone: should be 0),
+  and false onsets (tentative barge-ins that would pause the reply) on echo alone per hour;
 - barge-in detection rate and reaction (user speech onset -> BargeIn, in capture time) over
-  user interruptions ("Stop. What is the capital of France?") placed at several moments.
+  user interruptions ("Stop. What is the capital of France?") placed at several moments, and
+  the tentative onset's reaction (-> BargeIn 'onset', the shipped pause_after).
 
 --graph N also runs the real graph (tests/test_barge_in_echo.py's way: heisenberg_bringup.Graph,
-llama-server, echo simulation in capture) for N interruptions of a spoken story and reports
-user speech onset -> BargeIn received, and -> audio/out silenced (playback end of the
-interrupted reply's last chunk), on the wall clock the stamps share.
+llama-server, echo simulation in capture) for N interruptions of a spoken story, first with the
+pause off (stt barge_in.pause_after 0: the reply plays on until the confirmed barge-in cancels
+it), then as shipped, in the same run, and reports user speech onset -> BargeIn received, and
+-> reply audio silenced (where the interrupted reply's audio on audio/out ends, as played by
+stamp: the playback end of its last chunk, or the pause at which tts replaced what it had sent
+ahead with silence), on the wall clock the stamps share; and false onsets (tentative barge-ins
+not confirmed within 1 s, the reply silenced then resumed) per hour of robot speech heard.
+Two onsets: the graph test's (the first audio/in frame louder than -35 dBFS, after the echo
+canceller), and the clip's own (its first sample's capture stamp + its lead silence + where
+its speech starts, as the offline table takes it), which does not depend on what the canceller
+leaves of the echo or of the user's first sounds.
 """
 
 from __future__ import annotations
@@ -75,7 +85,8 @@ AFTER_USER = 3.0                      # s of a run kept after the user starts
 
 @dataclasses.dataclass
 class RunResult:
-    barge_ins: list      # BargeInDetected
+    barge_ins: list      # BargeInDetected, confirmed
+    onsets: list         # BargeInDetected, tentative
     wakes: int
     echo_in: np.ndarray  # the echo part of the mic, for ERLE
     out: np.ndarray      # what capture would publish
@@ -111,12 +122,12 @@ def run(robot: np.ndarray, user: np.ndarray | None, user_at: float, gain: float,
     simulator = EchoSimulator(EchoSimulationConfig(gain=gain, delay=delay), capture_ref)
     canceller = EchoCanceller(EchoCancelConfig(), capture_ref) if cancel else None
     gate = EchoGate(gate_config or EchoGateConfig(enabled=False), stt_ref)
-    barge = BargeInDetector(BargeInConfig(), timeline)
+    barge = BargeInDetector(BargeInConfig(), timeline)   # the shipped pause_after: onsets too
     detector = SpeechDetector(vad)
     detector.reset()
     if wake is not None:
         wake.reset()
-    echo_in, out, found, wakes = [], [], [], 0
+    echo_in, out, found, onsets, wakes = [], [], [], [], 0
     for offset in range(0, total, FRAME):
         stamp = T0 + offset / SR
         echo = simulator.mix(np.zeros(FRAME, dtype=np.int16), stamp)
@@ -130,13 +141,13 @@ def run(robot: np.ndarray, user: np.ndarray | None, user_at: float, gain: float,
         for frame in detector.push(mic, published):
             hit = barge.push(frame, lambda f: gate.is_echo(f.samples, f.start))
             if hit is not None:
-                found.append(hit)
+                (onsets if hit.tentative else found).append(hit)
         if wake is not None:
             gate.observe(mic, published)
             for detection in wake.process(mic, int(round(published * 1e9))):
                 stamp_end = detection.stamp_ns / 1e9
                 wakes += not gate.phrase_is_echo(stamp_end - 1.0, stamp_end)
-    return RunResult(found, wakes, np.concatenate(echo_in), np.concatenate(out))
+    return RunResult(found, onsets, wakes, np.concatenate(echo_in), np.concatenate(out))
 
 
 def onset_of(user: np.ndarray) -> float:
@@ -158,8 +169,9 @@ def offline(speech: Speech, models: Path) -> None:
     print(f'echo: {robot_s:.1f} s of robot speech (one sentence says "hey Jarvis"); '
           f'{len(placements)} interruptions "{USER}" per condition\n')
     print(f"| {'gain':>4} | {'delay':>5} | {'front end':22} | {'ERLE dB 1s+':>11} | {'ERLE dB 0-1s':>12} "
-          f"| {'self-int./h':>11} | {'barge-in':>8} | {'reaction p50':>12} | {'max':>5} |")
-    print('|' + '|'.join('-' * width for width in (6, 7, 24, 13, 14, 13, 10, 14, 7)) + '|')
+          f"| {'self-int./h':>11} | {'onsets/h':>8} | {'barge-in':>8} | {'reaction p50':>12} | {'max':>5} "
+          f"| {'onset p50':>9} |")
+    print('|' + '|'.join('-' * width for width in (6, 7, 24, 13, 14, 13, 10, 10, 14, 7, 11)) + '|')
     for gain, delay in CONDITIONS:
         for name, (cancel, gate_config) in FRONT_ENDS.items():
             alone = run(robot, None, 0, gain, delay, cancel, gate_config, vad, wake)
@@ -170,91 +182,162 @@ def offline(speech: Speech, models: Path) -> None:
             else:
                 erle, erle0 = f"{'-':>11}", f"{'-':>12}"
             self_interruptions = (len(alone.barge_ins) + alone.wakes) / hours
-            reactions = []
+            false_onsets = len(alone.onsets) / hours
+            reactions, pauses = [], []
             for at in placements if gate_config is not None else ():  # raw: it already fired on echo
                 result = run(robot, user, at, gain, delay, cancel, gate_config, vad, None)
                 onset = T0 + at + user_onset
                 hits = [h for h in result.barge_ins if h.detected_at >= onset - 0.1]
                 if hits:
                     reactions.append(hits[0].detected_at - onset)
+                paused = [h for h in result.onsets if h.detected_at >= onset - 0.1]
+                if paused:
+                    pauses.append(paused[0].detected_at - onset)
             rate = f'{len(reactions)}/{len(placements)}' if gate_config is not None else '-'
             p50 = f'{np.median(reactions) * 1000:9.0f} ms' if reactions else f"{'-':>12}"
             worst = f'{max(reactions) * 1000:5.0f}' if reactions else f"{'-':>5}"
+            paused = f'{np.median(pauses) * 1000:6.0f} ms' if pauses else f"{'-':>9}"
             print(f'| {gain:4.1f} | {delay * 1000:3.0f}ms | {name:22} | {erle} | {erle0} '
-                  f'| {self_interruptions:11.0f} | {rate:>8} | {p50} | {worst} |')
-    print('\nself-int./h: barge-ins + wake words on the echo alone, per hour of robot speech; '
-          'reaction: user speech onset -> BargeIn decision (capture time, before DDS).')
+                  f'| {self_interruptions:11.0f} | {false_onsets:8.0f} | {rate:>8} | {p50} | {worst} '
+                  f'| {paused} |')
+    print('\nself-int./h: barge-ins + wake words on the echo alone, per hour of robot speech; onsets/h: '
+          'tentative barge-ins (a pause of the reply) on the echo alone; reaction: user speech onset -> '
+          'BargeIn decision (capture time, before DDS); onset: -> the tentative one '
+          f'(pause_after {BargeInConfig().pause_after:g} s).')
 
 
-def graph_reactions(speech: Speech, runs: int) -> None:
-    """The user interrupts a spoken story `runs` times over the real graph with a simulated echo."""
-    from benchlib import isolate_ros_session  # noqa: E402
+CONFIRMED_WITHIN = 1.0   # s: a tentative onset with no confirmed BargeIn this soon is a false one
+
+
+def restart_stt(room, params: dict | None) -> None:
+    since = time.monotonic()
+    room.graph.restart('stt', params)
+    room.monitor.wait_for(lambda: any('/stt' in status.name for array in room.monitor.of('diagnostics', since)
+                                      for status in array.status), 60, poll=room.graph.poll)
+
+
+def interruptions(room, runs: int, clip_lead: float) -> tuple[list, int, float]:
+    """One uninterrupted story, then `runs` interrupted ones.
+
+    Returns the rows ((onset -> BargeIn received, -> silenced) or None when missed), the false
+    onsets and the seconds of robot speech heard meanwhile.
+    """
+    started, started_wall = time.monotonic(), time.time()
+    room.idle()
+    room.speak_story()
+    room.idle()
+    rows = []
+    for run_number in range(runs):
+        room.idle()
+        _, since = room.speak_story()
+        turn = room.monitor.of('state', since)[-1].turn_id
+        time.sleep(1.0 + 0.6 * (run_number % 4))   # a different moment of the reply each time
+        clip, clip_wall = room.play(USER)
+        heard = room.wait_state('LISTENING', clip, 30)
+        barge = [b for b in room.barge_ins_since(clip_wall) if b[0].source == 'vad']
+        if not heard or not barge:
+            rows.append(None)
+            continue
+        time.sleep(1.0)   # the last chunks' speech_activity
+        onset, silenced = room.onset(clip_wall), room.silenced_at(str(turn))
+        spoken = room.clip_start(clip_wall) + clip_lead + onset_of(room.speech.say(USER))
+        rows.append((barge[0][1] - onset, silenced - onset, silenced - spoken))
+    room.idle()
+    seen = room.barge_ins_since(started_wall)
+    confirmed = [at for msg, at in seen if msg.source == 'vad']
+    false_onsets = sum(1 for msg, at in seen if msg.source == 'onset'
+                       and not any(at <= c <= at + CONFIRMED_WITHIN for c in confirmed))
+    speech = sum(m.chunk_duration for m in room.monitor.of('speech_activity', started)
+                 if m.chunk_duration > 0)
+    return rows, false_onsets, speech
+
+
+def graph_configs(pause_after: list[float]) -> list[tuple[str, dict]]:
+    """stt's configurations for the graph part, in one run: the pause off first, then each value."""
+    shipped = BargeInConfig().pause_after
+    return [('pause off (pause_after 0)', {'barge_in.pause_after': 0.0})] + [
+        (f"pause_after {value:g}{' (shipped)' if value == shipped else ''}",
+         {} if value == shipped else {'barge_in.pause_after': value}) for value in pause_after]
+
+
+def graph_reactions(speech: Speech, runs: int, pause_after: list[float]) -> None:
+    """The user interrupts a spoken story `runs` times per configuration over the real graph."""
+    from benchlib import isolate_ros_session, load_average, machine_info  # noqa: E402
     isolate_ros_session()
     from heisenberg_brain.core.llama_server import free_port
     from heisenberg_bringup.graph import Graph
     from heisenberg_bringup.monitor import GraphMonitor
+    from heisenberg_testing.graph_params import graph_overrides
     from heisenberg_testing.speech import write_wav
     sys.path.insert(0, str(ROOT / 'tests'))
     from test_barge_in_echo import ECHO, ROOT_CONFIG, EchoRoom   # the graph test's room, as is
+    from test_barge_in_echo import LEAD as clip_lead   # s of silence before the user speaks in a clip
 
     work = Path(tempfile.mkdtemp(prefix='bench_echo_'))
     port = free_port()
-    overrides = {
-        'llama_server': {'port': port},
-        'brain': {'llm.endpoint': f'http://127.0.0.1:{port}/completion', 'llm.temperature': 0.0,
-                  'llm.seed': 42, 'llm.first_token_timeout': 60.0, 'llm.token_timeout': 30.0},
-        'capture': {**ECHO, 'source': 'file', 'file_path': str(write_wav(work / 'quiet.wav', silence(0.5))),
-                    'pad_silence': True},
-    }
+    # The graph test's overrides (greedy, no follow-up window: the room waits for IDLE after each reply).
+    overrides = graph_overrides(port, {**ECHO, 'source': 'file', 'pad_silence': True,
+                                       'file_path': str(write_wav(work / 'quiet.wav', silence(0.5)))})
     graph, monitor = Graph(ROOT_CONFIG, work / 'logs', overrides), GraphMonitor()
-    rows = []
+    results = {}
+    load_before = load_average()
     try:
         graph.start()
         if not monitor.wait_ready(timeout=180, poll=graph.poll):
             print(f'graph not ready; logs in {work / "logs"}')
             return
         room = EchoRoom(graph, monitor, speech, work)
-        for run_number in range(runs):
-            room.idle()
-            _, since = room.speak_story()
-            turn = monitor.of('state', since)[-1].turn_id
-            time.sleep(1.0 + run_number)
-            clip, clip_wall = room.play(USER)
-            heard = room.wait_state('LISTENING', clip, 30)
-            barge = room.barge_ins_since(clip_wall)
-            if not heard or not barge:
-                rows.append(None)
-                continue
-            time.sleep(1.0)   # the last chunks' speech_activity
-            onset = room.onset(clip_wall)
-            rows.append((barge[0][1] - onset, room.silenced_at(str(turn)) - onset))
-        room.idle()
+        for name, params in graph_configs(pause_after):
+            restart_stt(room, params)
+            results[name] = interruptions(room, runs, clip_lead)
     finally:
         monitor.close()
         graph.stop()
-    found = [r for r in rows if r is not None]
-    print(f'\nover the graph (echo gain {ECHO["echo_simulation.gain"]}, '
-          f'delay {ECHO["echo_simulation.delay"] * 1000:.0f} ms): {len(found)}/{runs} interruptions detected')
-    print(f"| {'run':>3} | {'onset -> BargeIn received':>25} | {'onset -> reply audio silenced':>29} |")
-    print(f"|{'-' * 5}|{'-' * 27}|{'-' * 31}|")
-    for k, row in enumerate(rows):
-        cells = ('missed', '-') if row is None else (f'{row[0] * 1000:.0f} ms', f'{row[1] * 1000:.0f} ms')
-        print(f'| {k + 1:>3} | {cells[0]:>25} | {cells[1]:>29} |')
-    if found:
-        print(f'| p50 | {np.median([r[0] for r in found]) * 1000:22.0f} ms '
-              f'| {np.median([r[1] for r in found]) * 1000:26.0f} ms |')
+    print(f'\nover the graph (echo gain {ECHO["echo_simulation.gain"]}, delay '
+          f'{ECHO["echo_simulation.delay"] * 1000:.0f} ms), {runs} interruptions per configuration; '
+          f'{machine_info()}; load average {load_before} before, {load_average()} after')
+    print('level onset: the first audio/in frame above -35 dBFS; clip onset: where the clip\'s speech starts')
+    print(f"| {'configuration':34} | {'run':>3} | {'level onset -> BargeIn (vad)':>28} "
+          f"| {'-> silenced':>11} | {'clip onset -> silenced':>22} |")
+    print(f"|{'-' * 36}|{'-' * 5}|{'-' * 30}|{'-' * 13}|{'-' * 24}|")
+    for name, (rows, _, _) in results.items():
+        for k, row in enumerate(rows):
+            cells = ('missed', '-', '-') if row is None else tuple(f'{value * 1000:.0f} ms' for value in row)
+            print(f'| {name:34} | {k + 1:>3} | {cells[0]:>28} | {cells[1]:>11} | {cells[2]:>22} |')
+    print(f"\n| {'configuration':34} | {'detected':>8} | {'level onset -> BargeIn (vad) p50':>33} "
+          f"| {'-> silenced p50 / p90':>21} | {'clip onset -> silenced p50 / p90':>32} "
+          f"| {'false onsets/h':>14} | {'robot speech':>12} |")
+    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 35}|{'-' * 23}|{'-' * 34}|{'-' * 16}|{'-' * 14}|")
+    for name, (rows, false_onsets, spoken) in results.items():
+        found = [r for r in rows if r is not None]
+
+        def p50_p90(column):
+            if not found:
+                return '-'
+            values = [r[column] * 1000 for r in found]
+            return f'{np.median(values):.0f} / {np.percentile(values, 90):.0f} ms'
+        barge = f'{np.median([r[0] for r in found]) * 1000:.0f} ms' if found else '-'
+        per_hour = f'{false_onsets / (spoken / 3600):.0f} ({false_onsets})' if spoken else '-'
+        print(f'| {name:34} | {len(found):>4}/{len(rows):<3} | {barge:>33} | {p50_p90(1):>21} '
+              f'| {p50_p90(2):>32} | {per_hour:>14} | {spoken:10.0f} s |')
+    print('\nfalse onsets: tentative barge-ins (BargeIn onset: the reply silenced, then resumed) not '
+          f'confirmed within {CONFIRMED_WITHIN:g} s, per hour of robot speech (their count).')
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--graph', type=int, default=0, metavar='N',
                         help='also interrupt N spoken replies over the real graph (llama-server and all)')
+    parser.add_argument('--pause-after', default=str(BargeInConfig().pause_after), metavar='S[,S...]',
+                        help="stt's barge_in.pause_after values to compare over the graph, after 0 (off)")
+    parser.add_argument('--no-offline', action='store_true', help='only the graph part')
     args = parser.parse_args()
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
     speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
-    offline(speech, models)
+    if not args.no_offline:
+        offline(speech, models)
     if args.graph:
-        graph_reactions(speech, args.graph)
+        graph_reactions(speech, args.graph, [float(v) for v in args.pause_after.split(',') if v])
     return 0
 
 

@@ -4,6 +4,10 @@ Capture plays a file at real-time pace with its echo simulation on: everything t
 on audio/out is mixed into the mic 50 ms late at gain 0.7, as a loud speaker beside the
 mic would be heard. Capture's AEC3, stt's and wake_word's echo gates must then keep the
 robot from interrupting itself, while the user's voice (plain, or "Hey Jarvis") still does.
+
+Barge-in has two stages: stt's tentative BargeIn 'onset' pauses tts's reply at once (what was
+sent ahead is replaced with silence on audio/out, stamp for stamp); the confirmed 'vad' cancels
+it, and without it the reply resumes from where it fell silent.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from heisenberg_brain.core.llama_server import free_port
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_common.actions import ActionClient
-from heisenberg_common.qos import AUDIO_IN, EVENTS
+from heisenberg_common.qos import AUDIO_IN, AUDIO_OUT, EVENTS
 from heisenberg_audio.core.echo.reference import level_db
+from heisenberg_audio.core.tts.config import TtsConfig
 from heisenberg_common.stamps import seconds_of
 from heisenberg_interfaces.action import Respond
 from heisenberg_interfaces.msg import AssistantState, BargeIn
@@ -49,8 +54,10 @@ class EchoRoom:
         self.barge_ins: list[tuple[BargeIn, float]] = []
         self._lock = threading.Lock()
         self._mic: list[tuple[float, float]] = []   # (stamp, dBFS) of each audio/in frame seen
+        self._out: list[tuple[float, np.ndarray]] = []   # (stamp, samples) of audio/out, as received
         monitor.node.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS)
         monitor.node.create_subscription(AudioDataStamped, 'audio/in', self._on_mic, AUDIO_IN)
+        monitor.node.create_subscription(AudioDataStamped, 'audio/out', self._on_out, AUDIO_OUT)
         self.respond = ActionClient(monitor.node, Respond, 'respond')
         self._clips = 0
 
@@ -77,6 +84,43 @@ class EchoRoom:
         level = level_db(np.frombuffer(bytes(msg.audio.data), dtype=np.int16))
         with self._lock:
             self._mic.append((seconds_of(msg.header.stamp), level))
+
+    def _on_out(self, msg: AudioDataStamped) -> None:
+        samples = np.frombuffer(bytes(msg.audio.data), dtype=np.int16)
+        with self._lock:
+            self._out.append((seconds_of(msg.header.stamp), samples))
+
+    def retraction(self, pause: float) -> tuple[np.ndarray, list]:
+        """audio/out around a pause at `pause`: (the samples taken back, the chunks that replaced them).
+
+        A chunk whose stamp falls inside audio already sent replaces it (tts's pause); the samples
+        taken back are the earlier chunks' from `pause` on.
+        """
+        with self._lock:
+            out = list(self._out)
+        sent_end, first_repeat = float('-inf'), None
+        for k, (stamp, samples) in enumerate(out):
+            if stamp < sent_end - 1e-4 and stamp >= pause - 1e-3:
+                first_repeat = k
+                break
+            sent_end = max(sent_end, stamp + len(samples) / 16000)
+        assert first_repeat is not None, 'no chunk of audio/out replaced what was sent'
+        taken = [samples[max(0, int(round((pause - stamp) * 16000))):]
+                 for stamp, samples in out[:first_repeat] if stamp + len(samples) / 16000 > pause + 1e-4]
+        repeats = [(stamp, samples) for stamp, samples in out[first_repeat:] if stamp < sent_end - 1e-4]
+        return np.concatenate(taken), repeats
+
+    def resumed_after(self, pause: float, count: int) -> np.ndarray:
+        """The first `count` samples audio/out sent after the replacements of a pause, by stamp."""
+        with self._lock:
+            later = sorted(((stamp, samples) for stamp, samples in self._out if stamp > pause + 0.3),
+                           key=lambda chunk: chunk[0])
+        return np.concatenate([samples for _, samples in later])[:count] if later else np.zeros(0, np.int16)
+
+    def paused(self, utterance_id: str, since: float) -> list[float]:
+        """Playback times at which tts paused an utterance (tentative barge-ins), since a monotonic time."""
+        return [seconds_of(m.audio_start) for m in self.monitor.of('speech_activity', since)
+                if m.paused and m.utterance_id == utterance_id]
 
     def barge_ins_since(self, wall: float) -> list:
         with self._lock:
@@ -105,6 +149,11 @@ class EchoRoom:
                                        'wait_for_subscribers': 3})
         wall = time.time()   # the old capture is gone: frames stamped from now on are the clip's
         return started, wall
+
+    def clip_start(self, clip_wall: float) -> float:
+        """Capture time (wall clock) of the clip's first sample: the first frame the new capture stamped."""
+        with self._lock:
+            return min(stamp for stamp, _ in self._mic if stamp >= clip_wall)
 
     def onset(self, clip_wall: float) -> float:
         """Capture time (wall clock) at which the user's speech in the clip began, as the mic heard it.
@@ -138,10 +187,22 @@ class EchoRoom:
         return values
 
     def silenced_at(self, utterance_id: str) -> float:
-        """Playback end (wall clock) of the last chunk tts sent of an utterance."""
-        ends = [seconds_of(m.audio_start) + m.chunk_duration for m in self.monitor.of('speech_activity')
-                if m.utterance_id == utterance_id and m.chunk_duration > 0]
-        return max(ends)
+        """Playback time (wall clock) at which an utterance's audio on audio/out ends, as played by stamp.
+
+        The playback end of the last chunk tts sent of it, or the pause it stopped at: a pause takes
+        back what was sent for after it (audio/out repeats those stamps with silence); a chunk sent
+        after the pause (the reply resumed) plays again.
+        """
+        end = None
+        for m in self.monitor.of('speech_activity'):
+            if m.utterance_id != utterance_id:
+                continue
+            if m.paused and end is not None:
+                end = min(end, seconds_of(m.audio_start))
+            elif m.speaking and m.chunk_duration > 0:
+                chunk_end = seconds_of(m.audio_start) + m.chunk_duration
+                end = chunk_end if end is None else max(end, chunk_end)
+        return end
 
 
 @pytest.fixture(scope='module')
@@ -171,7 +232,8 @@ def test_the_robots_own_voice_never_interrupts_it(room):
     assert result.result().status == GoalStatus.STATUS_SUCCEEDED
     spoken = [m for m in room.monitor.of('speech_activity', since) if m.chunk_duration > 0]
     assert sum(m.chunk_duration for m in spoken) > 8.0, 'the reply was too short to test anything'
-    assert room.barge_ins_since(wall) == []
+    assert room.barge_ins_since(wall) == []   # not even a tentative onset: the reply never paused
+    assert not any(m.paused for m in room.monitor.of('speech_activity', since))
     assert room.monitor.of('wake_word', since) == []
     states = room.monitor.state_names(since)
     assert 'LISTENING' not in states and states[-1] == 'IDLE'
@@ -209,15 +271,68 @@ def test_the_user_speaking_over_the_echo_interrupts_and_is_transcribed(room):
     # The reply is cut: tts flushed the story (its generation may have finished long before).
     assert room.monitor.wait_for(
         lambda: any(m.flushed for m in room.monitor.of('speech_activity', clip)), 10)
+    # First the tentative onset paused it, before the confirmation: silent on audio/out from the pause on.
+    # (An onset between two sentences finds nothing playing: tts then only holds the next one back.)
+    onsets = [b for b in room.barge_ins_since(clip_wall) if b[0].source == 'onset']
+    assert onsets and onsets[0][1] <= barge[0][1]
+    pauses = room.paused(str(story_turn), clip)
+    assert len(pauses) <= len(onsets)
+    if pauses:
+        taken, repeats = room.retraction(pauses[0])
+        assert len(taken) and all(not samples.any() for _, samples in repeats)
+        assert sum(len(samples) for _, samples in repeats) == len(taken)
+        assert room.silenced_at(str(story_turn)) == pauses[0]   # not resumed: cancelled during the hold
+    assert room.silenced_at(str(story_turn)) < barge[0][1]
 
     transcribed = room.wait_for_question(clip, 'capital')
     said = (QUESTION, f'Stop. {QUESTION}')   # "Stop." is its own turn, or the question's start
     assert max(similarity(transcribed[-1].text, s) for s in said) >= HEARD_AS_SAID, transcribed[-1].text
     assert room.monitor.of('wake_word', since) == []
     silenced, onset = room.silenced_at(str(story_turn)), room.onset(clip_wall)
-    print(f'\nbarge-in: user onset -> BargeIn received {barge[0][1] - onset:.3f} s, '
-          f'-> reply audio silenced {silenced - onset:.3f} s')
+    print(f'\nbarge-in: user onset -> BargeIn onset received {onsets[0][1] - onset:.3f} s, '
+          f'-> reply audio silenced {silenced - onset:.3f} s, -> confirmed (vad) received '
+          f'{barge[0][1] - onset:.3f} s')
     assert room.idle()
+
+
+def test_a_sound_that_is_not_confirmed_pauses_the_reply_which_resumes_where_it_stopped(room):
+    """A cough, as stt sees it: a short "Stop." with min_speech raised so that it is never confirmed.
+
+    (Real Silero and a real voice: only the confirmation threshold is moved out of reach.)
+    """
+    since = time.monotonic()
+    room.graph.restart('stt', {'barge_in.min_speech': 1.5})
+    try:
+        assert room.monitor.wait_for(lambda: any(
+            status.name.endswith('/stt') or '/stt:' in status.name
+            for array in room.monitor.of('diagnostics', since) for status in array.status), 60,
+            poll=room.graph.poll)
+        assert room.idle()
+        result, since = room.speak_story()
+        story_turn = room.monitor.of('state', since)[-1].turn_id
+        time.sleep(1.0)
+        clip, clip_wall = room.play('Stop.')
+        assert room.wait_state('IDLE', since, 150, cause='SPEECH_FINISHED'), room.monitor.state_names(since)
+        assert room.monitor.wait_for(result.done, 10)
+        assert result.result().status == GoalStatus.STATUS_SUCCEEDED
+        sources = [b[0].source for b in room.barge_ins_since(clip_wall)]
+        assert 'onset' in sources and 'vad' not in sources
+        assert 'LISTENING' not in room.monitor.state_names(since)   # never an interruption
+        pauses = room.paused(str(story_turn), clip)
+        assert pauses, 'the onset came while no sentence played (between two): nothing to pause'
+        pause = pauses[0]
+        # Silent from the pause (what was sent ahead replaced with silence) ...
+        taken, repeats = room.retraction(pause)
+        assert len(taken) and all(not samples.any() for _, samples in repeats)
+        # ... then the story goes on from the very sample where it fell silent.
+        story = [m for m in room.monitor.of('speech_activity', clip) if m.utterance_id == str(story_turn)]
+        after_pause = story[next(k for k, m in enumerate(story) if m.paused):]
+        later = [seconds_of(m.audio_start) for m in after_pause if m.chunk_duration > 0]
+        assert later and min(later) >= pause + TtsConfig().barge_in_hold - 0.05
+        assert np.array_equal(room.resumed_after(pause, len(taken)), taken)
+        assert room.silenced_at(str(story_turn)) > pause + 1.0
+    finally:
+        room.graph.restart('stt')
 
 
 def test_hey_jarvis_over_the_echo_still_wakes_it(room):

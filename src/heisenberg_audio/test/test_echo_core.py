@@ -143,14 +143,39 @@ def speaking(start: float = 0.0, end: float | None = 10.0) -> SpeakingTimeline:
 ])
 def test_barge_in_needs_min_speech_with_short_gaps(probs, fires_at_window):
     detector = BargeInDetector(BargeInConfig(threshold=0.5, min_speech=0.2, max_gap=0.5), speaking())
-    fired = [k for k, p in enumerate(probs) if detector.push(frame(1.0 + k * 0.032, p), lambda f: False)]
+    hits = [detector.push(frame(1.0 + k * 0.032, p), lambda f: False) for k, p in enumerate(probs)]
+    fired = [k for k, hit in enumerate(hits) if hit is not None and not hit.tentative]
     assert fired == ([] if fires_at_window is None else [fires_at_window])
+
+
+# Windows of 32 ms: 'S' counted speech, '.' silence or under the threshold, 'e' the robot's echo.
+# Expected: 'o' a tentative onset (BargeIn 'onset', tts pauses), 'B' the confirmed barge-in.
+@pytest.mark.parametrize('windows, expected, pause_after', [
+    ('SSSSSSSS', '.o....B.', 0.064),    # onset after 2 windows (64 ms), confirmed at 7 (224 ms)
+    ('SSSSSSSS', '......B.', 0.0),      # pause_after 0: the first stage is off
+    ('SS......', '.o......', 0.064),    # a cough: paused, never confirmed (tts resumes after its hold)
+    ('S.......', '........', 0.064),    # one window: not even a pause
+    ('eeeeeeee', '........', 0.064),    # the robot's own voice never pauses it
+    ('SeSeSeSe', '..o.....', 0.064),    # echo windows do not count, nor break the stretch
+    ('SS' + '.' * 17 + 'SSSSSSS', '.o' + '.' * 17 + '.o....B', 0.064),   # a gap > max_gap: a new onset
+    ('SSSSSSSS', '..o...B.', 0.09),     # 90 ms: the third window
+])
+def test_barge_in_pauses_at_pause_after_and_confirms_at_min_speech(windows, expected, pause_after):
+    config = BargeInConfig(min_speech=0.2, max_gap=0.5, pause_after=pause_after)
+    detector = BargeInDetector(config, speaking())
+    got = ''
+    for k, kind in enumerate(windows):
+        hit = detector.push(frame(1.0 + k * 0.032, 0.1 if kind == '.' else 0.9), lambda f: kind == 'e')
+        got += '.' if hit is None else ('o' if hit.tentative else 'B')
+    assert got == expected
+    if 'o' in expected:
+        assert detector.onsets == expected.count('o')
 
 
 def test_barge_in_reports_the_onset_and_fires_once_per_reply():
     detector = BargeInDetector(BargeInConfig(min_speech=0.2), speaking())
     hits = [detector.push(frame(2.0 + k * 0.032, 0.8), lambda f: False) for k in range(40)]
-    found = [h for h in hits if h is not None]
+    found = [h for h in hits if h is not None and not h.tentative]
     assert len(found) == 1
     assert found[0].onset == pytest.approx(T0 + 2.0)
     assert found[0].reaction == pytest.approx(7 * 0.032)
@@ -166,7 +191,8 @@ def test_barge_in_reports_the_onset_and_fires_once_per_reply():
 def test_barge_in_only_while_speaking_and_not_on_echo(at, echo, expected):
     detector = BargeInDetector(BargeInConfig(), speaking(0.0, 10.0))
     hits = [detector.push(frame(at + k * 0.032, 0.9), lambda f: echo) for k in range(10)]
-    assert any(hits) is expected
+    assert any(h is not None and not h.tentative for h in hits) is expected
+    assert any(h is not None and h.tentative for h in hits) is expected
 
 
 def test_timeline_intervals_flush_restart_and_a_lost_stop():
@@ -214,7 +240,7 @@ def test_a_new_reply_rearms_barge_in():
     first = [detector.push(frame(0.5 + k * 0.032, 0.9), lambda f: False) for k in range(30)]
     timeline.chunk(T0 + 4.0, 0.1)
     second = [detector.push(frame(4.0 + k * 0.032, 0.9), lambda f: False) for k in range(30)]
-    assert sum(h is not None for h in first) == 1 and sum(h is not None for h in second) == 1
+    assert [h.tentative for h in first if h] == [True, False] == [h.tentative for h in second if h]
 
 
 # -- configuration -------------------------------------------------------------------------
@@ -230,6 +256,8 @@ def test_a_new_reply_rearms_barge_in():
     (lambda: BargeInConfig(threshold=1.0), 'threshold'),
     (lambda: BargeInConfig(min_speech=0.0), 'min_speech'),
     (lambda: BargeInConfig(max_gap=3.0), 'max_gap'),
+    (lambda: BargeInConfig(pause_after=0.2, min_speech=0.2), 'pause_after'),
+    (lambda: BargeInConfig(pause_after=-0.1), 'pause_after'),
     (lambda: WakeWordConfig(phrase_duration=0.0), 'phrase_duration'),
 ])
 def test_bad_echo_parameters_are_rejected_naming_the_field(make, message):

@@ -81,6 +81,7 @@ def vad(models_dir):
 
 
 def barge_ins(room: Room, frames, vad: SileroVad, gate_config: EchoGateConfig = EchoGateConfig()) -> list:
+    """Barge-ins and tentative onsets (the shipped pause_after) found in the captured frames."""
     detector, gate = SpeechDetector(vad), EchoGate(gate_config, room.node_ref)
     detector.reset()
     barge = BargeInDetector(BargeInConfig(), room.timeline)
@@ -129,8 +130,13 @@ def test_echo_alone_never_barges_in_and_the_user_does(robot, speech, vad):
     assert barge_ins(room, room.capture()[1], vad) == []
 
     onset = room.say(speech.say('Stop. What is the capital of France?'), 4.0)
-    found = barge_ins(room, room.capture()[1], vad)
+    hits = barge_ins(room, room.capture()[1], vad)
+    found = [hit for hit in hits if not hit.tentative]
     assert len(found) == 1
+    # A tentative onset (tts pauses) came first, from the same stretch of speech.
+    paused = [hit for hit in hits if hit.tentative]
+    assert paused and paused[0].detected_at < found[0].detected_at
+    assert onset - 0.1 < paused[0].onset < onset + 1.0
     # On "Stop." itself, or on "What" when Piper said "Stop." in under 0.2 s of voiced audio.
     assert onset - 0.1 < found[0].onset < onset + 1.0 and found[0].detected_at - onset < 1.5
 

@@ -137,6 +137,17 @@ def test_recorder_one_file_per_utterance_appending_when_it_comes_back(tmp_path):
     assert np.array_equal(read_wav(tmp_path / 'rec' / 'b.wav')[1], ramp(7, 10))
 
 
+def test_recorder_takes_back_what_a_pause_retracted_so_the_resumed_audio_is_there_once(tmp_path):
+    recorder = UtteranceRecorder(tmp_path, 16000)
+    recorder.write('a', ramp(0, 100))
+    recorder.take_back('a', 30)        # samples 70..99 were sent but never played
+    recorder.write('a', ramp(70, 50))  # the reply resumes from sample 70
+    recorder.take_back('b', 10)        # nothing recorded of it: nothing to do
+    recorder.close()
+    assert np.array_equal(read_wav(tmp_path / 'a.wav')[1], ramp(0, 120))
+    assert not (tmp_path / 'b.wav').exists()
+
+
 def test_recorder_overwrites_files_from_an_earlier_run(tmp_path):
     UtteranceRecorder(tmp_path, 16000).write('x', ramp(0, 10))
     recorder = UtteranceRecorder(tmp_path, 16000)
@@ -151,6 +162,8 @@ def test_recorder_overwrites_files_from_an_earlier_run(tmp_path):
     ({'chunk_ms': 5000}, 'chunk_ms'),
     ({'lead_time': -0.1}, 'lead_time'),
     ({'lead_time': 3.0}, 'lead_time'),
+    ({'barge_in_hold': 0.0}, 'barge_in_hold'),
+    ({'barge_in_hold': 6.0}, 'barge_in_hold'),
 ])
 def test_tts_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -18,10 +18,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from heisenberg_testing.processes import NodeProcess, write_params
 
+from heisenberg_audio.core.echo.reference import ReferenceBuffer, sample_index
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_interfaces.action import Speak
-from heisenberg_interfaces.msg import SpeechActivity
+from heisenberg_interfaces.msg import BargeIn, SpeechActivity
 from heisenberg_common.runner import CONFIG_EXIT_CODE
 
 pytestmark = pytest.mark.models
@@ -219,6 +220,58 @@ def test_cancel_mid_sentence_flushes_and_the_next_goal_still_speaks(client):
     assert len(stops) == 1 and stops[0].flushed
     assert client.chunks_of('cancel-2')
     assert [m.flushed for _, m in client.activity_of('cancel-2') if not m.speaking] == [False]
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def test_a_tentative_barge_in_pauses_the_speech_which_resumes_with_no_word_lost(client, whisper, record_dir):
+    text = 'The quick brown fox jumps over the lazy dog while the old cat sleeps by the warm fire.'
+    barge_in = client.node.create_publisher(BargeIn, 'barge_in', EVENTS)
+    handle = client.send(text, 'pause-1')
+    wait_until(lambda: len(client.activity_of('pause-1')) >= 10, 20)   # a second of it sent
+    onset = BargeIn(source='onset', score=0.9)
+    onset.header.stamp = client.node.get_clock().now().to_msg()
+    barge_in.publish(onset)
+    response = client.result(handle)
+    client.wait_stopped('pause-1')
+    assert response.status == GoalStatus.STATUS_SUCCEEDED and response.result.completed
+
+    activity = [m for _, m in client.activity_of('pause-1')]
+    [paused] = [m for m in activity if m.paused]
+    assert paused.speaking and not activity[-1].speaking and not activity[-1].flushed
+    pause = seconds(paused.audio_start)
+    chunks = [m for m in activity if m.chunk_duration > 0]
+    start = seconds(chunks[0].audio_start)
+    resumed = min(seconds(m.audio_start) for m in activity[activity.index(paused):] if m.chunk_duration > 0)
+    assert resumed >= pause + 0.75   # barge_in_hold, 0.8 s by default
+    # audio/out as a speaker that plays by stamp hears it (a chunk replaces what it overlaps):
+    # silent from the pause to the resumption; the audio around it is each sample of the sentence once.
+    heard_out, cut, sent_end = ReferenceBuffer(horizon=120.0), None, float('-inf')
+    with client.lock:
+        out = [(seconds(m.header.stamp), np.frombuffer(bytes(m.audio.data), dtype='<i2'))
+               for _, m in client.audio]
+    before, replaced, after = [], [], []
+    for stamp, samples in out:
+        heard_out.add(samples, stamp)
+        if cut is None and start - 1e-6 <= stamp < sent_end - 1e-4:
+            cut = stamp   # the first chunk that replaces audio already sent: silence from the pause
+        if stamp >= start - 1e-6:
+            (before if cut is None else replaced if stamp < sent_end - 1e-4 else after).append(samples)
+        sent_end = max(sent_end, stamp + len(samples) / RATE)
+    assert cut == pytest.approx(pause, abs=1.0 / RATE)
+    assert all(not samples.any() for samples in replaced)
+    assert not heard_out.read_index(sample_index(cut), sample_index(resumed) - sample_index(cut)).any()
+    sent = np.concatenate(before)
+    played = np.concatenate([sent[:len(sent) - sum(map(len, replaced))]] + after)
+    assert len(played) / RATE == pytest.approx(response.result.audio_duration, abs=0.002)
+    with wave.open(str(record_dir / 'pause-1.wav'), 'rb') as wav:
+        recorded = np.frombuffer(wav.readframes(wav.getnframes()), dtype='<i2')
+    assert np.array_equal(recorded, played)
+    heard = words(transcribe(whisper, played))
+    said = words(text)
+    assert len(set(said) & set(heard)) >= 0.8 * len(set(said)), heard
 
 
 def test_empty_text_succeeds_without_audio(client):

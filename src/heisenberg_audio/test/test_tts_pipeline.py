@@ -1,8 +1,9 @@
-"""The speaking queue with the real Piper voice, in real time, without ROS: order, pacing, flush."""
+"""The speaking queue with the real Piper voice, in real time, without ROS: order, pacing, flush, mute."""
 
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceConfig
@@ -25,7 +26,10 @@ class RecordingSink:
         self._add('start', job)
 
     def on_chunk(self, job, samples, play_time, first):
-        self._add('chunk', job, samples=len(samples), play_time=play_time, first=first)
+        self._add('chunk', job, samples=len(samples), play_time=play_time, first=first, audio=samples.copy())
+
+    def on_pause(self, job, at, retracted):
+        self._add('pause', job, at_time=at, retracted=[(j, a.copy(), t) for j, a, t in retracted])
 
     def on_stop(self, job, end_time, flushed):
         self._add('stop', job, end_time=end_time, flushed=flushed)
@@ -128,6 +132,74 @@ def test_cancel_mid_sentence_flushes_at_once_and_the_queue_goes_on(pipeline, sin
     next_chunks = sink.of('chunk', nxt)
     assert next_chunks[0]['first'] and nxt.outcome is Outcome.SUCCEEDED
     assert pipeline.stats.canceled == 1
+
+
+LONG = ('This is a long sentence that will be silenced for a moment well before it reaches its '
+        'natural and rather distant end.')
+HOLD = 0.4
+
+
+def mute_after_chunks(pipeline, sink, job, chunks: int) -> float:
+    deadline = time.time() + 20
+    while len(sink.of('chunk', job)) < chunks and time.time() < deadline:
+        time.sleep(0.01)
+    assert pipeline.mute(HOLD) is True
+    return time.time()
+
+
+def test_a_mute_silences_at_once_and_resumes_from_the_sample_where_it_stopped(pipeline, sink):
+    job = pipeline.submit(SpeakJob(LONG, 'u1'))
+    muted = mute_after_chunks(pipeline, sink, job, 6)
+    assert pipeline.muted
+    wait_all([job])
+    assert job.outcome is Outcome.SUCCEEDED and not pipeline.muted
+    [pause] = sink.of('pause')
+    at = pause['at_time']
+    assert pause['job'] is job and at <= muted
+    before = [c for c in sink.of('chunk', job) if c['at'] <= pause['at']]
+    after = [c for c in sink.of('chunk', job) if c['at'] > pause['at']]
+    # What was sent for after the pause is taken back: at most lead_time + one chunk, none of it played.
+    retracted = np.concatenate([a for _, a, _ in pause['retracted']])
+    assert 0 < len(retracted) <= (LEAD + 0.1) * RATE + 1
+    assert all(t >= at - 1.0 / RATE for _, _, t in pause['retracted'])
+    # Nothing is sent during the hold; then the reply goes on from the very sample it stopped at.
+    assert after and after[0]['at'] >= at + HOLD - 0.005 and after[0]['play_time'] >= at + HOLD - 0.005
+    sent_before = np.concatenate([c['audio'] for c in before])
+    played = np.concatenate([sent_before[:len(sent_before) - len(retracted)]] + [c['audio'] for c in after])
+    resent = np.concatenate([c['audio'] for c in after])
+    assert np.array_equal(resent[:len(retracted)], retracted)
+    assert len(played) == job.emitted_samples == job.synthesized_samples   # no sample lost or repeated
+    # The pause does not end the speech: one stop, at the end of the resumed audio.
+    stops = sink.of('stop')
+    assert len(stops) == 1 and not stops[0]['flushed']
+    assert stops[0]['end_time'] == pytest.approx(after[-1]['play_time'] + after[-1]['samples'] / RATE)
+
+
+def test_a_cancel_during_the_hold_ends_the_job_silent_from_the_pause(pipeline, sink):
+    job = pipeline.submit(SpeakJob(LONG, 'u1'))
+    mute_after_chunks(pipeline, sink, job, 6)
+    [pause] = sink.of('pause')
+    assert pipeline.cancel(job)   # the barge-in was confirmed
+    nxt = pipeline.submit(SpeakJob('Next one.', 'u2'))
+    wait_all([job, nxt])
+    assert job.outcome is Outcome.CANCELED
+    assert [c for c in sink.of('chunk', job) if c['at'] > pause['at']] == []
+    played = sum(c['samples'] for c in sink.of('chunk', job)) - sum(len(a) for _, a, _ in pause['retracted'])
+    assert job.emitted_samples == played
+    stops = sink.of('stop')
+    assert [s['flushed'] for s in stops] == [True, False]
+    assert stops[0]['end_time'] == pytest.approx(pause['at_time'])   # silent since the pause
+    assert nxt.outcome is Outcome.SUCCEEDED
+    assert sink.of('chunk', nxt)[0]['at'] >= pause['at_time'] + HOLD - 0.005   # the hold holds it too
+
+
+def test_a_mute_with_nothing_playing_holds_the_next_start(pipeline, sink):
+    assert pipeline.mute(HOLD) is False
+    muted = time.time()
+    job = pipeline.submit(SpeakJob('Hello.', 'u1'))
+    wait_all([job])
+    assert job.outcome is Outcome.SUCCEEDED and sink.of('pause') == []
+    assert sink.of('chunk', job)[0]['at'] >= muted + HOLD - 0.02
 
 
 def test_cancel_a_queued_job_skips_it(pipeline, sink):

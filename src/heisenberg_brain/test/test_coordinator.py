@@ -298,6 +298,20 @@ def test_the_user_interrupting_a_spoken_reply_silences_it_and_listens(loop, inte
     assert effects.state_names()[-1] == 'LISTENING'   # the cancelled reply ends nothing more
 
 
+def test_a_tentative_barge_in_onset_is_not_an_interruption(loop):
+    source = ScriptedSource(('Paris.', ' Next', ' one.'), hold=True)
+    coordinator, effects = make(loop, source)
+    reply = coordinator.on_transcript('Tell me about Paris.')
+    assert wait(lambda: effects.spoken)
+    effects.spoken[0]._on_audio()
+    coordinator.on_barge_in('onset')   # tts pauses on it; the confirmation ('vad') may follow
+    assert effects.state_names()[-1] == 'SPEAKING' and not effects.spoken[0].cancelled
+    assert not reply.done.is_set()
+    coordinator.on_barge_in('vad')
+    assert effects.state_names()[-1] == 'LISTENING' and effects.spoken[0].cancelled
+    source.release()
+
+
 # ---------------------------------------------------------------- errors and apologies
 
 @pytest.mark.parametrize('speak, tts, apology', [

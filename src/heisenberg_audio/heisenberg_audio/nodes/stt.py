@@ -13,7 +13,8 @@ Barge-in: while the robot speaks (speech_activity from tts, and the pauses betwe
 sentences of a reply the brain's state still calls SPEAKING), the windows go to
 core/stt/barge_in.py. When the user talks over the robot, stt publishes BargeIn on barge_in
 and starts a turn at the speech onset, as a wake word would, so the interrupting question is
-transcribed.
+transcribed. A moment earlier (barge_in.pause_after) it publishes a tentative BargeIn 'onset',
+on which tts silences the reply until the barge-in is confirmed or its hold ends.
 Follow-up: when the brain's state opens the follow-up window (LISTENING by FOLLOW_UP, after a
 reply played to its end), a turn opens without a wake word (core/stt/follow_up.py); the echo
 gate keeps the robot's voice tail from starting it, and silence until the window ends is
@@ -234,7 +235,11 @@ class SttNode(Node):
             self._barge_in.reset()  # already listening to the user
             return
         detected = self._barge_in.push(frame, _already_gated)
-        if detected is not None:
+        if detected is not None and detected.tentative:
+            self._publish_barge_in('onset', float(detected.score), detected.onset)
+            self.get_logger().info(f'barge-in onset at {detected.onset:.3f} (tentative, '
+                                   f'{detected.reaction:.2f} s after onset): tts pauses the reply')
+        elif detected is not None:
             self._on_barge_in(detected)
 
     def _without_echo(self, frame: VadFrame) -> VadFrame:
@@ -402,6 +407,7 @@ class SttNode(Node):
             'full_window_transcriptions': str(self._transcriber.full_windows),
             'barge_in': 'on' if self.config.barge_in.enabled else 'off',
             'barge_ins': str(self._barge_in.detections),
+            'barge_in_onsets': str(self._barge_in.onsets),
             'robot_speaking': str(self._timeline.speaking).lower(),
             'echo_gated_windows': str(self._echo_gate.gated),
         }

@@ -10,6 +10,13 @@ Empty or whitespace-only text (or text with nothing to pronounce) SUCCEEDS with 
 was already published (at most `lead_time` + one chunk ahead of real time) still plays
 downstream, and one chunk may be in flight on DDS when the cancel response arrives.
 Stamps are playback times on the node's (wall) clock.
+
+A tentative barge-in (BargeIn source 'onset' on barge_in, from stt) silences the reply at
+once for `barge_in_hold` seconds: the local speaker is flushed, the chunks already sent for
+after that moment are sent again as silence with the same stamps (a later chunk replaces an
+earlier one: capture's echo reference and any speaker that plays by stamp fall silent; one
+that plays whatever arrives still plays what it had), and speech_activity says paused. The
+confirmed barge-in cancels the goals as usual; without it the reply resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 from action_msgs.msg import GoalStatus
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
@@ -37,15 +46,16 @@ from heisenberg_common.diagnostics import OK, WARN, DiagnosticsPublisher
 from heisenberg_common.params import ConfigError, declare_config, watch_config
 from heisenberg_common.qos import AUDIO_OUT, EVENTS, LATCHED
 from heisenberg_common.runner import run_node
-from heisenberg_common.stamps import time_msg
+from heisenberg_common.stamps import seconds_of, time_msg
 from heisenberg_interfaces.action import Speak
-from heisenberg_interfaces.msg import SpeechActivity
+from heisenberg_interfaces.msg import BargeIn, SpeechActivity
 
 # Threads: the goal speaking, the one before it playing out its last lead_time, goals ending
 # on a cancel, and spare ones so that cancel requests never wait for a free thread.
 EXECUTOR_THREADS = 6
 # CANCELING is set by rclpy just after cancel_callback returns; the goal waits for it this long.
 CANCEL_STATE_TIMEOUT = 2.0
+TENTATIVE_BARGE_IN = 'onset'   # BargeIn.source of stt's first stage (BargeIn.msg)
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -74,6 +84,9 @@ class TtsNode(Node):
             self, Speak, 'speak', execute_callback=self._execute, goal_callback=self._on_goal,
             handle_accepted_callback=self._on_accepted, cancel_callback=self._on_cancel,
             callback_group=ReentrantCallbackGroup())
+        self.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self._pauses = 0
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         watch_config(self, self.config, self._apply_config)
         self.get_logger().info(
@@ -103,6 +116,12 @@ class TtsNode(Node):
         except PlaybackUnavailable as exc:
             self.get_logger().error(f'local playback disabled: {exc}; audio still goes out on audio/out')
             return None, str(exc)
+
+    def _on_barge_in(self, msg: BargeIn) -> None:
+        if msg.source == TENTATIVE_BARGE_IN and self._pipeline.mute(self.config.barge_in_hold):
+            self._pauses += 1
+            self.get_logger().info(f'paused for {self.config.barge_in_hold:g} s: the user may be '
+                                   f'barging in (onset at {seconds_of(msg.header.stamp):.3f})')
 
     # --- action server callbacks (executor threads) ---
 
@@ -193,6 +212,19 @@ class TtsNode(Node):
         if self._recorder is not None:
             self._recorder.write(job.utterance_id, samples)
 
+    def on_pause(self, job: SpeakJob | None, at: float, retracted: list) -> None:
+        """Silent from `at`: what was sent for after it is replaced with silence, stamp for stamp."""
+        if self._player is not None:
+            self._player.flush()
+        for taken, samples, play_time in retracted:
+            self._audio_pub.publish(audio_message(np.zeros_like(samples), time_msg(play_time)))
+            if self._recorder is not None:
+                self._recorder.take_back(taken.utterance_id, len(samples))
+        activity = SpeechActivity(speaking=True, paused=True, utterance_id=job.utterance_id if job else '',
+                                  audio_start=time_msg(at))
+        activity.header.stamp = self.get_clock().now().to_msg()
+        self._activity_pub.publish(activity)
+
     def on_stop(self, job: SpeakJob | None, end_time: float, flushed: bool) -> None:
         """speaking=false; audio_start = playback end of what was sent (what a speaker still plays)."""
         if flushed and self._player is not None:
@@ -219,6 +251,7 @@ class TtsNode(Node):
             'last_real_time_factor': f'{stats.last_real_time_factor:.3f}',
             'real_time_factor': f'{stats.real_time_factor:.3f}',
             'local_playback': 'on' if self._player else ('unavailable' if self._player_error else 'off'),
+            'barge_in_pauses': self._pauses,
         }
         if self._player_error:
             self._diagnostics.publish(WARN, f'local playback unavailable: {self._player_error}', values)

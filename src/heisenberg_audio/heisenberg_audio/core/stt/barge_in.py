@@ -12,6 +12,14 @@ with at least `threshold` and the echo gate says it is not the robot's own voice
 `min_speech` seconds of counted windows have come with no gap longer than `max_gap`, it
 reports one barge-in for that interval, stamped at the first counted window (the onset).
 
+Two stages, so that the robot falls silent sooner than `min_speech` allows without a cough
+or a click cutting its reply: once `pause_after` seconds of a stretch have counted, it
+reports that stretch's onset as tentative (stt publishes BargeIn 'onset' and tts silences
+the reply for a hold time); the confirmed barge-in at `min_speech` cancels the reply. A
+stretch that starts over before it is confirmed may report another tentative onset: tts
+resumes the reply when none is confirmed within its hold. `pause_after` 0 turns the first
+stage off.
+
 Pure Python: the stt node feeds it windows and speech_activity, and publishes what it finds.
 """
 
@@ -44,6 +52,10 @@ class BargeInConfig:
     max_gap: float = dataclasses.field(default=0.5, metadata=describe(
         'seconds of uncounted windows allowed inside one stretch of speech before it starts over '
         '(the pause after a word: "Stop. What ...")'))
+    pause_after: float = dataclasses.field(default=0.064, metadata=describe(
+        'seconds of counted speech windows after which a tentative barge-in (BargeIn source "onset") '
+        'asks tts to silence the reply until the barge-in is confirmed at min_speech or its hold '
+        'ends; 0 = off (the reply plays on until min_speech)'))
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
@@ -52,6 +64,9 @@ class BargeInConfig:
             raise ValueError(f'min_speech must be in (0, 5] s, got {self.min_speech}')
         if not 0.0 <= self.max_gap <= 2.0:
             raise ValueError(f'max_gap must be in [0, 2] s, got {self.max_gap}')
+        if not 0.0 <= self.pause_after < self.min_speech:
+            raise ValueError(f'pause_after must be 0 (off) or in (0, min_speech = {self.min_speech}) s, '
+                             f'got {self.pause_after}')
 
 
 @dataclasses.dataclass
@@ -132,6 +147,7 @@ class BargeInDetected:
     onset: float        # capture time of the first counted window
     detected_at: float  # capture time of the end of the window that completed it
     score: float        # mean speech probability of the counted windows
+    tentative: bool = False   # True: pause_after reached, not yet min_speech (BargeIn 'onset')
 
     @property
     def reaction(self) -> float:
@@ -144,10 +160,14 @@ class _Run:
     voiced: float = 0.0
     gap: float = 0.0
     probs: list = dataclasses.field(default_factory=list)
+    paused: bool = False   # its tentative onset was reported
 
 
 class BargeInDetector:
-    """Scored windows + echo verdicts -> at most one barge-in per speaking interval."""
+    """Scored windows + echo verdicts -> at most one barge-in per speaking interval.
+
+    Before it, with pause_after > 0, one tentative onset per stretch of counted speech.
+    """
 
     def __init__(self, config: BargeInConfig, timeline: SpeakingTimeline):
         self.config = config
@@ -155,9 +175,13 @@ class BargeInDetector:
         self._run: _Run | None = None
         self._fired: set[int] = set()
         self.detections = 0
+        self.onsets = 0
 
     def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool]) -> BargeInDetected | None:
-        """The next window of the stream; is_echo(frame) asks the gate (only for voiced windows)."""
+        """The next window of the stream; is_echo(frame) asks the gate (only for voiced windows).
+
+        Returns a confirmed barge-in, a tentative onset (tentative=True) or None.
+        """
         interval = self.timeline.interval_at(frame.start)
         if not self.config.enabled or interval is None or interval in self._fired:
             self._run = None
@@ -179,7 +203,11 @@ class BargeInDetector:
         run.gap = 0.0
         run.probs.append(frame.prob)
         if run.voiced + EPS < self.config.min_speech:
-            return None
+            if run.paused or not self.config.pause_after or run.voiced + EPS < self.config.pause_after:
+                return None
+            run.paused = True
+            self.onsets += 1
+            return BargeInDetected(run.onset, frame.end, sum(run.probs) / len(run.probs), tentative=True)
         self._run = None
         self._fired = {n for n in self._fired if n > interval - 10} | {interval}
         self.detections += 1

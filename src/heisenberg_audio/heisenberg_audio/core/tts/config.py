@@ -30,6 +30,11 @@ class TtsConfig:
         "local output device: '' = system default, else an index or part of its name"))
     record_dir: str = dataclasses.field(default='', metadata=describe(
         "if set, each utterance's emitted audio is also written to <record_dir>/<utterance_id>.wav"))
+    barge_in_hold: float = dataclasses.field(default=0.8, metadata=describe(
+        "seconds the reply stays silent after a tentative barge-in (BargeIn source 'onset' on "
+        'barge_in, from stt); unless a cancel (the confirmed barge-in) ends it first, it then resumes '
+        "from where it fell silent. Longer than stt's barge_in.min_speech - pause_after + max_gap, so "
+        'that a word, a short pause and the next word are confirmed within it'))
 
     def __post_init__(self):
         if not 8000 <= self.output_sample_rate <= 48000:
@@ -38,3 +43,5 @@ class TtsConfig:
             raise ValueError(f'chunk_ms must be in [10, 1000], got {self.chunk_ms}')
         if not 0.0 <= self.lead_time <= 2.0:
             raise ValueError(f'lead_time must be in [0, 2] s, got {self.lead_time}')
+        if not 0.0 < self.barge_in_hold <= 5.0:
+            raise ValueError(f'barge_in_hold must be in (0, 5] s, got {self.barge_in_hold}')

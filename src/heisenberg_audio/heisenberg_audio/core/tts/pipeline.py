@@ -11,6 +11,13 @@ Two worker threads share one lock:
 ``cancel(job)`` takes the same lock, so once it returns nothing more of that job reaches
 the sink. If the job's audio is the latest sent, the sink is told to stop (flushed=True).
 Nothing here waits for Piper: a cancel during synthesis just discards the sentence.
+
+``mute(hold)`` (a tentative barge-in) silences the output at once without ending any job:
+the audio already sent for after now is retracted (the sink is told which chunks, so it can
+replace them with silence downstream and flush a local speaker), nothing is sent for `hold`
+seconds, and then the retracted samples are sent again first, so the reply resumes from the
+sample at which it fell silent and no word is lost. A cancel during the hold (the confirmed
+barge-in) ends the job as usual, with its stop stamped at the moment it fell silent.
 """
 
 from __future__ import annotations
@@ -77,6 +84,12 @@ class SpeechSink(Protocol):
     def on_stop(self, job: SpeakJob | None, end_time: float, flushed: bool) -> None:
         """Speaking stopped: the queue ran dry and the audio played out, or job was flushed."""
 
+    def on_pause(self, job: SpeakJob | None, at: float, retracted: list) -> None:
+        """Silent from `at` (a mute); retracted = [(job, samples, play_time)] sent for after `at`.
+
+        Those samples will be sent again, later, with new play times.
+        """
+
 
 @dataclasses.dataclass
 class PipelineStats:
@@ -110,6 +123,9 @@ class SpeechPipeline:
         self._last_emitted: SpeakJob | None = None
         self._speaking = False
         self._hold_until = float('-inf')
+        self._muted_until = float('-inf')
+        self._sent: collections.deque = collections.deque()    # (job, samples, play_time) maybe audible
+        self._replay: collections.deque = collections.deque()  # (job, samples) retracted, to send again
         self._closed = False
         self.stats = PipelineStats()
         self._threads = [threading.Thread(target=self._synth_loop, name='tts-synth', daemon=True),
@@ -141,6 +157,8 @@ class SpeechPipeline:
             for queue in (self._to_speak, self._to_synthesize, self._playing_out):
                 if job in queue:
                     queue.remove(job)
+            self._replay = collections.deque(entry for entry in self._replay if entry[0] is not job)
+            self._sent = collections.deque(entry for entry in self._sent if entry[0] is not job)
             self._finish(job, Outcome.CANCELED)
             if flush:
                 self._speaking = False
@@ -148,6 +166,43 @@ class SpeechPipeline:
                 self._stop_sink(job, flushed=True)
             self._cond.notify_all()
             return True
+
+    def mute(self, hold: float) -> bool:
+        """Silence the output now for `hold` s, then resume where it stopped. False: nothing playing."""
+        with self._cond:
+            if self._closed:
+                return False
+            now = self._clock()
+            self._muted_until = max(self._muted_until, now + hold)
+            if not self._speaking:
+                return False   # (the next job's start waits for the hold too)
+            retracted = self._retract(now)
+            try:
+                self._sink.on_pause(self._last_emitted, now, retracted)
+            except Exception:  # reporting a pause must not stop the mute
+                _LOG.exception('tts pause report failed')
+            self._cond.notify_all()
+            return True
+
+    @property
+    def muted(self) -> bool:
+        return self._clock() < self._muted_until
+
+    def _retract(self, now: float) -> list:
+        """Take back what was sent for after now: the jobs forget it and it goes to the replay queue."""
+        retracted = []
+        for job, samples, play_time in self._sent:
+            cut = max(0, int(round((now - play_time) * self.sample_rate)))
+            if cut < len(samples):
+                retracted.append((job, samples[cut:], play_time + cut / self.sample_rate))
+        self._sent.clear()
+        for job, samples, _ in retracted:
+            job.emitted_samples -= len(samples)
+            if job in self._playing_out:
+                job.play_end = float('inf')   # until its retracted tail has been sent again
+        self._replay.extendleft((job, samples) for job, samples, _ in reversed(retracted))
+        self._timeline.cursor = min(self._timeline.cursor, now)
+        return retracted
 
     @property
     def queue_length(self) -> int:
@@ -172,6 +227,7 @@ class SpeechPipeline:
             self._to_speak.clear()
             self._to_synthesize.clear()
             self._playing_out.clear()
+            self._replay.clear()
             self._cond.notify_all()
         for thread in self._threads:
             if thread is not threading.current_thread():
@@ -221,14 +277,18 @@ class SpeechPipeline:
             while not self._closed:
                 now = self._clock()
                 self._finish_played_out(now)
-                if self._to_speak and now >= self._hold_until:
+                if self._replay and now >= self._muted_until:
+                    self._replay_step(now)   # the tail of a job that had finished sending
+                    continue
+                if self._to_speak and now >= max(self._hold_until, self._muted_until):
                     head = self._to_speak[0]
                     try:
                         self._speak(head)
                     except Exception as exc:  # a sink failure fails this job, the queue goes on
                         self._fail_head(head, exc)
                     continue
-                if self._speaking and not self._to_speak and not self._timeline.playing(now):
+                if (self._speaking and not self._to_speak and not self._replay
+                        and not self._timeline.playing(now)):
                     self._speaking = False
                     self._stop_sink(self._last_emitted, flushed=False)
                 self._wait(now, None)
@@ -257,7 +317,11 @@ class SpeechPipeline:
             if samples is None:
                 if job.synth_done:
                     break
-                self._wait(self._clock(), None)  # for Piper's next sentence
+                now = self._clock()
+                if self._replay and now >= self._muted_until:
+                    self._replay_step(now)   # what a mute took back need not wait for Piper
+                    continue
+                self._wait(now, None)  # for Piper's next sentence
                 continue
             now = self._wait_to_send(job)
             if now is not None:
@@ -270,7 +334,9 @@ class SpeechPipeline:
         elif job.emitted_samples == 0:
             self._finish(job, Outcome.SUCCEEDED)
         else:
-            job.play_end = self._timeline.cursor
+            # (a mute while it waited may have taken back its tail, to be sent again)
+            replaying = any(entry[0] is job for entry in self._replay)
+            job.play_end = float('inf') if replaying else self._timeline.cursor
             self._playing_out.append(job)
 
     def _wait_to_send(self, job: SpeakJob) -> float | None:
@@ -279,10 +345,27 @@ class SpeechPipeline:
             now = self._clock()
             if job.cancelled or self._closed:
                 return None
+            if now < self._muted_until:
+                self._wait(now, self._muted_until)
+                continue
+            if self._replay:   # what a mute took back goes first: it comes before this chunk
+                self._replay_step(now)
+                continue
             emit_at = self._timeline.emit_at(now)
             if now >= emit_at:
                 return now
             self._wait(now, emit_at)
+
+    def _replay_step(self, now: float) -> None:
+        """Send the next retracted chunk again if it is due, else wait for it."""
+        emit_at = self._timeline.emit_at(now)
+        if now < emit_at:
+            self._wait(now, emit_at)
+            return
+        job, samples = self._replay.popleft()
+        self._emit(job, samples, now)
+        if job.play_end == float('inf') and not any(entry[0] is job for entry in self._replay):
+            job.play_end = self._timeline.cursor   # its whole tail is out again
 
     def _emit(self, job: SpeakJob, samples: np.ndarray, now: float) -> None:
         first = not self._speaking
@@ -293,16 +376,19 @@ class SpeechPipeline:
             job.first_audio_at = now
             self.stats.last_time_to_first_audio = job.time_to_first_audio
         job.emitted_samples += len(samples)
+        self._sent.append((job, samples, play_time))
+        while self._sent and self._sent[0][2] + len(self._sent[0][1]) / self.sample_rate <= now:
+            self._sent.popleft()   # already played: a mute cannot take it back
         self._sink.on_chunk(job, samples, play_time, first)
 
     def _wait(self, now: float, deadline: float | None) -> None:
         """Sleep until deadline, a played-out job's end, the idle point, or a notify."""
-        candidates = [deadline, self._hold_until]
+        candidates = [deadline, self._hold_until, self._muted_until]
         if self._playing_out:
             candidates.append(self._playing_out[0].play_end)
         if self._speaking:
             candidates.append(self._timeline.cursor)
-        future = [t for t in candidates if t is not None and t > now]
+        future = [t for t in candidates if t is not None and now < t < float('inf')]
         self._cond.wait(min(future) - now if future else None)
         self._finish_played_out(self._clock())
 

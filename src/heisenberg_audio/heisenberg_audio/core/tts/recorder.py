@@ -56,6 +56,24 @@ class UtteranceRecorder:
         self._writer, self._open_id = writer, utterance_id
         self._started.add(utterance_id)
 
+    def take_back(self, utterance_id: str, count: int) -> None:
+        """Drop the last count samples of an utterance's file: a pause took them back unplayed.
+
+        (They are written again when the reply resumes, so the file holds each sample once.)
+        """
+        path = self.path_for(utterance_id)
+        if count <= 0 or utterance_id not in self._started or not path.is_file():
+            return
+        if self._open_id == utterance_id:
+            self.close()   # the next write re-opens it and appends
+        with wave.open(str(path), 'rb') as old:
+            frames = old.readframes(old.getnframes())
+        with wave.open(str(path), 'wb') as writer:
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(self.sample_rate)
+            writer.writeframes(frames[:max(0, len(frames) - 2 * count)])
+
     @property
     def open_utterance(self) -> str | None:
         return self._open_id
