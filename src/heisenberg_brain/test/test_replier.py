@@ -12,6 +12,7 @@ import pytest
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llm_client import LlamaClient
+from heisenberg_brain.core.loops import find_loop
 from heisenberg_brain.core.replier import CUT_OFF_MARK, Replier, ReplyOutcome, ReplyRequest
 
 pytestmark = pytest.mark.llm
@@ -110,3 +111,34 @@ def test_the_next_turn_is_read_ahead_so_a_fold_costs_only_the_question(llama_ser
     assert '' not in summaries[1:] and len(set(summaries)) == 5, summaries   # each turn folded
     for prompt_n, question_tokens, _ in read[1:]:
         assert prompt_n <= question_tokens + 8, read
+
+
+# With this system prompt SmolLM2-135M at temperature 0 answers "The stars. They're a celestial
+# wonder. I'm counting them. I'm counting them. ..." until max_tokens.
+LOOPING_SYSTEM_PROMPT = 'You are Heisenberg, a helpful voice assistant.'
+LOOPING_QUESTION = 'Count the stars.'
+
+
+def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_server):
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42,
+                       system_prompt=LOOPING_SYSTEM_PROMPT)
+    sessions = SessionStore(5)
+    tokens, sentences = [], []
+
+    async def ask():
+        async with LlamaClient(config) as client:
+            replier = Replier(config, client, sessions)
+            return await replier.reply(ReplyRequest(prompt=LOOPING_QUESTION, session_id='s', max_tokens=160),
+                                       ReplyOutcome(), on_token=lambda token: tokens.append(token.text),
+                                       on_sentence=sentences.append)
+
+    outcome = asyncio.run(ask())
+    streamed = ''.join(tokens)
+    print(repr(streamed), repr(outcome.text), sentences)
+    assert outcome.finish_reason == 'loop'
+    assert find_loop(streamed) is not None and find_loop(outcome.text) is None
+    assert streamed.startswith(outcome.text) and len(outcome.text) < len(streamed)
+    assert outcome.token_count < 160          # the stream was closed, not read to max_tokens
+    assert ' '.join(sentences) == outcome.text   # what is spoken is exactly the part before the loop
+    assert "counting them" in outcome.text and len(set(sentences)) == len(sentences)
+    assert sessions.turns('s') == [] and sessions.summary('s') == ''

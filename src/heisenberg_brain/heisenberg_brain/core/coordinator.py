@@ -227,7 +227,7 @@ class ReplyCoordinator:
         if cancel_requested():
             outcome.finish_reason = 'cancelled'
             return GoalEnding('canceled', outcome)
-        if outcome.finish_reason in ('stop', 'length'):
+        if outcome.finish_reason in ('stop', 'length', 'loop'):   # 'loop': the part before it was answered
             return GoalEnding('succeeded', outcome)
         if outcome.finish_reason == 'cancelled':
             return GoalEnding('aborted', outcome, reply.preempted_by or 'cancelled')

@@ -8,6 +8,9 @@ answer; for a cancelled or preempted turn, the partial answer marked as cut off 
 what was actually said; nothing at all for a turn that failed or produced no word, so the
 model is never shown a question answered with nothing (it would learn to answer nothing).
 An empty completion is an error (EmptyAnswerError), never a successful empty reply.
+A reply that starts repeating itself (core/loops.py) is cut where the loop began: the stream is
+closed, only the part before the loop is spoken and returned (finish_reason 'loop'), and the
+turn is not stored at all, so the model is never shown its own loop as an example to follow.
 
 The next turn is prepared while the user thinks: once a reply ends (and at start), ``prime``
 has llama-server read that session's next prompt up to where the question will go, so the
@@ -19,6 +22,7 @@ off the user's clock. A new reply cancels a prime still running (what it read st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from typing import Callable
@@ -27,6 +31,7 @@ from heisenberg_brain.core.config import PERSONALITIES, LLMConfig
 from heisenberg_brain.core.history import PromptTooLong, SessionStore, fit_prompt
 from heisenberg_brain.core.llm_client import Done, LlamaClient, Token
 from heisenberg_brain.core.llm_errors import EmptyAnswerError
+from heisenberg_brain.core.loops import LoopDetector
 from heisenberg_brain.core.prompts import PromptBuilder, Turn
 from heisenberg_brain.core.sentences import SentenceSplitter
 
@@ -66,7 +71,7 @@ class ReplyOutcome:
     """Filled in while the reply runs, so a cancelled reply still has its partial state."""
 
     text: str = ''
-    finish_reason: str = ''       # stop | length | cancelled | error
+    finish_reason: str = ''       # stop | length | loop | cancelled | error
     token_count: int = 0
     time_to_first_token: float = -1.0
     error: str = ''
@@ -153,25 +158,39 @@ class Replier:
         outcome.dropped_turns = fit.dropped_turns
 
         splitter = SentenceSplitter(*self._splitter_args)
+        loops = LoopDetector()
+        spoken = _SpokenChars(on_sentence)
         started = time.monotonic()
         try:
-            async for item in self.client.stream(
-                    fit.prompt, max_tokens=max_tokens, temperature=self.config.temperature,
-                    seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop):
-                if isinstance(item, Done):
-                    outcome.finish_reason = item.finish_reason
-                    outcome.token_count = item.token_count or outcome.token_count
-                    outcome.timings = item.timings
-                    break
-                if outcome.time_to_first_token < 0:
-                    outcome.time_to_first_token = time.monotonic() - started
-                outcome.text += item.text
-                outcome.token_count = item.index + 1
-                on_token(item)
-                for sentence in splitter.push(item.text):
-                    on_sentence(sentence)
+            stream = self.client.stream(
+                fit.prompt, max_tokens=max_tokens, temperature=self.config.temperature,
+                seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop)
+            # aclosing: leaving the loop early (a loop found) closes the HTTP stream at once.
+            async with contextlib.aclosing(stream) as items:
+                async for item in items:
+                    if isinstance(item, Done):
+                        outcome.finish_reason = item.finish_reason
+                        outcome.token_count = item.token_count or outcome.token_count
+                        outcome.timings = item.timings
+                        break
+                    if outcome.time_to_first_token < 0:
+                        outcome.time_to_first_token = time.monotonic() - started
+                    outcome.text += item.text
+                    outcome.token_count = item.index + 1
+                    on_token(item)
+                    # Before the splitter sees the token: a copy the loop check catches is never spoken.
+                    if (loop := loops.push(item.text)) is not None:
+                        outcome.text = outcome.text[:loop.cut].rstrip()
+                        outcome.finish_reason = 'loop'
+                        # What is left to say ends at the cut (the old splitter holds the loop's start).
+                        splitter = SentenceSplitter(self._splitter_args[0])
+                        for sentence in splitter.push(spoken.unspoken(outcome.text)):
+                            spoken(sentence)
+                        break
+                    for sentence in splitter.push(item.text):
+                        spoken(sentence)
             if (rest := splitter.flush()) is not None:
-                on_sentence(rest)
+                spoken(rest)
             if not outcome.text.strip():
                 raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
         except asyncio.CancelledError:
@@ -218,8 +237,29 @@ class Replier:
     def _remember(self, session_id: str, user_text: str, outcome: ReplyOutcome) -> None:
         """Store the turn in the session's history when it has an answer (module docstring)."""
         answer = outcome.text.strip()
-        if not answer or outcome.finish_reason == 'error':
+        if not answer or outcome.finish_reason in ('error', 'loop'):
             return
         if outcome.finish_reason == 'cancelled':
             answer += CUT_OFF_MARK
         self.sessions.add(session_id, user_text, answer)
+
+
+class _SpokenChars:
+    """Passes sentences on, counting their visible characters, to tell what of a text is unspoken."""
+
+    def __init__(self, on_sentence: Callable[[str], None]):
+        self.on_sentence = on_sentence
+        self.visible = 0
+
+    def __call__(self, sentence: str) -> None:
+        self.visible += sum(not c.isspace() for c in sentence)
+        self.on_sentence(sentence)
+
+    def unspoken(self, text: str) -> str:
+        """The end of text after as many visible characters as were spoken (the splitter moves spaces)."""
+        seen = 0
+        for index, char in enumerate(text):
+            if seen == self.visible:
+                return text[index:]
+            seen += not char.isspace()
+        return ''
