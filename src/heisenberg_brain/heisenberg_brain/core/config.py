@@ -106,6 +106,12 @@ class BrainConfig:
         'the voice starts before the whole sentence is generated; 0 = never cut it'))
     max_clause_chars: int = dataclasses.field(default=160, metadata=describe(
         'longest chunk sent to tts; longer sentences are cut at a clause boundary'))
+    max_spoken_tokens: int = dataclasses.field(default=128, metadata=describe(
+        'most tokens of a reply spoken aloud (a voice turn, a Respond goal with speak): about 30 s of '
+        "speech; a goal's own max_tokens may only lower it. Silent goals keep llm.max_tokens", dynamic=True))
+    max_speech_seconds: float = dataclasses.field(default=30.0, metadata=describe(
+        'seconds of audio after which a spoken reply is stopped: generation ends, the rest is not said, '
+        "the turn ends with finish_reason 'length'", dynamic=True))
     listen_timeout: float = dataclasses.field(default=25.0, metadata=describe(
         'seconds in LISTENING without a transcript before giving up (stt normally answers first)'))
     think_timeout: float = dataclasses.field(default=40.0, metadata=describe(
@@ -122,6 +128,9 @@ class BrainConfig:
                      'health_period'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if self.max_spoken_tokens < 1 or self.max_speech_seconds <= 0:
+            raise ValueError(f'max_spoken_tokens must be >= 1 and max_speech_seconds > 0, got '
+                             f'{self.max_spoken_tokens} and {self.max_speech_seconds}')
         if self.first_clause_min_chars < 0 or self.max_clause_chars < 8:
             raise ValueError('first_clause_min_chars must be >= 0 and max_clause_chars >= 8')
         if self.first_chunk_max_chars and not 16 <= self.first_chunk_max_chars <= self.max_clause_chars:

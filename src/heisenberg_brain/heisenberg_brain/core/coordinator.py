@@ -21,7 +21,10 @@ Rules kept here, each a case in test_coordinator:
 - an event about a reply that is no longer the active one is stale and ignored;
 - a goal cancelled before it ran does not preempt the running reply;
 - an announcement (a timer that rang, a skill's goal that ended) waits until IDLE, then is
-  spoken as a reply of its own; it never interrupts anyone.
+  spoken as a reply of its own; it never interrupts anyone;
+- a reply to be spoken is bounded: at most ``max_spoken_tokens`` tokens are asked for, and once
+  tts reports ``max_speech_seconds`` of its audio, generation stops and its speech is flushed
+  (finish_reason 'length': a runaway answer never holds the robot for minutes).
 
 Threads: inputs come from ROS callback threads and the reply runs on an asyncio loop
 (``submit`` hands it a coroutine); one re-entrant lock serializes the state machine.
@@ -98,6 +101,8 @@ class ActiveReply:
     audio_started: bool = False
     flushed: bool = False
     unvoiced: bool = False   # tts was absent when a sentence was to be spoken
+    speech_seconds: float = 0.0   # audio tts has sent of this reply
+    speech_limited: bool = False  # stopped at max_speech_seconds
     # seconds on the node's clock (NaN = did not happen)
     speech_end: float = NAN
     endpoint_delay: float = NAN
@@ -196,12 +201,27 @@ class ReplyCoordinator:
                 self.dispatch(Event.ANNOUNCEMENT, detail=text,
                               request=ReplyRequest(prompt=text, speak=True, source='announcement'))
 
-    def on_speech_activity(self, speaking: bool, utterance_id: str, audio_start: float) -> None:
-        """What tts reports it plays: the active reply's first audio starts SPEAKING."""
+    def on_speech_activity(self, speaking: bool, utterance_id: str, audio_start: float,
+                           chunk_duration: float = 0.0) -> None:
+        """What tts plays: the active reply's first audio starts SPEAKING; its seconds are counted."""
         self._last_progress = time.monotonic()
         reply = self.active
         if speaking and reply is not None and utterance_id == str(reply.turn_id):
             self._audio_started(reply, audio_start or self._now())
+            self._count_speech(reply, chunk_duration)
+
+    def _count_speech(self, reply: ActiveReply, seconds: float) -> None:
+        with self._lock:
+            reply.speech_seconds += seconds
+            if reply.speech_limited or reply.speech_seconds < self.config.max_speech_seconds:
+                return
+            reply.speech_limited = True
+            limit = self.config.max_speech_seconds
+            self.effects.log('warning', f'turn {reply.turn_id}: {reply.speech_seconds:.1f} s spoken, the '
+                                        f'limit is {limit:g} s (max_speech_seconds): the rest goes unsaid')
+            if reply.future is not None:
+                reply.future.cancel()   # generation ends; what it said stays in the history
+            self._flush_reply_speech(reply)
 
     def execute_goal(self, request: ReplyRequest, goal, cancel_requested: Callable[[], bool]) -> GoalEnding:
         """Run a Respond goal to its end, in the calling thread.
@@ -297,6 +317,9 @@ class ReplyCoordinator:
             return started
 
     def _start_reply(self, request: ReplyRequest, goal) -> ActiveReply:
+        if request.speak:
+            asked = request.max_tokens or self.config.llm.max_tokens
+            request = dataclasses.replace(request, max_tokens=min(asked, self.config.max_spoken_tokens))
         reply = ActiveReply(request=request, turn_id=self.turn_id, goal=goal)
         reply.started_at = self._now()
         self.active = reply
@@ -319,6 +342,8 @@ class ReplyCoordinator:
     async def _run_reply(self, reply: ActiveReply) -> None:
         try:
             await self._generate(reply)
+            if reply.speech_limited and reply.outcome.finish_reason == 'cancelled':
+                reply.outcome.finish_reason = 'length'   # ended by the bound, not by anyone's cancel
             if reply.outcome.finish_reason != 'error':
                 if reply.held_sentences and reply is self.active:  # stream_speech off: speak it all now
                     for sentence in reply.held_sentences:

@@ -151,7 +151,7 @@ class BrainNode(Node):
                                  callback_group=reentrant)
         self.create_subscription(
             SpeechActivity, 'speech_activity', lambda msg: coordinator.on_speech_activity(
-                msg.speaking, msg.utterance_id, seconds_of(msg.audio_start)),
+                msg.speaking, msg.utterance_id, seconds_of(msg.audio_start), msg.chunk_duration),
             EVENTS, callback_group=reentrant)
         self.create_subscription(BargeIn, 'barge_in', lambda msg: coordinator.on_barge_in(msg.source), EVENTS,
                                  callback_group=reentrant)
