@@ -98,10 +98,11 @@ class Recorder:
     def publish_metrics(self, reply):
         self.metrics.append(reply.outcome.finish_reason or 'cancelled')
 
-    def speak(self, text, utterance_id, on_audio, on_done):
+    def speak(self, text, utterance_id, on_audio, on_done, language=''):
         if not self.tts:
             return None
         speech = FakeSpeech(text, utterance_id, on_audio, on_done)
+        speech.language = language
         self.spoken.append(speech)
         return speech
 
@@ -398,6 +399,33 @@ def test_audio_of_an_apology_or_another_turn_does_not_count_against_the_reply(lo
     for utterance in ('1-apology', '0', '2'):
         coordinator.on_speech_activity(True, utterance, 0.0, 5.0)
     assert not reply.speech_limited and not reply.done.is_set()
+
+
+# ---------------------------------------------------------------- languages
+
+@pytest.mark.parametrize('configured, heard, replied', [
+    ('en', 'fr', 'en'), ('fr', 'en', 'fr'),           # a fixed language whatever was heard
+    ('auto', 'fr', 'fr'), ('auto', 'en', 'en'),       # auto: the language heard ...
+    ('auto', 'de', 'en'), ('auto', '', 'en'),         # ... if replies can be in it
+])
+def test_a_voice_turn_is_spoken_in_the_configured_or_heard_language(loop, configured, heard, replied):
+    source = RecordingSource()
+    coordinator, effects = make(loop, source, language=configured)
+    coordinator.on_transcript('Quelle est la capitale de la France ?', language=heard)
+    assert wait(lambda: len(effects.spoken) == 1)
+    assert source.requests[0].language == replied and effects.spoken[0].language == replied
+
+
+def test_a_session_may_switch_language_between_voice_turns(loop):
+    source = RecordingSource()
+    coordinator, effects = make(loop, source, language='auto')
+    for number, heard in enumerate(('fr', 'en', 'fr'), 1):
+        coordinator.on_transcript('Question?', language=heard)
+        assert wait(lambda: len(effects.spoken) == number)
+        effects.spoken[-1].play()
+        assert wait(lambda: coordinator.active is None)
+    assert [r.language for r in source.requests] == ['fr', 'en', 'fr']
+    assert {r.session_id for r in source.requests} == {'voice'}
 
 
 # ---------------------------------------------------------------- stale events

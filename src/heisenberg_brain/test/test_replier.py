@@ -6,6 +6,7 @@ answer is stored as it is.
 """
 
 import asyncio
+import re
 
 import pytest
 
@@ -142,3 +143,37 @@ def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_serv
     assert ' '.join(sentences) == outcome.text   # what is spoken is exactly the part before the loop
     assert "counting them" in outcome.text and len(set(sentences)) == len(sentences)
     assert sessions.turns('s') == [] and sessions.summary('s') == ''
+
+
+FRENCH_WORDS = {'le', 'la', 'les', 'est', 'de', 'du', 'des', 'un', 'une', 'et', 'en', 'je', 'tu', 'il'}
+ENGLISH_WORDS = {'the', 'is', 'of', 'a', 'an', 'and', 'in', 'it', 'to', 'i', 'you'}
+
+
+def words_of(text: str) -> set[str]:
+    return set(re.findall(r"[a-zà-ÿ]+", text.lower().replace("'", ' ')))
+
+
+def test_a_session_switches_language_between_turns_each_with_its_own_history(llama_server):
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42)
+    sessions = SessionStore(1)   # each turn folds the one before it in its language into the summary
+    asked = [('Quelle est la capitale de la France ?', 'fr'), ('What is the capital of Italy?', 'en'),
+             ("Quelle est la capitale de l'Espagne ?", 'fr')]
+
+    async def conversation():
+        async with LlamaClient(config) as client:
+            replier = Replier(config, client, sessions)
+            return [await replier.reply(ReplyRequest(prompt=prompt, session_id='s', max_tokens=40,
+                                                     language=language), ReplyOutcome())
+                    for prompt, language in asked]
+
+    outcomes = asyncio.run(conversation())
+    print([outcome.text for outcome in outcomes], sessions.summary('s#fr'))
+    for outcome, (_, language) in zip(outcomes, asked):
+        words = words_of(outcome.text)
+        french, english = len(words & FRENCH_WORDS), len(words & ENGLISH_WORDS)
+        assert (french > english) if language == 'fr' else (english > french), outcome.text
+    assert [(turn.user, turn.language) for turn in sessions.turns('s')] == [asked[1]]
+    assert sessions.summary('s') == ''
+    assert [(turn.user, turn.language) for turn in sessions.turns('s#fr')] == [asked[2]]
+    assert sessions.summary('s#fr').startswith(
+        "Earlier: L'utilisateur a dit « Quelle est la capitale de la France ? » et tu as répondu «")

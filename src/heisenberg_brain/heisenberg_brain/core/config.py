@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 
 PROMPT_FORMATS = ('plain', 'chatml', 'llama2', 'server')
 PERSONALITIES = ('concise', 'friendly', 'professional', 'technical', 'robot')
+LANGUAGES = ('en', 'fr')            # the languages replies can be in (prompts, sentences, voices)
+LANGUAGE_MODES = LANGUAGES + ('auto',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +95,9 @@ class BrainConfig:
     skills_namespace: str = dataclasses.field(default='/', metadata=describe(
         "namespace that the skills' relative action, service and topic names resolve under: '/' = the "
         "global one (the robot's own interfaces are rarely under the assistant's namespace)"))
+    language: str = dataclasses.field(default='en', metadata=describe(
+        "language of the replies: en | fr | auto (the language stt heard, per turn: a conversation may "
+        "switch; en for a language without prompts). A Respond goal may name its own; auto gives en"))
     voice_session_id: str = dataclasses.field(default='voice', metadata=describe(
         'history session of spoken turns (Respond goals name their own)'))
     apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=describe(
@@ -123,6 +128,12 @@ class BrainConfig:
     health_period: float = dataclasses.field(default=5.0, metadata=describe(
         'seconds between llama-server health checks for /diagnostics'))
 
+    def reply_language(self, heard: str = '') -> str:
+        """The language of a reply to something heard in `heard` ('' = not known, e.g. a typed goal)."""
+        if self.language != 'auto':
+            return self.language
+        return heard if heard in LANGUAGES else 'en'
+
     def __post_init__(self):
         for name in ('listen_timeout', 'think_timeout', 'speak_stall_timeout', 'error_hold',
                      'health_period'):
@@ -136,6 +147,8 @@ class BrainConfig:
         if self.first_chunk_max_chars and not 16 <= self.first_chunk_max_chars <= self.max_clause_chars:
             raise ValueError(f'first_chunk_max_chars must be 0 or in [16, max_clause_chars], '
                              f'got {self.first_chunk_max_chars}')
+        if self.language not in LANGUAGE_MODES:
+            raise ValueError(f'language must be one of {LANGUAGE_MODES}, got {self.language!r}')
         if not self.voice_session_id:
             raise ValueError('voice_session_id must not be empty')
         if not self.skills_namespace.startswith('/'):

@@ -71,8 +71,11 @@ class ReplyEffects(Protocol):
     def publish_metrics(self, reply: 'ActiveReply') -> None: ...
 
     def speak(self, text: str, utterance_id: str, on_audio: Callable[[], None],
-              on_done: Callable[[], None]) -> Speech | None:
-        """Send text to tts; None when there is no tts. on_done: played, refused or cancelled."""
+              on_done: Callable[[], None], language: str = '') -> Speech | None:
+        """Send text to tts in its language's voice ('' = tts's default); None when there is no tts.
+
+        on_done: played, refused or cancelled.
+        """
 
     def log(self, level: str, message: str) -> None: ...
 
@@ -170,14 +173,14 @@ class ReplyCoordinator:
         self.effects.log('info', f'nothing heard: {reason}')
         self.dispatch(Event.NOTHING_HEARD, detail=reason)
 
-    def on_transcript(self, text: str, speech_end: float = NAN,
-                      endpoint_delay: float = NAN) -> ActiveReply | None:
-        """A final transcript: a voice turn (blank text counts as nothing heard)."""
+    def on_transcript(self, text: str, speech_end: float = NAN, endpoint_delay: float = NAN,
+                      language: str = '') -> ActiveReply | None:
+        """A final transcript heard in language: a voice turn (blank text counts as nothing heard)."""
         if not text.strip():
             self.on_nothing_heard('empty transcript')
             return None
         request = ReplyRequest(prompt=text.strip(), session_id=self.config.voice_session_id, speak=True,
-                               source='voice')
+                               source='voice', language=self.config.reply_language(language))
         self.effects.log('info', f'heard: "{request.prompt}"')
         reply = self.dispatch(Event.TRANSCRIPTION_FINAL, request=request, detail=request.prompt)
         if reply is not None:
@@ -433,7 +436,8 @@ class ReplyCoordinator:
                         reply.speech.remove(holder[0])
                     self._maybe_finish(reply)
 
-            speech = self.effects.speak(text, str(reply.turn_id), lambda: self._on_audio(reply), on_done)
+            speech = self.effects.speak(text, str(reply.turn_id), lambda: self._on_audio(reply), on_done,
+                                        reply.request.language)
             if speech is None:
                 if not reply.unvoiced:  # once per reply, not per sentence
                     self.effects.log('warning', 'no tts "speak" action server: the reply is not voiced')
