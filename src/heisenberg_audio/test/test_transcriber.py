@@ -193,3 +193,42 @@ def test_vad_endpointer_and_whisper_on_a_piper_question(transcriber, speech, mod
     result = transcriber.transcribe(utterance.audio)
     assert 'capital' in result.text.lower() and 'france' in result.text.lower(), result
     assert 'jarvis' not in result.text.lower()
+
+
+@pytest.fixture(scope='module')
+def multilingual(models_dir):
+    """whisper-base, detecting the language (language 'auto' picks it without a model_dir)."""
+    config = dataclasses.replace(CONFIG, language='auto')
+    assert config.resolved_model_dir.name == 'whisper-base'
+    model = Transcriber(dataclasses.replace(config, model_dir=str(models_dir / 'whisper-base')))
+    model.warm_up()
+    return model
+
+
+@pytest.mark.models
+def test_auto_hears_french_spoken_by_espeak_as_french_with_its_probability(multilingual, speech):
+    audio = np.concatenate([speech.say_french('Quelle est la capitale de la France ?'),
+                            np.zeros(3200, np.int16)])
+    result = multilingual.transcribe(audio)
+    assert not result.nothing_heard, result
+    assert result.language == 'fr' and 0.5 < result.language_probability <= 1.0, result
+    assert 'capitale' in normalize(result.text) and 'france' in normalize(result.text), result
+
+
+@pytest.mark.models
+def test_auto_hears_english_as_english(multilingual, speech):
+    result = multilingual.transcribe(np.concatenate([speech.say('What is the capital of France?'),
+                                                     np.zeros(3200, np.int16)]))
+    assert result.language == 'en' and result.language_probability > 0.5, result
+    assert normalize(result.text) == 'what is the capital of france', result
+
+
+@pytest.mark.models
+def test_french_is_forced_with_probability_one_and_read_in_the_short_window(models_dir, speech):
+    config = dataclasses.replace(CONFIG, language='fr')
+    assert config.resolved_model_dir.name == 'whisper-base'
+    model = Transcriber(dataclasses.replace(config, model_dir=str(models_dir / 'whisper-base')))
+    result = model.transcribe(np.concatenate([speech.say_french('Quelle est la capitale de la France ?'),
+                                              np.zeros(3200, np.int16)]))
+    assert (result.language, result.language_probability, model.short_windows) == ('fr', 1.0, 1)
+    assert 'capitale' in normalize(result.text), result

@@ -49,6 +49,7 @@ class Transcription:
     nothing_heard: bool
     reason: str               # why nothing_heard ('' otherwise)
     transcribe_time: float    # seconds spent in whisper
+    language_probability: float = 1.0   # whisper's, when it detected the language; 1 when told
 
     @property
     def only_wake_phrase(self) -> bool:
@@ -127,12 +128,13 @@ class Transcriber:
         self.model = WhisperModel(str(model_dir), device='cpu', compute_type=config.compute_type,
                                   cpu_threads=config.threads, local_files_only=True)
         self.multilingual = bool(self.model.model.is_multilingual)
-        if not self.multilingual and config.language not in ('', 'en'):
+        forced = config.forced_language
+        if not self.multilingual and forced not in ('', 'en'):
             raise ValueError(f"language '{config.language}' needs a multilingual model; "
                              f'{model_dir.name} is English-only (try whisper-base)')
-        if self.multilingual and config.language and config.language not in self.model.supported_languages:
+        if self.multilingual and forced and forced not in self.model.supported_languages:
             raise ValueError(f"language '{config.language}' is not one whisper knows")
-        self.language = config.language or (None if self.multilingual else 'en')
+        self.language = forced or (None if self.multilingual else 'en')
         self.short_windows = 0   # requests encoded in a short window
         if self.language:   # the short window's fixed decoder inputs, made once
             from faster_whisper.tokenizer import Tokenizer
@@ -151,15 +153,15 @@ class Transcriber:
         self.recognize(np.zeros(16000, dtype=np.int16))
         return time.perf_counter() - start
 
-    def recognize(self, audio: np.ndarray) -> tuple[str, str]:
-        """int16 16 kHz audio -> (whisper's raw text, language)."""
+    def recognize(self, audio: np.ndarray) -> tuple[str, str, float]:
+        """int16 16 kHz audio -> (whisper's raw text, language, its probability: 1 when told)."""
         samples = int16_to_float(audio)
         seconds = len(samples) / SAMPLE_RATE
         if self.language and seconds + WINDOW_HEADROOM <= self.config.encoder_window < FULL_WINDOW:
             text = self._recognize_in_short_window(samples)
             if text is not None:
                 self.short_windows += 1
-                return text, self.language
+                return text, self.language, 1.0
         self.full_windows += 1
         segments, info = self.model.transcribe(
             samples, language=self.language, beam_size=self.config.beam_size,
@@ -168,7 +170,7 @@ class Transcriber:
             without_timestamps=True, condition_on_previous_text=False, temperature=0.0,
             vad_filter=False)
         text = ' '.join(segment.text.strip() for segment in segments)
-        return text.strip(), info.language
+        return text.strip(), info.language, 1.0 if self.language else float(info.language_probability)
 
     def _recognize_in_short_window(self, samples: np.ndarray) -> str | None:
         """The text of samples encoded in an encoder_window-long window; None if it looks looped."""
@@ -189,8 +191,8 @@ class Transcriber:
 
     def transcribe(self, audio: np.ndarray) -> Transcription:
         start = time.perf_counter()
-        raw, language = self.recognize(audio)
+        raw, language, probability = self.recognize(audio)
         elapsed = time.perf_counter() - start
         text, reason = clean_text(raw, self.config)
         return Transcription(text=text, raw_text=raw, language=language, nothing_heard=bool(reason),
-                             reason=reason, transcribe_time=elapsed)
+                             reason=reason, transcribe_time=elapsed, language_probability=probability)
