@@ -40,6 +40,9 @@ class SttConfig:
     language: str = dataclasses.field(default='en', metadata=describe(
         "spoken language (ISO 639-1, e.g. 'en', 'fr'), or 'auto' ('' too) = detected per utterance, "
         'with its probability on the transcript (languages other than en need a multilingual model)'))
+    languages: tuple[str, ...] = dataclasses.field(default=('en', 'fr'), metadata=describe(
+        'with language auto: the languages a request is taken to be in (whisper picks the likeliest of '
+        "them: it took espeak-ng's French for Spanish); empty = any language whisper knows"))
     compute_type: str = dataclasses.field(default='int8', metadata=describe(
         f'CTranslate2 compute type on CPU: one of {", ".join(COMPUTE_TYPES)}'))
     beam_size: int = dataclasses.field(default=1, metadata=describe(
@@ -110,6 +113,8 @@ class SttConfig:
         if self.forced_language and not (len(self.language) in (2, 3) and self.language.isalpha()):
             raise ValueError(f"language must be an ISO 639-1 code like 'en' or 'auto' (detect), got "
                              f"'{self.language}'")
+        if any(not (len(lang) in (2, 3) and lang.isalpha()) for lang in self.languages):
+            raise ValueError(f"languages must be ISO 639-1 codes like 'en', got {list(self.languages)}")
         if not 0.0 < self.vad_threshold < 1.0:
             raise ValueError(f'vad_threshold must be in (0, 1), got {self.vad_threshold}')
         if not 0.0 < self.smart_turn_threshold < 1.0:
