@@ -57,7 +57,9 @@ def make_sample(path: Path, text: str, voice: Path = MODELS / 'piper' / 'en_US-j
     if french:
         from heisenberg_audio.core.audio_format import int16_to_float
         from heisenberg_audio.core.tts.voices import EspeakVoice
-        parts += [pad[:8000], int16_to_float(EspeakVoice('fr', 16000).synthesize(french))]
+        # A pause after the wake phrase: told French, whisper wrote only 'Hey Jarvis!' for both
+        # said 0.5 s apart in one utterance; after 1.5 s the question is an utterance of its own.
+        parts += [pad, pad[:8000], int16_to_float(EspeakVoice('fr', 16000).synthesize(french))]
     pcm = (np.clip(np.concatenate([*parts, pad, pad]), -1, 1) * 32767).astype(np.int16)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), 'wb') as out:
@@ -176,10 +178,10 @@ def main(argv=None) -> int:
             for line in graph.poll():
                 print(f'[graph] {line}', flush=True)
             if once and turn_over(monitor, started):
-                failed = [m for m in monitor.of('metrics', started) if m.finish_reason == 'error']
-                if failed:
-                    print('[graph] the question was not answered (the error is above); stopping',
-                          file=sys.stderr)
+                metrics = monitor.of('metrics', started)
+                if not metrics or any(m.finish_reason == 'error' for m in metrics):
+                    why = 'the error is above' if metrics else 'nothing was heard'
+                    print(f'[graph] the question was not answered ({why}); stopping', file=sys.stderr)
                     return 1
                 break
             if once and time.monotonic() - started > args.timeout:
