@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from heisenberg_brain.core.llama_server import free_port
+from heisenberg_brain.core.loops import find_loop
 from heisenberg_bringup.graph import Graph
 from heisenberg_bringup.monitor import GraphMonitor
 from heisenberg_testing.graph_params import graph_overrides
@@ -114,12 +115,15 @@ def test_a_french_question_is_heard_in_french_and_answered_aloud_in_french(turns
     turn = turns['fr']
     print(vars(turn))
     assert (turn.transcript.language, turn.transcript.language_probability) == ('fr', 1.0)
-    assert 'capitale' in turn.transcript.text.lower() and 'france' in turn.transcript.text.lower()
+    # espeak-ng's « France » is often heard as « force »: the question's other words must be there.
+    assert re.search(r'quelle est la capitale de la \w+', turn.transcript.text.lower()), turn.transcript.text
     assert turn.states[-1] == 'IDLE' and 'SPEAKING' in turn.states
     assert language_of(turn.reply) == 'fr', turn.reply
-    # What was played is that reply in French: Whisper, told it is French, writes it down again.
-    assert language_of(turn.spoken) == 'fr' and similarity(turn.spoken, turn.reply) >= 0.6, \
-        (turn.spoken, turn.reply)
+    # What was said is the reply up to a loop, if it looped (the reply topic streams every token;
+    # SmolLM2 said « La capitale de la force est la capitale de la force. » twice), in French:
+    # Whisper, told it is French, writes it down again.
+    said = turn.reply[:loop.cut] if (loop := find_loop(turn.reply)) else turn.reply
+    assert language_of(turn.spoken) == 'fr' and similarity(turn.spoken, said) >= 0.6, (turn.spoken, said)
 
 
 @pytest.mark.xfail(strict=True, reason='SmolLM2-135M, the default model, answers « La capitale de la France '
