@@ -89,6 +89,7 @@ command -v make >/dev/null || need+=(make)
 libs="$(ldconfig -p 2>/dev/null || true)"   # not piped into grep -q: pipefail + SIGPIPE
 grep -q libportaudio.so.2 <<<"$libs" || need+=(libportaudio2)
 grep -q libsndfile.so.1 <<<"$libs" || need+=(libsndfile1)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)   # the French voice (no French Piper voice is shipped)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive quiet apt-get update || fail "apt-get update"

@@ -193,3 +193,44 @@ def test_vad_endpointer_and_whisper_on_a_piper_question(transcriber, speech, mod
     result = transcriber.transcribe(utterance.audio)
     assert 'capital' in result.text.lower() and 'france' in result.text.lower(), result
     assert 'jarvis' not in result.text.lower()
+
+
+@pytest.fixture(scope='module')
+def multilingual(models_dir):
+    """whisper-base, detecting the language (language 'auto' picks it without a model_dir)."""
+    config = dataclasses.replace(CONFIG, language='auto')
+    assert config.resolved_model_dir.name == 'whisper-base'
+    model = Transcriber(dataclasses.replace(config, model_dir=str(models_dir / 'whisper-base')))
+    model.warm_up()
+    return model
+
+
+@pytest.mark.models
+def test_auto_detects_among_the_configured_languages_only(multilingual, models_dir, speech):
+    # espeak-ng's French is hard on whisper-base: unrestricted it hears Spanish ('que le la capital
+    # de la voz', es 0.49, en 0.15, fr below 0.09); restricted, the likelier of en and fr.
+    audio = np.concatenate([speech.say_french('Quelle est la capitale de la France ?'),
+                            np.zeros(3200, np.int16)])
+    anything = Transcriber(dataclasses.replace(multilingual.config, languages=()))
+    assert anything.transcribe(audio).language not in ('en', 'fr')
+    result = multilingual.transcribe(audio)
+    assert result.language in ('en', 'fr') and 0 < result.language_probability < 1, result
+
+
+@pytest.mark.models
+def test_auto_hears_english_as_english(multilingual, speech):
+    result = multilingual.transcribe(np.concatenate([speech.say('What is the capital of France?'),
+                                                     np.zeros(3200, np.int16)]))
+    assert result.language == 'en' and result.language_probability > 0.5, result
+    assert normalize(result.text) == 'what is the capital of france', result
+
+
+@pytest.mark.models
+def test_french_is_forced_with_probability_one_and_read_in_the_short_window(models_dir, speech):
+    config = dataclasses.replace(CONFIG, language='fr')
+    assert config.resolved_model_dir.name == 'whisper-base'
+    model = Transcriber(dataclasses.replace(config, model_dir=str(models_dir / 'whisper-base')))
+    result = model.transcribe(np.concatenate([speech.say_french('Quelle est la capitale de la France ?'),
+                                              np.zeros(3200, np.int16)]))
+    assert (result.language, result.language_probability, model.short_windows) == ('fr', 1.0, 1)
+    assert 'capitale' in normalize(result.text), result

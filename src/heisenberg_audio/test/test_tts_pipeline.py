@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceConfig
+from heisenberg_audio.core.tts.voices import Voices
 from heisenberg_audio.core.tts.pipeline import Outcome, SpeakJob, SpeechPipeline
 
 pytestmark = pytest.mark.models
@@ -50,15 +51,15 @@ class BrokenVoice:
         self.voice = voice
         self.output_sample_rate = voice.output_sample_rate
 
-    def sentences(self, text):
+    def sentences(self, text, language=''):
         if 'break' in text:
             raise RuntimeError('voice exploded')
-        return self.voice.sentences(text)
+        return self.voice.sentences(text, language)
 
 
 @pytest.fixture(scope='module')
 def voice(models_dir):
-    return Synthesizer(VoiceConfig(), RATE, base_dir=models_dir)
+    return Voices(Synthesizer(VoiceConfig(), RATE, base_dir=models_dir))
 
 
 @pytest.fixture

@@ -146,6 +146,7 @@ def test_a_new_goal_preempts_the_running_one(session):
     ({'prompt': '   \n'}, 'empty'),
     ({'prompt': 'hi', 'personality': 'sarcastic'}, "unknown personality 'sarcastic'"),
     ({'prompt': 'hi', 'max_tokens': -3}, 'max_tokens'),
+    ({'prompt': 'hi', 'language': 'de'}, "unknown language 'de': use one of en, fr"),
 ])
 def test_bad_goals_abort_with_a_clear_error(session, goal, message):
     result, feedback = session.ask(**goal)
@@ -153,6 +154,14 @@ def test_bad_goals_abort_with_a_clear_error(session, goal, message):
     assert result.result.finish_reason == 'error'
     assert message in result.result.error
     assert feedback == []
+
+
+def test_a_goal_in_french_is_answered_in_french(session):
+    result, _ = session.ask('Quelle est la capitale de la France ?', language='fr', max_tokens=30,
+                            session_id='fr')
+    assert result.status == GoalStatus.STATUS_SUCCEEDED
+    words = set(result.result.text.lower().replace("'", ' ').split())
+    assert {'la', 'de', 'est'} <= words, result.result.text
 
 
 def test_every_personality_answers(session):

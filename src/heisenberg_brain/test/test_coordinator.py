@@ -102,10 +102,11 @@ class Recorder:
     def publish_metrics(self, reply):
         self.metrics.append(reply.outcome.finish_reason or 'cancelled')
 
-    def speak(self, text, utterance_id, on_audio, on_done):
+    def speak(self, text, utterance_id, on_audio, on_done, language=''):
         if not self.tts:
             return None
         speech = FakeSpeech(text, utterance_id, on_audio, on_done)
+        speech.language = language
         self.spoken.append(speech)
         return speech
 
@@ -357,6 +358,94 @@ def test_a_stalled_reply_times_out_into_an_apology(loop):
     assert effects.states[-1] == ('ERROR', 'STATE_TIMEOUT')
     assert wait(reply.done.is_set) and reply.outcome.finish_reason == 'cancelled'
     assert [s.utterance_id for s in effects.spoken] == ['1-apology']
+
+
+# ---------------------------------------------------------------- bounds on a spoken reply
+
+class RecordingSource(ScriptedSource):
+    """Also keeps the requests it was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requests = []
+
+    async def reply(self, request, outcome, on_token, on_sentence):
+        self.requests.append(request)
+        return await super().reply(request, outcome, on_token, on_sentence)
+
+
+@pytest.mark.parametrize('speak, asked, given', [
+    (True, 0, 64),        # the default (llm.max_tokens 512) is bounded
+    (True, 1000, 64),
+    (True, 20, 20),       # a goal may ask for fewer
+    (False, 0, 0),        # a silent goal keeps llm.max_tokens (0 = the replier's default)
+    (False, 1000, 1000),
+])
+def test_a_reply_to_be_spoken_asks_for_at_most_max_spoken_tokens(loop, speak, asked, given):
+    source = RecordingSource()
+    coordinator, _ = make(loop, source, max_spoken_tokens=64)
+    thread, box = run_goal(coordinator, speak=speak, max_tokens=asked)
+    thread.join(WAIT)
+    assert [r.max_tokens for r in source.requests] == [given]
+
+
+def test_a_voice_turn_asks_for_at_most_max_spoken_tokens(loop):
+    source = RecordingSource()
+    coordinator, _ = make(loop, source, max_spoken_tokens=64)
+    coordinator.on_transcript('Tell me everything.')
+    assert source.started.wait(WAIT) and source.requests[0].max_tokens == 64
+
+
+def test_a_reply_is_stopped_after_max_speech_seconds_of_audio(loop):
+    source = ScriptedSource(('One.', ' Two.', ' Three.', ' Four.'), hold=True)
+    coordinator, effects = make(loop, source, max_speech_seconds=2.0)
+    reply = coordinator.on_transcript('Count for ever.')
+    assert wait(lambda: len(effects.spoken) == 3)          # the last token is held: still generating
+    for _ in range(10):                                   # tts reports 0.1 s chunks of the first sentence
+        coordinator.on_speech_activity(True, '1', 0.0, 0.1)
+    assert effects.state_names()[-1] == 'SPEAKING' and not effects.spoken[0].cancelled
+    for _ in range(10):
+        coordinator.on_speech_activity(True, '1', 0.0, 0.1)
+    assert wait(reply.done.is_set)
+    assert all(speech.cancelled for speech in effects.spoken)   # flushed, also the unplayed ones
+    assert reply.outcome.finish_reason == 'length' and reply.outcome.text == 'One. Two. Three.'
+    assert effects.states[-1] == ('IDLE', 'SPEECH_FINISHED') and coordinator.active is None
+    assert effects.metrics == ['length']
+
+
+def test_audio_of_an_apology_or_another_turn_does_not_count_against_the_reply(loop):
+    coordinator, effects = make(loop, ScriptedSource(hold=True), max_speech_seconds=1.0)
+    reply = coordinator.on_transcript('Hello?')
+    for utterance in ('1-apology', '0', '2'):
+        coordinator.on_speech_activity(True, utterance, 0.0, 5.0)
+    assert not reply.speech_limited and not reply.done.is_set()
+
+
+# ---------------------------------------------------------------- languages
+
+@pytest.mark.parametrize('configured, heard, replied', [
+    ('en', 'fr', 'en'), ('fr', 'en', 'fr'),           # a fixed language whatever was heard
+    ('auto', 'fr', 'fr'), ('auto', 'en', 'en'),       # auto: the language heard ...
+    ('auto', 'de', 'en'), ('auto', '', 'en'),         # ... if replies can be in it
+])
+def test_a_voice_turn_is_spoken_in_the_configured_or_heard_language(loop, configured, heard, replied):
+    source = RecordingSource()
+    coordinator, effects = make(loop, source, language=configured)
+    coordinator.on_transcript('Quelle est la capitale de la France ?', language=heard)
+    assert wait(lambda: len(effects.spoken) == 1)
+    assert source.requests[0].language == replied and effects.spoken[0].language == replied
+
+
+def test_a_session_may_switch_language_between_voice_turns(loop):
+    source = RecordingSource()
+    coordinator, effects = make(loop, source, language='auto')
+    for number, heard in enumerate(('fr', 'en', 'fr'), 1):
+        coordinator.on_transcript('Question?', language=heard)
+        assert wait(lambda: len(effects.spoken) == number)
+        effects.spoken[-1].play()
+        assert wait(lambda: coordinator.active is None)
+    assert [r.language for r in source.requests] == ['fr', 'en', 'fr']
+    assert {r.session_id for r in source.requests} == {'voice'}
 
 
 # ---------------------------------------------------------------- stale events

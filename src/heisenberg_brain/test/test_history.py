@@ -136,6 +136,17 @@ SUMMARY_TABLE = [
     ([Turn('Steps:\n1. Go.', 'Fine')], 'Earlier: The user said "Steps:" and you replied "Fine".'),
     ([Turn('a', 'b'), Turn('c', 'd')],
      'Earlier: The user said "a" and you replied "b". The user said "c" and you replied "d".'),
+    # A turn's fact is in the language it was said in; a session may switch between turns.
+    ([Turn('Quelle est la capitale de la France ? Et de l\'Espagne ?', 'Paris. Madrid.', 'fr')],
+     "Earlier: L'utilisateur a dit « Quelle est la capitale de la France ? » et tu as répondu « Paris. »"),
+    ([Turn('Raconte une histoire.', '', 'fr')],
+     "Earlier: L'utilisateur a dit « Raconte une histoire. » et tu n'as pas répondu."),
+    ([Turn('', 'Bonjour !', 'fr')], "Earlier: L'utilisateur n'a rien dit et tu as répondu « Bonjour ! »"),
+    ([Turn('Il a dit « salut » à M. Martin.', 'Bien', 'fr')],
+     "Earlier: L'utilisateur a dit « Il a dit 'salut' à M. Martin. » et tu as répondu « Bien »."),
+    ([Turn('Hello.', 'Hi.'), Turn('Bonjour.', 'Salut.', 'fr')],
+     'Earlier: The user said "Hello." and you replied "Hi." '
+     "L'utilisateur a dit « Bonjour. » et tu as répondu « Salut. »"),
 ]
 
 
@@ -151,6 +162,23 @@ def test_summary_is_bounded_and_keeps_the_newest_facts():
     assert summary.startswith('Earlier: The user said "Question number ')
     assert summary.endswith('"Question number 19?" and you replied "Answer number 19."')
     assert 'number 0?' not in summary
+
+
+def test_a_bounded_summary_of_both_languages_cuts_at_a_fact_of_either():
+    turns = [Turn(f'Question {i} ?', f'Réponse {i}.', 'fr') if i % 2
+             else Turn(f'Question {i}?', f'Answer {i}.') for i in range(12)]
+    summary = summarize_turns(turns, max_chars=160)
+    assert len(summary) <= 160
+    body = summary[len('Earlier: '):]
+    assert body.startswith(('The user said "Question ', "L'utilisateur a dit « Question "))
+    assert body.endswith("« Question 11 ? » et tu as répondu « Réponse 11. »")
+
+
+def test_a_session_keeps_each_turns_language():
+    store = SessionStore(4)
+    store.add('s', 'Hello.', 'Hi.')
+    store.add('s', 'Bonjour.', 'Salut.', 'fr')
+    assert [turn.language for turn in store.turns('s')] == ['en', 'fr']
 
 
 def test_long_first_sentences_are_shortened():

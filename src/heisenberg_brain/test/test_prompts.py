@@ -2,7 +2,7 @@
 
 import pytest
 
-from heisenberg_brain.core.config import PERSONALITIES, PROMPT_FORMATS
+from heisenberg_brain.core.config import LANGUAGES, PERSONALITIES, PROMPT_FORMATS
 from heisenberg_brain.core.prompts import PERSONALITY_PROMPTS, PromptBuilder, Turn
 
 HISTORY = [Turn('Hi.', 'Hello!'), Turn('My name is Ada.', 'Nice to meet you, Ada.')]
@@ -77,7 +77,7 @@ def test_messages_carry_summary_in_system_and_turns_in_order():
 
 def test_messages_without_summary_have_the_personality_prompt():
     messages = PromptBuilder('server').messages([], 'Hello', 'robot')
-    assert messages == [{'role': 'system', 'content': PERSONALITY_PROMPTS['robot']},
+    assert messages == [{'role': 'system', 'content': PERSONALITY_PROMPTS['en']['robot']},
                         {'role': 'user', 'content': 'Hello'}]
 
 
@@ -115,16 +115,62 @@ def test_custom_system_prompt_wins_over_personality():
 @pytest.mark.parametrize('personality', PERSONALITIES)
 def test_each_personality_is_one_short_instruction_with_a_length(personality):
     text = PromptBuilder('chatml').system_text(personality)
-    assert text == PERSONALITY_PROMPTS[personality]
+    assert text == PERSONALITY_PROMPTS['en'][personality]
     assert text.startswith('You are Heisenberg') and len(text) <= 160
     assert 'short sentence' in text
 
 
+@pytest.mark.parametrize('personality', PERSONALITIES)
+def test_each_personality_in_french_says_to_answer_in_french_shortly(personality):
+    text = PromptBuilder('chatml').system_text(personality, 'fr')
+    assert text == PERSONALITY_PROMPTS['fr'][personality]
+    assert text.startswith('Tu es Heisenberg') and len(text) <= 170
+    assert 'en français' in text and 'phrase' in text
+
+
 def test_personalities_match_config_and_differ():
-    assert tuple(PERSONALITY_PROMPTS) == PERSONALITIES
-    assert len(set(PERSONALITY_PROMPTS.values())) == len(PERSONALITIES)
-    assert 'one short sentence' in PERSONALITY_PROMPTS['concise']
-    assert 'never pretend' in PERSONALITY_PROMPTS['robot']
+    assert tuple(PERSONALITY_PROMPTS) == LANGUAGES
+    for language in LANGUAGES:
+        assert tuple(PERSONALITY_PROMPTS[language]) == PERSONALITIES
+        assert len(set(PERSONALITY_PROMPTS[language].values())) == len(PERSONALITIES)
+    assert 'one short sentence' in PERSONALITY_PROMPTS['en']['concise']
+    assert 'never pretend' in PERSONALITY_PROMPTS['en']['robot']
+    assert 'une phrase courte' in PERSONALITY_PROMPTS['fr']['concise']
+    assert 'ne prétends jamais' in PERSONALITY_PROMPTS['fr']['robot']
+
+
+FRENCH_TABLE = [
+    # (turns, summary, expected chatml prompt) — concise personality in French, question in French.
+    ([], '',
+     '<|im_start|>system\nTu es Heisenberg, un assistant vocal serviable. Réponds en français, en une phrase '
+     'courte.<|im_end|>\n<|im_start|>user\nQuelle est la capitale de la France ?<|im_end|>\n'
+     '<|im_start|>assistant\n'),
+    ([Turn('Je m\'appelle Ada.', 'Enchanté, Ada.', 'fr')],
+     'Earlier: The user said "I live in Oslo." and you replied "Oslo is lovely."',
+     '<|im_start|>system\nTu es Heisenberg, un assistant vocal serviable. Réponds en français, en une phrase '
+     'courte.\n\nPlus tôt : The user said "I live in Oslo." and you replied "Oslo is lovely."<|im_end|>\n'
+     '<|im_start|>user\nJe m\'appelle Ada.<|im_end|>\n<|im_start|>assistant\nEnchanté, Ada.<|im_end|>\n'
+     '<|im_start|>user\nQuelle est la capitale de la France ?<|im_end|>\n<|im_start|>assistant\n'),
+]
+
+
+@pytest.mark.parametrize('turns, summary, expected', FRENCH_TABLE)
+def test_a_french_prompt_has_the_french_personality_and_summary_label(turns, summary, expected):
+    prompt = PromptBuilder('chatml').render(turns, 'Quelle est la capitale de la France ?', 'concise',
+                                            summary, 'fr')
+    assert prompt == expected
+
+
+def test_the_same_history_is_shown_in_english_with_the_english_label():
+    messages = PromptBuilder('server').messages([Turn('Salut.', 'Bonjour !', 'fr')], 'Hello', 'concise',
+                                                SUMMARY, 'en')
+    assert messages[0]['content'] == f"{PERSONALITY_PROMPTS['en']['concise']}\n\n{SUMMARY}"
+    assert [m['content'] for m in messages[1:]] == ['Salut.', 'Bonjour !', 'Hello']
+
+
+def test_an_unknown_language_names_the_allowed_ones():
+    with pytest.raises(ValueError, match='en.*fr'):
+        PromptBuilder('chatml').system_text('concise', 'de')
 
 
 def test_every_config_format_is_known():

@@ -6,12 +6,14 @@ answer is stored as it is.
 """
 
 import asyncio
+import re
 
 import pytest
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llm_client import LlamaClient
+from heisenberg_brain.core.loops import find_loop
 from heisenberg_brain.core.replier import CUT_OFF_MARK, Replier, ReplyOutcome, ReplyRequest
 
 pytestmark = pytest.mark.llm
@@ -110,3 +112,68 @@ def test_the_next_turn_is_read_ahead_so_a_fold_costs_only_the_question(llama_ser
     assert '' not in summaries[1:] and len(set(summaries)) == 5, summaries   # each turn folded
     for prompt_n, question_tokens, _ in read[1:]:
         assert prompt_n <= question_tokens + 8, read
+
+
+# With this system prompt SmolLM2-135M at temperature 0 answers "The stars. They're a celestial
+# wonder. I'm counting them. I'm counting them. ..." until max_tokens.
+LOOPING_SYSTEM_PROMPT = 'You are Heisenberg, a helpful voice assistant.'
+LOOPING_QUESTION = 'Count the stars.'
+
+
+def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_server):
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42,
+                       system_prompt=LOOPING_SYSTEM_PROMPT)
+    sessions = SessionStore(5)
+    tokens, sentences = [], []
+
+    async def ask():
+        async with LlamaClient(config) as client:
+            replier = Replier(config, client, sessions)
+            return await replier.reply(ReplyRequest(prompt=LOOPING_QUESTION, session_id='s', max_tokens=160),
+                                       ReplyOutcome(), on_token=lambda token: tokens.append(token.text),
+                                       on_sentence=sentences.append)
+
+    outcome = asyncio.run(ask())
+    streamed = ''.join(tokens)
+    print(repr(streamed), repr(outcome.text), sentences)
+    assert outcome.finish_reason == 'loop'
+    assert find_loop(streamed) is not None and find_loop(outcome.text) is None
+    assert streamed.startswith(outcome.text) and len(outcome.text) < len(streamed)
+    assert outcome.token_count < 160          # the stream was closed, not read to max_tokens
+    assert ' '.join(sentences) == outcome.text   # what is spoken is exactly the part before the loop
+    assert "counting them" in outcome.text and len(set(sentences)) == len(sentences)
+    assert sessions.turns('s') == [] and sessions.summary('s') == ''
+
+
+FRENCH_WORDS = {'le', 'la', 'les', 'est', 'de', 'du', 'des', 'un', 'une', 'et', 'en', 'je', 'tu', 'il'}
+ENGLISH_WORDS = {'the', 'is', 'of', 'a', 'an', 'and', 'in', 'it', 'to', 'i', 'you'}
+
+
+def words_of(text: str) -> set[str]:
+    return set(re.findall(r"[a-zà-ÿ]+", text.lower().replace("'", ' ')))
+
+
+def test_a_session_switches_language_between_turns_each_with_its_own_history(llama_server):
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42)
+    sessions = SessionStore(1)   # each turn folds the one before it in its language into the summary
+    asked = [('Quelle est la capitale de la France ?', 'fr'), ('What is the capital of Italy?', 'en'),
+             ("Quelle est la capitale de l'Espagne ?", 'fr')]
+
+    async def conversation():
+        async with LlamaClient(config) as client:
+            replier = Replier(config, client, sessions)
+            return [await replier.reply(ReplyRequest(prompt=prompt, session_id='s', max_tokens=40,
+                                                     language=language), ReplyOutcome())
+                    for prompt, language in asked]
+
+    outcomes = asyncio.run(conversation())
+    print([outcome.text for outcome in outcomes], sessions.summary('s#fr'))
+    for outcome, (_, language) in zip(outcomes, asked):
+        words = words_of(outcome.text)
+        french, english = len(words & FRENCH_WORDS), len(words & ENGLISH_WORDS)
+        assert (french > english) if language == 'fr' else (english > french), outcome.text
+    assert [(turn.user, turn.language) for turn in sessions.turns('s')] == [asked[1]]
+    assert sessions.summary('s') == ''
+    assert [(turn.user, turn.language) for turn in sessions.turns('s#fr')] == [asked[2]]
+    assert sessions.summary('s#fr').startswith(
+        "Earlier: L'utilisateur a dit « Quelle est la capitale de la France ? » et tu as répondu «")

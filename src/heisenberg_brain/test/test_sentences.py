@@ -126,9 +126,38 @@ SPLIT_TABLE = [
      {'first_chunk_max_chars': 32}),
 ]
 
+# French: « M. », « Mme », « etc. », guillemets (with their inner spaces), the space before ? and !
+# (also a no-break or narrow no-break one), decimal commas.
+FRENCH_SPLIT_TABLE = [
+    ('Bonjour ! Comment allez-vous ? Très bien.', ['Bonjour !', 'Comment allez-vous ?', 'Très bien.'], {}),
+    ('Vraiment\u202f? Oui\u00a0! Bien sûr.', ['Vraiment ?', 'Oui !', 'Bien sûr.'], {}),
+    ('M. Dupont et Mme Durand sont là. Entrez.', ['M. Dupont et Mme Durand sont là.', 'Entrez.'], {}),
+    ('Mme. Curie est née en 1867. Elle a eu deux prix Nobel.',
+     ['Mme. Curie est née en 1867.', 'Elle a eu deux prix Nobel.'], {}),
+    ('MM. Martin et Petit arrivent. Mlle. Roux aussi.',
+     ['MM. Martin et Petit arrivent.', 'Mlle. Roux aussi.'], {}),
+    ('Des pommes, des poires, etc. Le reste aussi.', ['Des pommes, des poires, etc. Le reste aussi.'], {}),
+    ('Voir le chap. 3 et cf. la note. Fin.', ['Voir le chap. 3 et cf. la note.', 'Fin.'], {}),
+    ('Il a dit « Bonjour. » Puis il est parti.', ['Il a dit « Bonjour. »', 'Puis il est parti.'], {}),
+    ('« Paris est la capitale. » Oui.', ['« Paris est la capitale. »', 'Oui.'], {}),
+    ('Il a crié « Stop ! » Puis il a couru.', ['Il a crié « Stop ! »', 'Puis il a couru.'], {}),
+    ('Il a dit «Bonjour.» Puis il est parti.', ['Il a dit «Bonjour.»', 'Puis il est parti.'], {}),
+    ('Pi vaut environ 3,14159. Il ne finit jamais.', ['Pi vaut environ 3,14159.', 'Il ne finit jamais.'], {}),
+    ('Il fait 21,5 degrés, avec du soleil. Bien.', ['Il fait 21,5 degrés,', 'avec du soleil.', 'Bien.'],
+     {'first_clause_min_chars': 5}),
+    ('Cela coûte 1 234,50 euros. Merci.', ['Cela coûte 1 234,50 euros.', 'Merci.'],
+     {'first_clause_min_chars': 5}),
+    ('Attention : le sol est glissant. Merci.', ['Attention : le sol est glissant.', 'Merci.'], {}),
+    ('Quelle heure est-il ? il est midi.', ['Quelle heure est-il ? il est midi.'], {}),
+    ("La capitale de la France est Paris. C'est une grande ville.",
+     ['La capitale de la France est Paris.', "C'est une grande ville."], {}),
+    ('Eh bien… peut-être. Je ne sais pas.', ['Eh bien… peut-être.', 'Je ne sais pas.'], {}),
+    ('À bientôt ! À demain.', ['À bientôt !', 'À demain.'], {}),
+]
+
 
 @pytest.mark.parametrize('feeder', FEEDERS)
-@pytest.mark.parametrize('text, expected, options', SPLIT_TABLE)
+@pytest.mark.parametrize('text, expected, options', SPLIT_TABLE + FRENCH_SPLIT_TABLE)
 def test_split_table(text, expected, options, feeder):
     chunks = split_all(FEEDERS[feeder](text), **options)
     assert chunks == expected

@@ -6,7 +6,8 @@
 
 Each part runs the real model the way the nodes do: llama-server serves the GGUF and
 generates a few tokens; Piper speaks the sample question; openWakeWord hears "Hey Jarvis"
-in it; Whisper transcribes it. One line per part; a failing part is named with its reason
+in it; Whisper transcribes it; espeak-ng speaks the French sample and the multilingual
+Whisper, told it is French, hears it. One line per part; a failing part is named with its reason
 (for llama-server: how it ended and the last lines of its log) and the exit code is 1.
 """
 
@@ -25,12 +26,14 @@ from typing import Callable
 
 import numpy as np
 
-from heisenberg_bringup.run_assistant import SAMPLE_QUESTION as SAMPLE  # the run script's sample
+from heisenberg_bringup.run_assistant import FRENCH_QUESTION  # the run script's samples
+from heisenberg_bringup.run_assistant import SAMPLE_QUESTION as SAMPLE
 
 HEARD_WORDS = ('capital', 'france')
-PARTS = ('llama', 'piper', 'wake_word', 'whisper')
+FRENCH_WORDS = ('capitale',)   # 'France' is heard as 'force' at times
+PARTS = ('llama', 'piper', 'wake_word', 'whisper', 'french')
 LABELS = {'llama': 'llama-server', 'piper': 'Piper voice', 'wake_word': 'openWakeWord',
-          'whisper': 'Whisper'}
+          'whisper': 'Whisper', 'french': 'French (espeak-ng, whisper-base)'}
 
 
 class CheckFailed(RuntimeError):
@@ -121,6 +124,23 @@ def check_whisper(ctx: Context) -> str:
     return f'{transcriber.model_dir.name} heard {heard!r}'
 
 
+def check_french(ctx: Context) -> str:
+    from heisenberg_audio.core.stt.config import SttConfig
+    from heisenberg_audio.core.stt.transcriber import Transcriber
+    from heisenberg_audio.core.tts.voices import EspeakVoice
+
+    voice = EspeakVoice('fr', 16000)
+    silence = np.zeros(16000, dtype=np.int16)
+    transcription = Transcriber(SttConfig(language='fr')).transcribe(
+        np.concatenate([silence, voice.synthesize(FRENCH_QUESTION), silence]))
+    heard = transcription.text.lower()
+    if transcription.language != 'fr' or not all(word in heard for word in FRENCH_WORDS):
+        raise CheckFailed(f'whisper-base heard {transcription.text!r} ({transcription.language}) for '
+                          f'{voice.name} saying {FRENCH_QUESTION!r}')
+    return (f'{voice.name} spoke, whisper-base heard {transcription.text!r} '
+            f'({transcription.language} {transcription.language_probability:.2f})')
+
+
 def _needs_speech(ctx: Context) -> np.ndarray:
     if ctx.speech is None:
         check_piper(ctx)
@@ -128,7 +148,8 @@ def _needs_speech(ctx: Context) -> np.ndarray:
 
 
 CHECKS: dict[str, Callable[[Context], str]] = {
-    'llama': check_llama, 'piper': check_piper, 'wake_word': check_wake_word, 'whisper': check_whisper}
+    'llama': check_llama, 'piper': check_piper, 'wake_word': check_wake_word, 'whisper': check_whisper,
+    'french': check_french}
 
 
 def run(parts, ctx: Context, out=print) -> list[str]:

@@ -30,6 +30,7 @@ from heisenberg_bringup.monitor import GraphMonitor
 ROOT = Path(os.environ.get('HEISENBERG_ROOT', Path.cwd()))
 MODELS = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
 SAMPLE_QUESTION = 'Hey Jarvis. What is the capital of France?'
+FRENCH_QUESTION = 'Quelle est la capitale de la France ?'   # after "Hey Jarvis." in English
 
 
 def has_microphone() -> bool:
@@ -40,15 +41,26 @@ def has_microphone() -> bool:
         return False
 
 
-def make_sample(path: Path, text: str, voice: Path = MODELS / 'piper' / 'en_US-joe-medium.onnx') -> Path:
-    """Speak text with the Piper voice into a 16 kHz WAV (silence around it, like a room)."""
+def make_sample(path: Path, text: str, voice: Path = MODELS / 'piper' / 'en_US-joe-medium.onnx',
+                french: str = '') -> Path:
+    """Speak text with the Piper voice into a 16 kHz WAV (silence around it, like a room).
+
+    french: a question said after text by espeak-ng's French voice (the robot's French voice).
+    """
     from piper import PiperVoice
     import soxr
     chunks = list(PiperVoice.load(str(voice)).synthesize(text))
     audio = np.concatenate([chunk.audio_float_array for chunk in chunks])
     audio = soxr.resample(audio, chunks[0].sample_rate, 16000)
     pad = np.zeros(16000, dtype=np.float32)
-    pcm = (np.clip(np.concatenate([pad, audio, pad, pad]), -1, 1) * 32767).astype(np.int16)
+    parts = [pad, audio]
+    if french:
+        from heisenberg_audio.core.audio_format import int16_to_float
+        from heisenberg_audio.core.tts.voices import EspeakVoice
+        # A pause after the wake phrase: told French, whisper wrote only 'Hey Jarvis!' for both
+        # said 0.5 s apart in one utterance; after 1.5 s the question is an utterance of its own.
+        parts += [pad, pad[:8000], int16_to_float(EspeakVoice('fr', 16000).synthesize(french))]
+    pcm = (np.clip(np.concatenate([*parts, pad, pad]), -1, 1) * 32767).astype(np.int16)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), 'wb') as out:
         out.setnchannels(1)
@@ -63,7 +75,11 @@ def parse_args(argv=None):
     parser.add_argument('--source', choices=('auto', 'mic', 'file'), default='auto',
                         help='audio source; auto = the microphone if there is one, else a sample file')
     parser.add_argument('--file', type=Path, help='WAV/FLAC to play as the microphone (default: a sample)')
-    parser.add_argument('--question', default=SAMPLE_QUESTION, help='text of the generated sample')
+    parser.add_argument('--question', help='text of the generated sample (default: the capital of France, '
+                        'asked in English, or after "Hey Jarvis." in French by espeak-ng with --language fr)')
+    parser.add_argument('--language', choices=('en', 'fr', 'auto'),
+                        help="what the assistant listens for and answers in (default: the config file's, "
+                        'en); auto = the language it heard, per turn')
     parser.add_argument('--params-file', type=Path, default=ROOT / 'config' / 'assistant.yaml')
     parser.add_argument('--model', help='GGUF for llama-server (default: the config file\'s)')
     parser.add_argument('--personality', help='concise | friendly | professional | technical | robot')
@@ -126,14 +142,21 @@ def main(argv=None) -> int:
     record_dir = args.out / 'replies'
     overrides = {'capture': {'source': source}, 'tts': {'record_dir': str(record_dir)}}
     if source == 'file':
-        audio_file = args.file or make_sample(args.out / 'sample_question.wav', args.question)
+        french = args.language == 'fr' and args.question is None
+        question = f'Hey Jarvis. {FRENCH_QUESTION}' if french else args.question or SAMPLE_QUESTION
+        audio_file = args.file or (
+            make_sample(args.out / 'sample_question_fr.wav', 'Hey Jarvis.', french=FRENCH_QUESTION) if french
+            else make_sample(args.out / 'sample_question.wav', question))
         overrides['capture']['file_path'] = str(audio_file)
-        print(f'No microphone: playing {audio_file} ("{args.question}") as the microphone.'
+        print(f'No microphone: playing {audio_file} ("{question}") as the microphone.'
               if args.file is None else f'Playing {audio_file} as the microphone.')
     if args.model:
         overrides['llama_server'] = {'model_path': str(Path(args.model).resolve())}
     if args.personality:
-        overrides['brain'] = {'llm.personality': args.personality}
+        overrides.setdefault('brain', {})['llm.personality'] = args.personality
+    if args.language:
+        overrides.setdefault('brain', {})['language'] = args.language
+        overrides.setdefault('stt', {})['language'] = args.language
     once = source == 'file' and not args.keep_running
     if once:  # the run ends with the first answer: no follow-up window to wait out
         overrides.setdefault('brain', {})['follow_up_seconds'] = 0.0
@@ -157,10 +180,10 @@ def main(argv=None) -> int:
             for line in graph.poll():
                 print(f'[graph] {line}', flush=True)
             if once and turn_over(monitor, started):
-                failed = [m for m in monitor.of('metrics', started) if m.finish_reason == 'error']
-                if failed:
-                    print('[graph] the question was not answered (the error is above); stopping',
-                          file=sys.stderr)
+                metrics = monitor.of('metrics', started)
+                if not metrics or any(m.finish_reason == 'error' for m in metrics):
+                    why = 'the error is above' if metrics else 'nothing was heard'
+                    print(f'[graph] the question was not answered ({why}); stopping', file=sys.stderr)
                     return 1
                 break
             if once and time.monotonic() - started > args.timeout:

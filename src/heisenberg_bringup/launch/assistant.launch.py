@@ -63,8 +63,9 @@ ARGUMENTS = [
     ('skills_file', '', "your skills.yaml (docs/skills.md; \"\" = the built-in skills only)"),
     ('follow_up_seconds', '', 'after a spoken reply, seconds to listen for a follow-up without the wake '
                               'word; 0 = off (shipped file: 5)'),
-    ('language', '', 'speech language for stt, e.g. fr (with stt_model:=whisper-base); detect: "" in a file'),
-    ('stt_model', '', 'faster-whisper model directory (relative to models_dir)'),
+    ('language', '', 'en | fr | auto (detected per turn): what stt listens for and the replies are in '
+                     "(shipped file: en); fr and auto use whisper-base"),
+    ('stt_model', '', 'faster-whisper model directory (relative to models_dir; "" = the language\'s)'),
     ('record_dir', '', 'directory where tts also writes each spoken reply as a WAV file'),
     ('play_locally', '', "true: play replies on this computer's speaker too (besides audio/out)"),
     ('respawn', 'true', 'restart a node that dies (never one that rejected its parameters)'),
@@ -90,6 +91,7 @@ OVERRIDES = [
     ('skills_file', 'brain', 'skills_file', str),
     ('follow_up_seconds', 'brain', 'follow_up_seconds', float),
     ('language', 'stt', 'language', str),
+    ('language', 'brain', 'language', str),
     ('stt_model', 'stt', 'model_dir', str),
     ('record_dir', 'tts', 'record_dir', str),
     ('play_locally', 'tts', 'play_locally', bool),

@@ -1,10 +1,16 @@
-"""Test speech made with the real Piper voice (clearer than espeak-ng; wakes openWakeWord), repeatable."""
+"""Test speech made with the real Piper voice (clearer than espeak-ng; wakes openWakeWord), repeatable.
+
+French test speech is espeak-ng's French voice (no French Piper voice is on the registries), the
+voice the tts node speaks French with; espeak-ng is deterministic.
+"""
 
 from __future__ import annotations
 
 import difflib
 import functools
 import re
+import subprocess
+import tempfile
 import wave
 from pathlib import Path
 
@@ -35,6 +41,19 @@ class Speech:
         chunks = list(PiperVoice.load(str(self.voice_path)).synthesize(text))
         audio = np.concatenate([c.audio_float_array for c in chunks])
         audio16 = soxr.resample(audio.astype(np.float32), chunks[0].sample_rate, SAMPLE_RATE)
+        return (np.clip(audio16, -1.0, 1.0) * 32767).astype(np.int16)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def say_french(text: str) -> np.ndarray:
+        """Return text spoken by espeak-ng's French voice at 16 kHz mono int16."""
+        with tempfile.NamedTemporaryFile(suffix='.wav') as out:
+            subprocess.run(['espeak-ng', '-v', 'fr', '-w', out.name], input=text.encode(), check=True,
+                           capture_output=True, timeout=30)
+            with wave.open(out.name, 'rb') as wav:
+                rate = wav.getframerate()
+                audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype='<i2')
+        audio16 = soxr.resample(audio.astype(np.float32) / 32768, rate, SAMPLE_RATE)
         return (np.clip(audio16, -1.0, 1.0) * 32767).astype(np.int16)
 
 

@@ -342,6 +342,7 @@ class SttNode(Node):
         msg.header.stamp = time_msg(utterance.speech_end)
         msg.text = result.text
         msg.language = result.language
+        msg.language_probability = float(result.language_probability)
         msg.is_final = True
         msg.nothing_heard = result.nothing_heard
         msg.reason = result.reason
@@ -361,7 +362,7 @@ class SttNode(Node):
                   f"{result.transcribe_time:.2f} s{' (speculative)' if speculative else ''}, "
                   f'published {after_endpoint:.3f} s after the endpoint')
         said = (f'nothing heard: {result.reason}' if result.nothing_heard
-                else f'"{result.text}" [{result.language}]')
+                else f'"{result.text}" [{result.language} {result.language_probability:.2f}]')
         self.get_logger().info(f'turn {utterance.turn_id}: {said} ({timing})')
 
     def _publish_nothing_heard(self, event: NoSpeech) -> None:

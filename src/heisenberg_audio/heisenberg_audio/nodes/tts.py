@@ -38,6 +38,7 @@ from rclpy.node import Node
 from heisenberg_audio.core.audio_format import AudioFormat
 from heisenberg_audio.core.tts.playback import LocalPlayer, PlaybackUnavailable
 from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceNotFoundError
+from heisenberg_audio.core.tts.voices import Voices, load_voice, parse_voice_specs
 from heisenberg_audio.core.tts.config import TtsConfig
 from heisenberg_audio.core.tts.pipeline import Outcome, SpeakJob, SpeechPipeline
 from heisenberg_audio.core.tts.recorder import UtteranceRecorder
@@ -71,7 +72,8 @@ class TtsNode(Node):
         self._audio_pub = self.create_publisher(AudioDataStamped, 'audio/out', AUDIO_OUT)
         self._info_pub = self.create_publisher(AudioInfo, 'audio/out_info', LATCHED)
         self._activity_pub = self.create_publisher(SpeechActivity, 'speech_activity', EVENTS)
-        self._diagnostics = DiagnosticsPublisher(self, 'text-to-speech', hardware_id=self.synthesizer.name)
+        self._diagnostics = DiagnosticsPublisher(self, 'text-to-speech',
+                                                 hardware_id=self.synthesizer.default.name)
         self._info_pub.publish(info_message(self.format))
         self._player, self._player_error = self._open_player()
         self._recorder = UtteranceRecorder(Path(self.config.record_dir), self.format.sample_rate) \
@@ -89,20 +91,25 @@ class TtsNode(Node):
         self._pauses = 0
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         watch_config(self, self.config, self._apply_config)
+        default = self.synthesizer.default
         self.get_logger().info(
-            f'voice {self.synthesizer.model_path} loaded in {self.synthesizer.load_seconds:.2f} s '
-            f'(warm-up {self.synthesizer.warmup_seconds:.2f} s); speaking {self.format.sample_rate} Hz on '
+            f'voice {default.model_path} loaded in {default.load_seconds:.2f} s '
+            f'(warm-up {default.warmup_seconds:.2f} s), voices {self.synthesizer.describe()}; speaking '
+            f'{self.format.sample_rate} Hz on '
             f'audio/out in {self.config.chunk_ms} ms chunks, lead {self.config.lead_time:.2f} s')
 
     def _apply_config(self, config: TtsConfig) -> None:
         """A live change of the dynamic parameters (the speaking rate), already validated."""
         self.config = config
-        self.synthesizer.set_length_scale(config.voice.length_scale)
+        self.synthesizer.set_length_scale(config.voice.length_scale)   # every language's voice
         self.get_logger().info(f'voice.length_scale now {config.voice.length_scale}')
 
-    def _load_voice(self) -> Synthesizer:
+    def _load_voice(self) -> Voices:
         try:
-            return Synthesizer(self.config.voice, self.config.output_sample_rate)
+            rate = self.config.output_sample_rate
+            return Voices(Synthesizer(self.config.voice, rate),
+                          {language: load_voice(spec, self.config.voice, rate)
+                           for language, spec in parse_voice_specs(self.config.extra_voices).items()})
         except VoiceNotFoundError as exc:
             raise ConfigError(str(exc)) from exc
         except ValueError as exc:  # e.g. a speaker id the voice does not have
@@ -130,7 +137,8 @@ class TtsNode(Node):
 
     def _on_accepted(self, goal_handle) -> None:
         request = goal_handle.request
-        job = SpeakJob(text=request.text, utterance_id=request.utterance_id, handle=goal_handle)
+        job = SpeakJob(text=request.text, utterance_id=request.utterance_id, language=request.language,
+                       handle=goal_handle)
         with self._lock:
             self._jobs[bytes(goal_handle.goal_id.uuid)] = job
         self._pipeline.submit(job)
@@ -243,7 +251,8 @@ class TtsNode(Node):
     def _publish_diagnostics(self) -> None:
         stats = self._pipeline.stats
         values = {
-            'voice': str(self.synthesizer.model_path), 'voice_loaded': 'true',
+            'voice': str(self.synthesizer.default.model_path), 'voices': self.synthesizer.describe(),
+            'voice_loaded': 'true',
             'sample_rate': self.format.sample_rate, 'queue_length': self._pipeline.queue_length,
             'speaking': str(self._pipeline.speaking).lower(), 'goals_succeeded': stats.succeeded,
             'goals_canceled': stats.canceled, 'goals_failed': stats.failed,

@@ -16,6 +16,8 @@ from .api_key import DEFAULT_KEY_ENV
 PROMPT_FORMATS = ('plain', 'chatml', 'llama2', 'server')
 MAX_FOLLOW_UP = 30.0  # s; a longer window would take the room's talk for questions
 PERSONALITIES = ('concise', 'friendly', 'professional', 'technical', 'robot')
+LANGUAGES = ('en', 'fr')            # the languages replies can be in (prompts, sentences, voices)
+LANGUAGE_MODES = LANGUAGES + ('auto',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +110,9 @@ class BrainConfig:
     skills_namespace: str = dataclasses.field(default='/', metadata=describe(
         "namespace that the skills' relative action, service and topic names resolve under: '/' = the "
         "global one (the robot's own interfaces are rarely under the assistant's namespace)"))
+    language: str = dataclasses.field(default='en', metadata=describe(
+        "language of the replies: en | fr | auto (the language stt heard, per turn: a conversation may "
+        "switch; en for a language without prompts). A Respond goal may name its own; auto gives en"))
     voice_session_id: str = dataclasses.field(default='voice', metadata=describe(
         'history session of spoken turns (Respond goals name their own)'))
     apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=describe(
@@ -125,6 +130,12 @@ class BrainConfig:
         'after a spoken reply has played to its end, listen this many seconds for a follow-up question '
         'or "stop" without the wake word (state LISTENING, cause FOLLOW_UP; stt opens the turn at the '
         "speech onset, its echo gate keeps the robot's own voice out); 0 = off", dynamic=True))
+    max_spoken_tokens: int = dataclasses.field(default=128, metadata=describe(
+        'most tokens of a reply spoken aloud (a voice turn, a Respond goal with speak): about 30 s of '
+        "speech; a goal's own max_tokens may only lower it. Silent goals keep llm.max_tokens", dynamic=True))
+    max_speech_seconds: float = dataclasses.field(default=30.0, metadata=describe(
+        'seconds of audio after which a spoken reply is stopped: generation ends, the rest is not said, '
+        "the turn ends with finish_reason 'length'", dynamic=True))
     listen_timeout: float = dataclasses.field(default=25.0, metadata=describe(
         'seconds in LISTENING without a transcript before giving up (stt normally answers first)'))
     think_timeout: float = dataclasses.field(default=40.0, metadata=describe(
@@ -136,6 +147,12 @@ class BrainConfig:
     health_period: float = dataclasses.field(default=5.0, metadata=describe(
         'seconds between llama-server health checks for /diagnostics'))
 
+    def reply_language(self, heard: str = '') -> str:
+        """The language of a reply to something heard in `heard` ('' = not known, e.g. a typed goal)."""
+        if self.language != 'auto':
+            return self.language
+        return heard if heard in LANGUAGES else 'en'
+
     def __post_init__(self):
         for name in ('listen_timeout', 'think_timeout', 'speak_stall_timeout', 'error_hold',
                      'health_period'):
@@ -144,11 +161,16 @@ class BrainConfig:
         if not 0.0 <= self.follow_up_seconds <= MAX_FOLLOW_UP:
             raise ValueError(f'follow_up_seconds must be in [0, {MAX_FOLLOW_UP:g}] (0 = off), '
                              f'got {self.follow_up_seconds}')
+        if self.max_spoken_tokens < 1 or self.max_speech_seconds <= 0:
+            raise ValueError(f'max_spoken_tokens must be >= 1 and max_speech_seconds > 0, got '
+                             f'{self.max_spoken_tokens} and {self.max_speech_seconds}')
         if self.first_clause_min_chars < 0 or self.max_clause_chars < 8:
             raise ValueError('first_clause_min_chars must be >= 0 and max_clause_chars >= 8')
         if self.first_chunk_max_chars and not 16 <= self.first_chunk_max_chars <= self.max_clause_chars:
             raise ValueError(f'first_chunk_max_chars must be 0 or in [16, max_clause_chars], '
                              f'got {self.first_chunk_max_chars}')
+        if self.language not in LANGUAGE_MODES:
+            raise ValueError(f'language must be one of {LANGUAGE_MODES}, got {self.language!r}')
         if not self.voice_session_id:
             raise ValueError('voice_session_id must not be empty')
         if not self.skills_namespace.startswith('/'):

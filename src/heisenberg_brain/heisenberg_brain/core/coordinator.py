@@ -29,6 +29,9 @@ Rules kept here, each a case in test_coordinator:
   to wait for speech), unless it is off or an announcement is waiting (that goes first, and its
   own end opens the window). stt's nothing heard closes it; the watchdog allows the window on
   top of ``listen_timeout``.
+- a reply to be spoken is bounded: at most ``max_spoken_tokens`` tokens are asked for, and once
+  tts reports ``max_speech_seconds`` of its audio, generation stops and its speech is flushed
+  (finish_reason 'length': a runaway answer never holds the robot for minutes).
 
 Threads: inputs come from ROS callback threads and the reply runs on an asyncio loop
 (``submit`` hands it a coroutine); one re-entrant lock serializes the state machine.
@@ -79,8 +82,11 @@ class ReplyEffects(Protocol):
     def publish_metrics(self, reply: 'ActiveReply') -> None: ...
 
     def speak(self, text: str, utterance_id: str, on_audio: Callable[[], None],
-              on_done: Callable[[], None]) -> Speech | None:
-        """Send text to tts; None when there is no tts. on_done: played, refused or cancelled."""
+              on_done: Callable[[], None], language: str = '') -> Speech | None:
+        """Send text to tts in its language's voice ('' = tts's default); None when there is no tts.
+
+        on_done: played, refused or cancelled.
+        """
 
     def log(self, level: str, message: str) -> None: ...
 
@@ -109,6 +115,8 @@ class ActiveReply:
     audio_started: bool = False
     flushed: bool = False
     unvoiced: bool = False   # tts was absent when a sentence was to be spoken
+    speech_seconds: float = 0.0   # audio tts has sent of this reply
+    speech_limited: bool = False  # stopped at max_speech_seconds
     # seconds on the node's clock (NaN = did not happen)
     speech_end: float = NAN
     endpoint_delay: float = NAN
@@ -179,14 +187,14 @@ class ReplyCoordinator:
         self.effects.log('info', f'nothing heard: {reason}')
         self.dispatch(Event.NOTHING_HEARD, detail=reason)
 
-    def on_transcript(self, text: str, speech_end: float = NAN,
-                      endpoint_delay: float = NAN) -> ActiveReply | None:
-        """A final transcript: a voice turn (blank text counts as nothing heard)."""
+    def on_transcript(self, text: str, speech_end: float = NAN, endpoint_delay: float = NAN,
+                      language: str = '') -> ActiveReply | None:
+        """A final transcript heard in language: a voice turn (blank text counts as nothing heard)."""
         if not text.strip():
             self.on_nothing_heard('empty transcript')
             return None
         request = ReplyRequest(prompt=text.strip(), session_id=self.config.voice_session_id, speak=True,
-                               source='voice')
+                               source='voice', language=self.config.reply_language(language))
         self.effects.log('info', f'heard: "{request.prompt}"')
         reply = self.dispatch(Event.TRANSCRIPTION_FINAL, request=request, detail=request.prompt)
         if reply is not None:
@@ -217,12 +225,27 @@ class ReplyCoordinator:
             if reply is not None and reply.outcome is outcome:
                 self.dispatch(Event.SKILL, reply=reply, detail=name)
 
-    def on_speech_activity(self, speaking: bool, utterance_id: str, audio_start: float) -> None:
-        """What tts reports it plays: the active reply's first audio starts SPEAKING."""
+    def on_speech_activity(self, speaking: bool, utterance_id: str, audio_start: float,
+                           chunk_duration: float = 0.0) -> None:
+        """What tts plays: the active reply's first audio starts SPEAKING; its seconds are counted."""
         self._last_progress = time.monotonic()
         reply = self.active
         if speaking and reply is not None and utterance_id == str(reply.turn_id):
             self._audio_started(reply, audio_start or self._now())
+            self._count_speech(reply, chunk_duration)
+
+    def _count_speech(self, reply: ActiveReply, seconds: float) -> None:
+        with self._lock:
+            reply.speech_seconds += seconds
+            if reply.speech_limited or reply.speech_seconds < self.config.max_speech_seconds:
+                return
+            reply.speech_limited = True
+            limit = self.config.max_speech_seconds
+            self.effects.log('warning', f'turn {reply.turn_id}: {reply.speech_seconds:.1f} s spoken, the '
+                                        f'limit is {limit:g} s (max_speech_seconds): the rest goes unsaid')
+            if reply.future is not None:
+                reply.future.cancel()   # generation ends; what it said stays in the history
+            self._flush_reply_speech(reply)
 
     def execute_goal(self, request: ReplyRequest, goal, cancel_requested: Callable[[], bool]) -> GoalEnding:
         """Run a Respond goal to its end, in the calling thread.
@@ -248,7 +271,7 @@ class ReplyCoordinator:
         if cancel_requested():
             outcome.finish_reason = 'cancelled'
             return GoalEnding('canceled', outcome)
-        if outcome.finish_reason in ('stop', 'length'):
+        if outcome.finish_reason in ('stop', 'length', 'loop'):   # 'loop': the part before it was answered
             return GoalEnding('succeeded', outcome)
         if outcome.finish_reason == 'cancelled':
             return GoalEnding('aborted', outcome, reply.preempted_by or 'cancelled')
@@ -325,6 +348,9 @@ class ReplyCoordinator:
             return started
 
     def _start_reply(self, request: ReplyRequest, goal) -> ActiveReply:
+        if request.speak:
+            asked = request.max_tokens or self.config.llm.max_tokens
+            request = dataclasses.replace(request, max_tokens=min(asked, self.config.max_spoken_tokens))
         reply = ActiveReply(request=request, turn_id=self.turn_id, goal=goal)
         reply.started_at = self._now()
         self.active = reply
@@ -347,6 +373,8 @@ class ReplyCoordinator:
     async def _run_reply(self, reply: ActiveReply) -> None:
         try:
             await self._generate(reply)
+            if reply.speech_limited and reply.outcome.finish_reason == 'cancelled':
+                reply.outcome.finish_reason = 'length'   # ended by the bound, not by anyone's cancel
             if reply.outcome.finish_reason != 'error':
                 if reply.held_sentences and reply is self.active:  # stream_speech off: speak it all now
                     for sentence in reply.held_sentences:
@@ -436,7 +464,8 @@ class ReplyCoordinator:
                         reply.speech.remove(holder[0])
                     self._maybe_finish(reply)
 
-            speech = self.effects.speak(text, str(reply.turn_id), lambda: self._on_audio(reply), on_done)
+            speech = self.effects.speak(text, str(reply.turn_id), lambda: self._on_audio(reply), on_done,
+                                        reply.request.language)
             if speech is None:
                 if not reply.unvoiced:  # once per reply, not per sentence
                     self.effects.log('warning', 'no tts "speak" action server: the reply is not voiced')

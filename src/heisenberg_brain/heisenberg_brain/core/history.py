@@ -16,13 +16,21 @@ import re
 import threading
 from typing import Awaitable, Callable, Sequence
 
-from heisenberg_brain.core.prompts import Turn
+from heisenberg_brain.core.prompts import SUMMARY_LABELS, Turn
 from heisenberg_brain.core.sentences import SentenceSplitter
 
 DEFAULT_SESSION = 'default'
-SUMMARY_PREFIX = 'Earlier: '
+SUMMARY_PREFIX = SUMMARY_LABELS['en']   # shown in the reply's language by the PromptBuilder
 _QUOTE_CHARS = 100  # one side of a turn in the summary; longer first sentences are cut
-_FACT_START = re.compile(r'(?<=\s)The user said ')
+# A turn's fact, in the language it was said in: (said, said nothing, replied, did not answer).
+_FACTS: dict[str, tuple[str, str, str, str]] = {
+    'en': ('The user said "{}"', 'The user said nothing', ' and you replied "{}"',
+           ' and you did not answer.'),
+    'fr': ("L'utilisateur a dit « {} »", "L'utilisateur n'a rien dit", ' et tu as répondu « {} »',
+           " et tu n'as pas répondu."),
+}
+_INNER_QUOTES = re.compile(r'"|«\s*|\s*»')
+_FACT_START = re.compile(r"(?<=\s)(?:The user said |L'utilisateur a dit |L'utilisateur n'a rien dit)")
 
 
 class SessionStore:
@@ -55,14 +63,14 @@ class SessionStore:
         with self._lock:
             return self._summaries.get(_key(session_id), '')
 
-    def add(self, session_id: str, user: str, assistant: str) -> None:
+    def add(self, session_id: str, user: str, assistant: str, language: str = 'en') -> None:
         """Store a turn as it happened (assistant may be empty or cut short by a cancel)."""
         if self.max_turns == 0:
             return
         key = _key(session_id)
         with self._lock:
             turns = self._use(key)
-            turns.append(Turn(user=user.strip(), assistant=assistant.strip()))
+            turns.append(Turn(user=user.strip(), assistant=assistant.strip(), language=language))
             if len(turns) > self.max_turns:
                 keep = (self.max_turns + 1) // 2
                 slid_out = turns[:-keep]
@@ -119,20 +127,21 @@ def fold_into_summary(summary: str, turns: Sequence[Turn], max_chars: int = 400)
 
 
 def _fact(turn: Turn) -> str:
+    said, said_nothing, replied, no_answer = _FACTS.get(turn.language, _FACTS['en'])
     user = _first_sentence(turn.user)
     assistant = _first_sentence(turn.assistant)
-    said = f'The user said "{user}"' if user else 'The user said nothing'
+    said = said.format(user) if user else said_nothing
     if not assistant:
-        return f'{said} and you did not answer.'
+        return said + no_answer
     stop = '' if assistant[-1] in '.!?…' else '.'
-    return f'{said} and you replied "{assistant}"{stop}'
+    return said + replied.format(assistant) + stop
 
 
 def _first_sentence(text: str) -> str:
     splitter = SentenceSplitter(max_clause_chars=10_000)
     chunks = splitter.push(text)
     first = chunks[0] if chunks else (splitter.flush() or '')
-    first = first.replace('"', "'")  # the fact quotes it
+    first = _INNER_QUOTES.sub("'", first)  # the fact quotes it
     if len(first) <= _QUOTE_CHARS:
         return first
     return first[:_QUOTE_CHARS].rsplit(' ', 1)[0] + '…'

@@ -15,19 +15,39 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from heisenberg_brain.core.config import PERSONALITIES, PROMPT_FORMATS
+from heisenberg_brain.core.config import LANGUAGES, PERSONALITIES, PROMPT_FORMATS
 
-PERSONALITY_PROMPTS: dict[str, str] = {
-    'concise': 'You are Heisenberg, a helpful voice assistant. Answer in one short sentence.',
-    'friendly': ('You are Heisenberg, a kind and cheerful voice assistant. Answer in one or two short '
-                 'sentences.'),
-    'professional': ('You are Heisenberg, a professional voice assistant. Answer precisely and politely in '
-                     'one or two short sentences.'),
-    'technical': ('You are Heisenberg, a technical voice assistant for engineers. Answer with exact terms, '
-                  'numbers and units, in two or three short sentences.'),
-    'robot': ('You are Heisenberg, a helpful robot. Answer plainly in one short sentence, and never pretend '
-              'to have done something.'),
+# One table: the system prompt of each personality, in each language a reply can be in. The French
+# ones say "in French" too: SmolLM2-135M otherwise drifts back to English after a turn or two.
+PERSONALITY_PROMPTS: dict[str, dict[str, str]] = {
+    'en': {
+        'concise': 'You are Heisenberg, a helpful voice assistant. Answer in one short sentence.',
+        'friendly': ('You are Heisenberg, a kind and cheerful voice assistant. Answer in one or two short '
+                     'sentences.'),
+        'professional': ('You are Heisenberg, a professional voice assistant. Answer precisely and politely '
+                         'in one or two short sentences.'),
+        'technical': ('You are Heisenberg, a technical voice assistant for engineers. Answer with exact '
+                      'terms, numbers and units, in two or three short sentences.'),
+        'robot': ('You are Heisenberg, a helpful robot. Answer plainly in one short sentence, and never '
+                  'pretend to have done something.'),
+    },
+    'fr': {
+        'concise': ('Tu es Heisenberg, un assistant vocal serviable. Réponds en français, en une phrase '
+                    'courte.'),
+        'friendly': ('Tu es Heisenberg, un assistant vocal gentil et joyeux. Réponds en français, en une ou '
+                     'deux phrases courtes.'),
+        'professional': ('Tu es Heisenberg, un assistant vocal professionnel. Réponds en français, avec '
+                         'précision et politesse, en une ou deux phrases courtes.'),
+        'technical': ('Tu es Heisenberg, un assistant vocal technique pour ingénieurs. Réponds en français '
+                      'avec les termes exacts, les nombres et les unités, en deux ou trois phrases courtes.'),
+        'robot': ('Tu es Heisenberg, un robot serviable. Réponds simplement en français, en une phrase '
+                  'courte, et ne prétends jamais avoir fait quelque chose.'),
+    },
 }
+
+# What introduces the summary of folded turns in the system prompt; a summary is stored with the
+# English one and shown with the reply's (its facts stay in the language each turn was in).
+SUMMARY_LABELS: dict[str, str] = {'en': 'Earlier: ', 'fr': 'Plus tôt : '}
 
 _STOPS: dict[str, tuple[str, ...]] = {
     'plain': ('\nUser:', '\nSystem:'),
@@ -44,6 +64,7 @@ class Turn:
 
     user: str
     assistant: str
+    language: str = 'en'   # what the turn was said in (its summary fact is written in it)
 
 
 class PromptBuilder:
@@ -55,37 +76,42 @@ class PromptBuilder:
         self.prompt_format = prompt_format
         self.system_prompt = system_prompt.strip()
 
-    def system_text(self, personality: str) -> str:
-        """The system prompt: the custom one from config if set, else the personality's."""
-        if personality not in PERSONALITY_PROMPTS:
+    def system_text(self, personality: str, language: str = 'en') -> str:
+        """The system prompt: the custom one from config if set (any language), else the personality's."""
+        if language not in LANGUAGES:
+            raise ValueError(f'language must be one of {LANGUAGES}, got {language!r}')
+        if personality not in PERSONALITIES:
             raise ValueError(f'personality must be one of {PERSONALITIES}, got {personality!r}')
-        return self.system_prompt or PERSONALITY_PROMPTS[personality]
+        return self.system_prompt or PERSONALITY_PROMPTS[language][personality]
 
     def messages(self, turns: Sequence[Turn], user_text: str, personality: str,
-                 summary: str = '') -> list[dict]:
+                 summary: str = '', language: str = 'en') -> list[dict]:
         """OpenAI-style [{'role', 'content'}...]: system (+ summary), past turns, the new user text."""
-        result = [{'role': 'system', 'content': self._system_with_summary(personality, summary)}]
+        result = [{'role': 'system', 'content': self._system_with_summary(personality, summary, language)}]
         for turn in turns:
             result.append({'role': 'user', 'content': turn.user.strip()})
             result.append({'role': 'assistant', 'content': turn.assistant.strip()})
         result.append({'role': 'user', 'content': user_text.strip()})
         return result
 
-    def render(self, turns: Sequence[Turn], user_text: str, personality: str, summary: str = '') -> str:
+    def render(self, turns: Sequence[Turn], user_text: str, personality: str, summary: str = '',
+               language: str = 'en') -> str:
         """The prompt string for /completion in this builder's format (not for 'server')."""
         if self.prompt_format == 'server':
             raise ValueError("the 'server' format is rendered by llama-server's /apply-template "
                              'from messages(), not by render()')
-        messages = self.messages(turns, user_text, personality, summary)
+        messages = self.messages(turns, user_text, personality, summary, language)
         return _RENDERERS[self.prompt_format](messages)
 
     def stop_strings(self) -> tuple[str, ...]:
         """The stop strings this format needs so the model does not write the next turn itself."""
         return _STOPS[self.prompt_format]
 
-    def _system_with_summary(self, personality: str, summary: str) -> str:
-        system = self.system_text(personality)
+    def _system_with_summary(self, personality: str, summary: str, language: str) -> str:
+        system = self.system_text(personality, language)
         summary = summary.strip()
+        if summary.startswith(SUMMARY_LABELS['en']):
+            summary = SUMMARY_LABELS[language] + summary[len(SUMMARY_LABELS['en']):]
         return f'{system}\n\n{summary}' if summary else system
 
 

@@ -8,6 +8,15 @@ answer; for a cancelled or preempted turn, the partial answer marked as cut off 
 what was actually said; nothing at all for a turn that failed or produced no word, so the
 model is never shown a question answered with nothing (it would learn to answer nothing).
 An empty completion is an error (EmptyAnswerError), never a successful empty reply.
+A reply that starts repeating itself (core/loops.py) is cut where the loop began: the stream is
+closed, only the part before the loop is spoken and returned (finish_reason 'loop'), and the
+turn is not stored at all, so the model is never shown its own loop as an example to follow.
+
+Each language has its own history in a session (the English one under the session's id, the
+others under '<id>#<language>'): a session may switch language between turns, and each turn sees
+the earlier turns (and the summary) of its own language only. A small model answers in the
+language of the dialogue it is shown: with the French turn before it in the prompt, even as a
+fact of the summary, SmolLM2-135M answered "What is the capital of Italy?" in French.
 
 The next turn is prepared while the user thinks: once a reply ends (and at start), ``prime``
 has llama-server read that session's next prompt up to where the question will go, so the
@@ -19,14 +28,16 @@ off the user's clock. A new reply cancels a prime still running (what it read st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from typing import Callable
 
-from heisenberg_brain.core.config import PERSONALITIES, LLMConfig
-from heisenberg_brain.core.history import PromptTooLong, SessionStore, fit_prompt
+from heisenberg_brain.core.config import LANGUAGES, PERSONALITIES, LLMConfig
+from heisenberg_brain.core.history import DEFAULT_SESSION, PromptTooLong, SessionStore, fit_prompt
 from heisenberg_brain.core.llm_client import Done, LlamaClient, Token
 from heisenberg_brain.core.llm_errors import EmptyAnswerError
+from heisenberg_brain.core.loops import LoopDetector
 from heisenberg_brain.core.prompts import PromptBuilder, Turn
 from heisenberg_brain.core.sentences import SentenceSplitter
 
@@ -47,6 +58,7 @@ class ReplyRequest:
     max_tokens: int = 0
     speak: bool = False
     source: str = 'action'  # 'voice' | 'action' | 'announcement' (speech nobody asked for just then)
+    language: str = 'en'    # of the reply (prompts, sentences, voice): one of config.LANGUAGES
 
 
 def request_error(request: ReplyRequest) -> str | None:
@@ -55,6 +67,9 @@ def request_error(request: ReplyRequest) -> str | None:
         return 'the prompt is empty: ask something'
     if request.personality and request.personality not in PERSONALITIES:
         return (f"unknown personality '{request.personality}': use one of {', '.join(PERSONALITIES)} "
+                '(or empty for the default)')
+    if request.language not in LANGUAGES:
+        return (f"unknown language '{request.language}': use one of {', '.join(LANGUAGES)} "
                 '(or empty for the default)')
     if request.max_tokens < 0:
         return f'max_tokens must be >= 0 (0 = default), got {request.max_tokens}'
@@ -66,7 +81,7 @@ class ReplyOutcome:
     """Filled in while the reply runs, so a cancelled reply still has its partial state."""
 
     text: str = ''
-    finish_reason: str = ''       # stop | length | cancelled | error
+    finish_reason: str = ''       # stop | length | loop | cancelled | error
     token_count: int = 0
     time_to_first_token: float = -1.0
     error: str = ''
@@ -114,11 +129,12 @@ class Replier:
             self._context_size = await self.client.context_size()
         return self._context_size
 
-    async def _build(self, turns: list[Turn], user_text: str, summary: str, personality: str) -> str:
+    async def _build(self, turns: list[Turn], user_text: str, summary: str, personality: str,
+                     language: str) -> str:
         if self.config.prompt_format == 'server':
             return await self.client.apply_template(
-                self.builder.messages(turns, user_text, personality, summary))
-        return self.builder.render(turns, user_text, personality, summary)
+                self.builder.messages(turns, user_text, personality, summary, language))
+        return self.builder.render(turns, user_text, personality, summary, language)
 
     async def _count_tokens(self, text: str, budget: int) -> int:
         # A token is at least one byte, so a prompt of fewer bytes than the budget fits
@@ -127,15 +143,16 @@ class Replier:
         return size if size <= budget else await self.client.count_tokens(text)
 
     async def _fit(self, session_id: str, user_text: str, personality: str, max_tokens: int,
-                   room: int = 0):
+                   room: int = 0, language: str = 'en'):
         """(max_tokens as bounded by the context, the richest prompt that leaves it and room tokens)."""
         n_ctx = await self.context_size()
         max_tokens = max(1, min(max_tokens, n_ctx // 2))
         budget = n_ctx - max_tokens - CONTEXT_MARGIN_TOKENS - room
+        key = history_key(session_id, language)
         fit = await fit_prompt(
-            lambda turns, text, summary: self._build(turns, text, summary, personality),
+            lambda turns, text, summary: self._build(turns, text, summary, personality, language),
             lambda text: self._count_tokens(text, budget),
-            self.sessions.turns(session_id), user_text, self.sessions.summary(session_id), budget)
+            self.sessions.turns(key), user_text, self.sessions.summary(key), budget)
         return max_tokens, fit
 
     async def reply(self, request: ReplyRequest, outcome: ReplyOutcome,
@@ -149,29 +166,44 @@ class Replier:
             raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
                                 f'{MAX_PROMPT_CHARS} are accepted: shorten it')
         max_tokens, fit = await self._fit(request.session_id, user_text, personality,
-                                          request.max_tokens or self.config.max_tokens)
+                                          request.max_tokens or self.config.max_tokens,
+                                          language=request.language)
         outcome.dropped_turns = fit.dropped_turns
 
         splitter = SentenceSplitter(*self._splitter_args)
+        loops = LoopDetector()
+        spoken = _SpokenChars(on_sentence)
         started = time.monotonic()
         try:
-            async for item in self.client.stream(
-                    fit.prompt, max_tokens=max_tokens, temperature=self.config.temperature,
-                    seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop):
-                if isinstance(item, Done):
-                    outcome.finish_reason = item.finish_reason
-                    outcome.token_count = item.token_count or outcome.token_count
-                    outcome.timings = item.timings
-                    break
-                if outcome.time_to_first_token < 0:
-                    outcome.time_to_first_token = time.monotonic() - started
-                outcome.text += item.text
-                outcome.token_count = item.index + 1
-                on_token(item)
-                for sentence in splitter.push(item.text):
-                    on_sentence(sentence)
+            stream = self.client.stream(
+                fit.prompt, max_tokens=max_tokens, temperature=self.config.temperature,
+                seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop)
+            # aclosing: leaving the loop early (a loop found) closes the HTTP stream at once.
+            async with contextlib.aclosing(stream) as items:
+                async for item in items:
+                    if isinstance(item, Done):
+                        outcome.finish_reason = item.finish_reason
+                        outcome.token_count = item.token_count or outcome.token_count
+                        outcome.timings = item.timings
+                        break
+                    if outcome.time_to_first_token < 0:
+                        outcome.time_to_first_token = time.monotonic() - started
+                    outcome.text += item.text
+                    outcome.token_count = item.index + 1
+                    on_token(item)
+                    # Before the splitter sees the token: a copy the loop check catches is never spoken.
+                    if (loop := loops.push(item.text)) is not None:
+                        outcome.text = outcome.text[:loop.cut].rstrip()
+                        outcome.finish_reason = 'loop'
+                        # What is left to say ends at the cut (the old splitter holds the loop's start).
+                        splitter = SentenceSplitter(self._splitter_args[0])
+                        for sentence in splitter.push(spoken.unspoken(outcome.text)):
+                            spoken(sentence)
+                        break
+                    for sentence in splitter.push(item.text):
+                        spoken(sentence)
             if (rest := splitter.flush()) is not None:
-                on_sentence(rest)
+                spoken(rest)
             if not outcome.text.strip():
                 raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
         except asyncio.CancelledError:
@@ -182,14 +214,17 @@ class Replier:
             outcome.error = str(exc)
             raise
         finally:
-            self._remember(request.session_id, user_text, outcome)
-            self.schedule_prime(request.session_id, personality)
+            self._remember(request, user_text, outcome)
+            self.schedule_prime(request.session_id, personality, request.language)
         return outcome
 
-    def schedule_prime(self, session_id: str = '', personality: str = '') -> None:
-        """Prime the session's next turn in the background (call on the replier's event loop)."""
+    def schedule_prime(self, session_id: str = '', personality: str = '', language: str = 'en') -> None:
+        """Prime the session's next turn in the background (call on the replier's event loop).
+
+        The next turn is taken to be in the language of the last one.
+        """
         self.cancel_prime()
-        self._priming = asyncio.ensure_future(self._prime_quietly(session_id, personality))
+        self._priming = asyncio.ensure_future(self._prime_quietly(session_id, personality, language))
 
     async def primed(self) -> None:
         """Return once the prime scheduled last has ended (for tests and benches)."""
@@ -201,25 +236,52 @@ class Replier:
             self._priming.cancel()
         self._priming = None
 
-    async def prime(self, session_id: str = '', personality: str = '') -> int:
+    async def prime(self, session_id: str = '', personality: str = '', language: str = 'en') -> int:
         """Have llama-server read the session's next prompt up to its question; the tokens it read."""
         _, fit = await self._fit(session_id, NEXT_QUESTION, personality or self.config.personality,
-                                 self.config.max_tokens, room=QUESTION_ROOM_TOKENS)
+                                 self.config.max_tokens, room=QUESTION_ROOM_TOKENS, language=language)
         read = await self.client.prefill(fit.prompt[:fit.prompt.index(NEXT_QUESTION)])
         self.primes += 1
         return read
 
-    async def _prime_quietly(self, session_id: str, personality: str) -> None:
+    async def _prime_quietly(self, session_id: str, personality: str, language: str) -> None:
         try:
-            await self.prime(session_id, personality)
+            await self.prime(session_id, personality, language)
         except Exception:   # noqa: BLE001 - only a head start: the turn itself reports what is wrong
             pass
 
-    def _remember(self, session_id: str, user_text: str, outcome: ReplyOutcome) -> None:
+    def _remember(self, request: ReplyRequest, user_text: str, outcome: ReplyOutcome) -> None:
         """Store the turn in the session's history when it has an answer (module docstring)."""
         answer = outcome.text.strip()
-        if not answer or outcome.finish_reason == 'error':
+        if not answer or outcome.finish_reason in ('error', 'loop'):
             return
         if outcome.finish_reason == 'cancelled':
             answer += CUT_OFF_MARK
-        self.sessions.add(session_id, user_text, answer)
+        key = history_key(request.session_id, request.language)
+        self.sessions.add(key, user_text, answer, request.language)
+
+
+def history_key(session_id: str, language: str) -> str:
+    """Where a session's history in a language is kept: each language has its own (module docstring)."""
+    return session_id if language == 'en' else f'{session_id or DEFAULT_SESSION}#{language}'
+
+
+class _SpokenChars:
+    """Passes sentences on, counting their visible characters, to tell what of a text is unspoken."""
+
+    def __init__(self, on_sentence: Callable[[str], None]):
+        self.on_sentence = on_sentence
+        self.visible = 0
+
+    def __call__(self, sentence: str) -> None:
+        self.visible += sum(not c.isspace() for c in sentence)
+        self.on_sentence(sentence)
+
+    def unspoken(self, text: str) -> str:
+        """The end of text after as many visible characters as were spoken (the splitter moves spaces)."""
+        seen = 0
+        for index, char in enumerate(text):
+            if seen == self.visible:
+                return text[index:]
+            seen += not char.isspace()
+        return ''

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import re
 
-# A run of sentence marks, then any closing quotes, brackets or markdown emphasis that belong to it.
+# A run of sentence marks, then any closing quotes, brackets or markdown emphasis that belong to it
+# (a French closing guillemet after its space too: « Bonjour. »).
 _CLOSERS = ')]}"\'”’»*_`'
-_SENTENCE_MARK = re.compile(f'[.!?…]+[{re.escape(_CLOSERS)}]*')
+_SENTENCE_MARK = re.compile(f'[.!?…]+(?:[{re.escape(_CLOSERS)}]| »)*')
 _CLAUSE_MARK = re.compile(r'[,;:](?=\s)')
 _LONG_CLAUSE_MARK = re.compile(r'(?:[,;:]|\s[—–-])(?=\s)|—')
 _SPACES = re.compile(r'[^\S\n]+')
 _OPENERS = '([{"\'“‘«*_`'
 
 # Only abbreviations that rarely end a sentence: 'Inc.' or 'fig.' often do, so they are not here.
+# English, then French ('M.' is an initial below; 'Mme' and 'Mlle' take no dot, but models write one).
 _ABBREVIATIONS = frozenset({
     'mr', 'mrs', 'ms', 'dr', 'prof', 'st', 'mt', 'vs', 'etc', 'jr', 'sr', 'approx', 'dept', 'sgt', 'capt',
+    'mme', 'mmes', 'mlle', 'mlles', 'mm', 'cf', 'env', 'av', 'bd', 'ex', 'chap', 'vol', 'min', 'max',
 })
 # Single letters with dots: initials (J. R.), e.g, i.e, a.m, p.m, U.S, U.S.A.
 _LETTER_DOTS = re.compile(r'(?:[^\W\d_]\.)*[^\W\d_]')

@@ -64,14 +64,14 @@ class SpeakGoal:
     """One sentence sent to tts as a Speak goal; cancel() works before tts has accepted it too."""
 
     def __init__(self, client: ActionClient, text: str, utterance_id: str, on_audio: Callable[[], None],
-                 on_done: Callable[[], None]):
+                 on_done: Callable[[], None], language: str = ''):
         self._on_audio = on_audio
         self._on_done = on_done
         self._lock = threading.Lock()
         self._handle = None
         self._cancelled = False
         self._finished = False
-        future = client.send_goal_async(Speak.Goal(text=text, utterance_id=utterance_id),
+        future = client.send_goal_async(Speak.Goal(text=text, utterance_id=utterance_id, language=language),
                                         feedback_callback=self._feedback)
         future.add_done_callback(self._accepted)
 
@@ -159,7 +159,7 @@ class BrainNode(Node):
                                  callback_group=reentrant)
         self.create_subscription(
             SpeechActivity, 'speech_activity', lambda msg: coordinator.on_speech_activity(
-                msg.speaking, msg.utterance_id, seconds_of(msg.audio_start)),
+                msg.speaking, msg.utterance_id, seconds_of(msg.audio_start), msg.chunk_duration),
             EVENTS, callback_group=reentrant)
         self.create_subscription(BargeIn, 'barge_in', lambda msg: coordinator.on_barge_in(msg.source), EVENTS,
                                  callback_group=reentrant)
@@ -229,12 +229,14 @@ class BrainNode(Node):
         if msg.nothing_heard:
             self.coordinator.on_nothing_heard(msg.reason)
         else:
-            self.coordinator.on_transcript(msg.text, seconds_of(msg.speech_end), msg.endpoint_delay)
+            self.coordinator.on_transcript(msg.text, seconds_of(msg.speech_end), msg.endpoint_delay,
+                                           msg.language)
 
     def _execute(self, goal_handle):
         goal = goal_handle.request
         request = ReplyRequest(prompt=goal.prompt, session_id=goal.session_id, personality=goal.personality,
-                               max_tokens=goal.max_tokens, speak=goal.speak, source='action')
+                               max_tokens=goal.max_tokens, speak=goal.speak, source='action',
+                               language=goal.language or self.config.reply_language())
         error = request_error(request)
         if error:
             goal_handle.abort()
@@ -296,10 +298,10 @@ class BrainNode(Node):
             f'{_ms(msg.transcript_to_first_token)} + first sentence {_ms(msg.first_token_to_first_sentence)}'
             f' + first audio {_ms(msg.first_sentence_to_first_audio)}; {msg.token_count} tokens')
 
-    def speak(self, text: str, utterance_id: str, on_audio, on_done) -> SpeakGoal | None:
+    def speak(self, text: str, utterance_id: str, on_audio, on_done, language: str = '') -> SpeakGoal | None:
         if not self._speak.server_is_ready():
             return None
-        return SpeakGoal(self._speak, text, utterance_id, on_audio, on_done)
+        return SpeakGoal(self._speak, text, utterance_id, on_audio, on_done, language)
 
     def log(self, level: str, message: str) -> None:
         # One call per severity: rclpy refuses a call site that logs at several severities.
@@ -332,7 +334,8 @@ class BrainNode(Node):
         if self._llm_reachable and not was_reachable:
             # A server that just came up has an empty cache: the first spoken question should not
             # pay for the system prompt and its history, so they are read ahead.
-            self._loop.call_soon_threadsafe(self.replier.schedule_prime, self.config.voice_session_id)
+            self._loop.call_soon_threadsafe(self.replier.schedule_prime, self.config.voice_session_id,
+                                            '', self.config.reply_language())
         self._publish_diagnostics()
 
     def _publish_diagnostics(self):

@@ -16,6 +16,7 @@ from heisenberg_common.described import describe
 from heisenberg_common.model_paths import resolve_model_path
 
 COMPUTE_TYPES = ('int8', 'int8_float32', 'int16', 'float32')
+AUTO = 'auto'   # language: detected per utterance
 
 # Whisper's usual inventions on silence, noise and music (compared after lower-casing and
 # dropping punctuation). "thank you" is among them: after a wake word a bare "Thank you."
@@ -34,10 +35,14 @@ class SttConfig:
 
     model_dir: str = dataclasses.field(default='', metadata=describe(
         'faster-whisper (CTranslate2) model directory, loaded locally, never from a hub; a '
-        "relative path is under $HEISENBERG_MODELS (else ./models); '' = whisper-tiny.en"))
+        "relative path is under $HEISENBERG_MODELS (else ./models); '' = whisper-tiny.en for "
+        'language en, the multilingual whisper-base for any other'))
     language: str = dataclasses.field(default='en', metadata=describe(
-        "spoken language (ISO 639-1, e.g. 'en', 'fr'); '' = detect per utterance "
-        '(languages other than en need a multilingual model such as whisper-base)'))
+        "spoken language (ISO 639-1, e.g. 'en', 'fr'), or 'auto' ('' too) = detected per utterance, "
+        'with its probability on the transcript (languages other than en need a multilingual model)'))
+    languages: tuple[str, ...] = dataclasses.field(default=('en', 'fr'), metadata=describe(
+        'with language auto: the languages a request is taken to be in (whisper picks the likeliest of '
+        "them: it took espeak-ng's French for Spanish); empty = any language whisper knows"))
     compute_type: str = dataclasses.field(default='int8', metadata=describe(
         f'CTranslate2 compute type on CPU: one of {", ".join(COMPUTE_TYPES)}'))
     beam_size: int = dataclasses.field(default=1, metadata=describe(
@@ -105,9 +110,11 @@ class SttConfig:
             raise ValueError(f'cpu_threads must be >= 0, got {self.cpu_threads}')
         if not 3.0 <= self.encoder_window <= 30.0:
             raise ValueError(f'encoder_window must be in [3, 30] s, got {self.encoder_window}')
-        if self.language and not (len(self.language) in (2, 3) and self.language.isalpha()):
-            raise ValueError(f"language must be an ISO 639-1 code like 'en' or '' (detect), got "
+        if self.forced_language and not (len(self.language) in (2, 3) and self.language.isalpha()):
+            raise ValueError(f"language must be an ISO 639-1 code like 'en' or 'auto' (detect), got "
                              f"'{self.language}'")
+        if any(not (len(lang) in (2, 3) and lang.isalpha()) for lang in self.languages):
+            raise ValueError(f"languages must be ISO 639-1 codes like 'en', got {list(self.languages)}")
         if not 0.0 < self.vad_threshold < 1.0:
             raise ValueError(f'vad_threshold must be in (0, 1), got {self.vad_threshold}')
         if not 0.0 < self.smart_turn_threshold < 1.0:
@@ -134,8 +141,13 @@ class SttConfig:
             raise ValueError('wake_names must not contain empty names')
 
     @property
+    def forced_language(self) -> str:
+        """The language whisper is told ('' = it detects one per utterance)."""
+        return '' if self.language in ('', AUTO) else self.language
+
+    @property
     def resolved_model_dir(self) -> Path:
-        return _resolve(self.model_dir or 'whisper-tiny.en')
+        return _resolve(self.model_dir or ('whisper-tiny.en' if self.language == 'en' else 'whisper-base'))
 
     @property
     def resolved_vad_model(self) -> Path:

@@ -12,6 +12,9 @@ that fits `encoder_window` is encoded in a window that long instead, straight th
 CTranslate2 (the encoder's cost is linear in its length; the transcripts of the bench's
 questions are the same). A text that looks like whisper looping (too repetitive, or
 cut by the token bound) is redone in the full window.
+
+With language 'auto' whisper first detects the language, among ``languages`` only (it took
+espeak-ng's French question for Spanish), and the request is then read in that language.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Transcription:
     nothing_heard: bool
     reason: str               # why nothing_heard ('' otherwise)
     transcribe_time: float    # seconds spent in whisper
+    language_probability: float = 1.0   # whisper's, when it detected the language; 1 when told
 
     @property
     def only_wake_phrase(self) -> bool:
@@ -127,22 +131,18 @@ class Transcriber:
         self.model = WhisperModel(str(model_dir), device='cpu', compute_type=config.compute_type,
                                   cpu_threads=config.threads, local_files_only=True)
         self.multilingual = bool(self.model.model.is_multilingual)
-        if not self.multilingual and config.language not in ('', 'en'):
+        forced = config.forced_language
+        if not self.multilingual and forced not in ('', 'en'):
             raise ValueError(f"language '{config.language}' needs a multilingual model; "
                              f'{model_dir.name} is English-only (try whisper-base)')
-        if self.multilingual and config.language and config.language not in self.model.supported_languages:
+        if self.multilingual and forced and forced not in self.model.supported_languages:
             raise ValueError(f"language '{config.language}' is not one whisper knows")
-        self.language = config.language or (None if self.multilingual else 'en')
+        self.language = forced or (None if self.multilingual else 'en')
+        unknown = [lang for lang in config.languages if lang not in self.model.supported_languages]
+        if self.language is None and unknown:
+            raise ValueError(f"languages {unknown} are not ones whisper knows")
         self.short_windows = 0   # requests encoded in a short window
-        if self.language:   # the short window's fixed decoder inputs, made once
-            from faster_whisper.tokenizer import Tokenizer
-            from faster_whisper.transcribe import get_suppressed_tokens
-            tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task='transcribe',
-                                  language=self.language)
-            self._eot = tokenizer.eot
-            self._decode = tokenizer.decode
-            self._prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-            self._suppress = get_suppressed_tokens(tokenizer, [-1])
+        self._decoders: dict[str, tuple] = {}   # language -> the short window's fixed decoder inputs
         self.full_windows = 0    # requests encoded in whisper's 30 s window
 
     def warm_up(self) -> float:
@@ -151,46 +151,72 @@ class Transcriber:
         self.recognize(np.zeros(16000, dtype=np.int16))
         return time.perf_counter() - start
 
-    def recognize(self, audio: np.ndarray) -> tuple[str, str]:
-        """int16 16 kHz audio -> (whisper's raw text, language)."""
+    def recognize(self, audio: np.ndarray) -> tuple[str, str, float]:
+        """int16 16 kHz audio -> (whisper's raw text, language, its probability: 1 when told)."""
         samples = int16_to_float(audio)
         seconds = len(samples) / SAMPLE_RATE
-        if self.language and seconds + WINDOW_HEADROOM <= self.config.encoder_window < FULL_WINDOW:
-            text = self._recognize_in_short_window(samples)
+        language, probability = (self.language, 1.0) if self.language else self.detect_language(samples)
+        if seconds + WINDOW_HEADROOM <= self.config.encoder_window < FULL_WINDOW:
+            text = self._recognize_in_short_window(samples, language)
             if text is not None:
                 self.short_windows += 1
-                return text, self.language
+                return text, language, probability
         self.full_windows += 1
         segments, info = self.model.transcribe(
-            samples, language=self.language, beam_size=self.config.beam_size,
+            samples, language=language, beam_size=self.config.beam_size,
             # One short request: no timestamps, no context carried over, and a single
             # greedy/beam pass instead of the temperature fallback ladder (latency).
             without_timestamps=True, condition_on_previous_text=False, temperature=0.0,
             vad_filter=False)
         text = ' '.join(segment.text.strip() for segment in segments)
-        return text.strip(), info.language
+        return text.strip(), info.language, probability
 
-    def _recognize_in_short_window(self, samples: np.ndarray) -> str | None:
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        """The language of float samples, and whisper's probability of it.
+
+        The likeliest of config.languages (any language whisper knows if empty), judged in the
+        30 s window (detection needs it); the request is then read in that language.
+        """
+        _, _, probabilities = self.model.detect_language(samples)
+        allowed = [(p, lang) for lang, p in probabilities
+                   if not self.config.languages or lang in self.config.languages]
+        probability, language = max(allowed)
+        return language, float(probability)
+
+    def _decoder(self, language: str) -> tuple:
+        """(end-of-text token, decode, prompt, suppressed tokens) of a language, made once."""
+        if language not in self._decoders:
+            from faster_whisper.tokenizer import Tokenizer
+            from faster_whisper.transcribe import get_suppressed_tokens
+            tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task='transcribe',
+                                  language=language)
+            self._decoders[language] = (tokenizer.eot, tokenizer.decode,
+                                        [*tokenizer.sot_sequence, tokenizer.no_timestamps],
+                                        get_suppressed_tokens(tokenizer, [-1]))
+        return self._decoders[language]
+
+    def _recognize_in_short_window(self, samples: np.ndarray, language: str) -> str | None:
         """The text of samples encoded in an encoder_window-long window; None if it looks looped."""
         from faster_whisper.transcribe import get_compression_ratio, get_ctranslate2_storage
+        eot, decode, prompt, suppress = self._decoder(language)
         frames = int(self.config.encoder_window * self.model.frames_per_second)
         features = self.model.feature_extractor(samples)[:, :frames]
         features = np.pad(features, ((0, 0), (0, frames - features.shape[1])))
         max_new = int(len(samples) / SAMPLE_RATE * TOKENS_PER_SECOND) + 8
         result = self.model.model.generate(
-            get_ctranslate2_storage(features[None].astype(np.float32)), [self._prompt],
-            beam_size=self.config.beam_size, max_length=len(self._prompt) + max_new, suppress_blank=True,
-            suppress_tokens=self._suppress)[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self._eot]
-        text = self._decode(tokens).strip()
+            get_ctranslate2_storage(features[None].astype(np.float32)), [prompt],
+            beam_size=self.config.beam_size, max_length=len(prompt) + max_new, suppress_blank=True,
+            suppress_tokens=suppress)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < eot]
+        text = decode(tokens).strip()
         if len(tokens) >= max_new or (text and get_compression_ratio(text) > MAX_COMPRESSION_RATIO):
             return None
         return text
 
     def transcribe(self, audio: np.ndarray) -> Transcription:
         start = time.perf_counter()
-        raw, language = self.recognize(audio)
+        raw, language, probability = self.recognize(audio)
         elapsed = time.perf_counter() - start
         text, reason = clean_text(raw, self.config)
         return Transcription(text=text, raw_text=raw, language=language, nothing_heard=bool(reason),
-                             reason=reason, transcribe_time=elapsed)
+                             reason=reason, transcribe_time=elapsed, language_probability=probability)

@@ -9,12 +9,17 @@ from __future__ import annotations
 import dataclasses
 
 from heisenberg_audio.core.tts.synthesizer import VoiceConfig
+from heisenberg_audio.core.tts.voices import parse_voice_specs
 from heisenberg_common.described import describe
 
 
 @dataclasses.dataclass(frozen=True)
 class TtsConfig:
     voice: VoiceConfig = dataclasses.field(default_factory=VoiceConfig)
+    extra_voices: tuple[str, ...] = dataclasses.field(default=('fr=espeak-ng:fr',), metadata=describe(
+        "the voice of each other language, as 'language=voice': a Piper .onnx path (e.g. "
+        "'fr=piper/fr_FR-siwis-medium.onnx', spoken with voice.*'s settings) or 'espeak-ng:<voice>'; "
+        "a Speak goal in a language not listed (or none) gets voice.model_path"))
     output_sample_rate: int = dataclasses.field(default=16000, metadata=describe(
         'sample rate of audio/out in Hz (S16LE mono); 16000 = the graph format, resampled from the '
         "voice's own rate"))
@@ -37,6 +42,7 @@ class TtsConfig:
         'that a word, a short pause and the next word are confirmed within it'))
 
     def __post_init__(self):
+        parse_voice_specs(self.extra_voices)
         if not 8000 <= self.output_sample_rate <= 48000:
             raise ValueError(f'output_sample_rate must be in [8000, 48000] Hz, got {self.output_sample_rate}')
         if not 10 <= self.chunk_ms <= 1000:

@@ -53,6 +53,7 @@ class SpeakJob:
 
     text: str
     utterance_id: str = ''
+    language: str = ''   # picks the voice ('' = the default one)
     handle: Any = None  # the caller's goal handle, opaque here
     accepted_at: float = 0.0
     outcome: Outcome | None = None
@@ -249,7 +250,7 @@ class SpeechPipeline:
         started = time.monotonic()
         error = ''
         try:
-            for samples in self._synthesizer.sentences(job.text):
+            for samples in self._synthesizer.sentences(job.text, job.language):
                 with self._cond:
                     if job.cancelled or self._closed:
                         return
