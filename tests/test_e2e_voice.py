@@ -99,7 +99,10 @@ def assistant(tmp_path_factory, speech, models_dir):
     skills.write_text(go_to_skill())
     overrides = graph_overrides(port, {'source': 'file', 'file_path': str(quiet)},
                                 tts={'record_dir': str(record_dir)}, llama_server={'threads': 2},
-                                brain={'skills_file': str(skills), 'skills_namespace': '/robot'})
+                                # The story goal below asks for 300 tokens and must still be written
+                                # when "Hey Jarvis" preempts it: the spoken bound (128) would end it first.
+                                brain={'skills_file': str(skills), 'skills_namespace': '/robot',
+                                       'max_spoken_tokens': 300})
     graph = Graph(ROOT_CONFIG, tmp / 'logs', overrides)
     monitor = GraphMonitor()
     robot = Robot()
