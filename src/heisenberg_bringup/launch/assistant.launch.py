@@ -46,6 +46,8 @@ ARGUMENTS = [
     ('llm_endpoint', '', "llama-server's /completion URL (\"\" = the file's, or the started server's)"),
     ('personality', '', 'concise | friendly | professional | technical | robot'),
     ('skills_file', '', "your skills.yaml (docs/skills.md; \"\" = the built-in skills only)"),
+    ('llm_tools', '', 'true: the LLM may call the skills marked llm: true as tools (llama-server started '
+                      'with --jinja; off with a model that cannot, said at start). Shipped file: false'),
     ('follow_up_seconds', '', 'after a spoken reply, seconds to listen for a follow-up without the wake '
                               'word; 0 = off (shipped file: 5)'),
     ('language', '', 'speech language for stt, e.g. fr (with stt_model:=whisper-base); detect: "" in a file'),
@@ -68,6 +70,8 @@ OVERRIDES = [
     ('llm_endpoint', 'brain', 'llm.endpoint', str),
     ('personality', 'brain', 'llm.personality', str),
     ('skills_file', 'brain', 'skills_file', str),
+    ('llm_tools', 'brain', 'llm.tools', bool),
+    ('llm_tools', 'llama_server', 'jinja', bool),   # one argument: the path needs both
     ('follow_up_seconds', 'brain', 'follow_up_seconds', float),
     ('language', 'stt', 'language', str),
     ('stt_model', 'stt', 'model_dir', str),
