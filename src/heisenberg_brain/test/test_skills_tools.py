@@ -195,3 +195,67 @@ def test_the_model_calls_a_skill_that_runs_as_a_matched_sentence(tools_server):
     assert spoken == ['Going to the kitchen.'] and outcome.text == 'Going to the kitchen.'
     assert announced == ["I'm at the kitchen."]
     assert replier.sessions.turns('s') == []   # the call's JSON is not an answer to remember
+
+
+# ---------------------------------------------------------------------- SkillSource with a scripted LLM
+# The LLM here is a double on purpose: a model cannot be made to call a skill that is not
+# offered, or with a value outside the list, on demand; the real model's call is tested above.
+
+class ScriptedLLM:
+    """The Replier's place: reply_with_tools gives the scripted calls, or answers in words."""
+
+    def __init__(self, calls=()):
+        self.calls = tuple(calls)
+        self.offered = None
+
+    async def reply_with_tools(self, request, outcome, tools, on_token, on_sentence):
+        self.offered = tools
+        if not self.calls:
+            outcome.text, outcome.finish_reason = 'Paris.', 'stop'
+            on_sentence('Paris.')
+        return self.calls
+
+    async def reply(self, request, outcome, on_token, on_sentence):
+        raise AssertionError('the /completion path is not taken while tools are on')
+
+
+def ask_with_tools(calls, prompt='Please drive over to the kitchen.'):
+    skills = make_skills()
+    effects = FakeEffects()
+    llm = ScriptedLLM(calls)
+    source = SkillSource(skills, effects, lambda text: None, fallback=llm, clock=FakeClock())
+    source.llm_tools = tool_schemas(skills)
+    spoken: list[str] = []
+
+    async def scenario():
+        return await source.reply(ReplyRequest(prompt=prompt), ReplyOutcome(), on_sentence=spoken.append)
+    return asyncio.run(asyncio.wait_for(scenario(), 10)), effects, spoken, llm
+
+
+def test_a_refused_call_runs_nothing_and_fails_the_turn_with_its_reason():
+    with pytest.raises(ToolCallRefused, match="place='garden', which is not one of its values"):
+        ask_with_tools([ToolCall('go_to', '{"place": "garden"}')])
+    with pytest.raises(ToolCallRefused, match="the tool 'timer', which it may not call"):
+        ask_with_tools([ToolCall('timer', '{"duration": 60}')])
+
+
+def test_a_refused_call_reaches_no_effect():
+    skills = make_skills()
+    effects = FakeEffects()
+    source = SkillSource(skills, effects, lambda text: None,
+                         fallback=ScriptedLLM([ToolCall('go_to', '{"place": "garden"}')]), clock=FakeClock())
+    source.llm_tools = tool_schemas(skills)
+
+    async def scenario():
+        with pytest.raises(ToolCallRefused):
+            await source.reply(ReplyRequest(prompt='Go to the garden, now, quickly.'), ReplyOutcome())
+    asyncio.run(scenario())
+    assert effects.goals == [] and effects.calls == [] and source.running() == ()
+
+
+def test_a_plain_answer_with_tools_on_is_the_llms_and_a_sentence_still_wins():
+    outcome, effects, spoken, llm = ask_with_tools((), prompt='What is the capital of France?')
+    assert (outcome.text, outcome.skill, spoken) == ('Paris.', '', ['Paris.'])
+    assert [tool['function']['name'] for tool in llm.offered] == ['go_to', 'battery', 'speed']
+    outcome, effects, spoken, llm = ask_with_tools((), prompt='Go to the kitchen.')
+    assert llm.offered is None and outcome.skill == 'go_to' and spoken == ['Going to the kitchen.']
