@@ -61,6 +61,8 @@ ARGUMENTS = [
                          'for networks without multicast ("" = the environment\'s)'),
     ('personality', '', 'concise | friendly | professional | technical | robot'),
     ('skills_file', '', "your skills.yaml (docs/skills.md; \"\" = the built-in skills only)"),
+    ('llm_tools', '', 'true: the LLM may call the skills marked llm: true as tools (llama-server started '
+                      'with --jinja; off with a model that cannot, said at start). Shipped file: false'),
     ('follow_up_seconds', '', 'after a spoken reply, seconds to listen for a follow-up without the wake '
                               'word; 0 = off (shipped file: 5)'),
     ('language', '', 'en | fr | auto (detected per turn): what stt listens for and the replies are in '
@@ -89,6 +91,8 @@ OVERRIDES = [
     ('llm_slot', 'brain', 'llm.slot_id', int),
     ('personality', 'brain', 'llm.personality', str),
     ('skills_file', 'brain', 'skills_file', str),
+    ('llm_tools', 'brain', 'llm.tools', bool),
+    ('llm_tools', 'llama_server', 'jinja', bool),   # one argument: the path needs both
     ('follow_up_seconds', 'brain', 'follow_up_seconds', float),
     ('language', 'stt', 'language', str),
     ('language', 'brain', 'language', str),

@@ -63,6 +63,10 @@ class LLMConfig:
         'seconds allowed between two tokens before the stream counts as stalled'))
     total_timeout: float = dataclasses.field(default=120.0, metadata=describe(
         'seconds for a whole reply'))
+    tools: bool = dataclasses.field(default=False, metadata=describe(
+        "offer the skills marked llm: true to the LLM as tools (/v1/chat/completions; llama-server needs "
+        "--jinja: the llama_server node's jinja parameter): what no sentence matched may then run one. "
+        'Checked at start-up: with a model that cannot call tools this stays off and the log says so'))
     retries: int = dataclasses.field(default=2, metadata=describe(
         'retries on connection errors, only before the first token'))
     retry_backoff: float = dataclasses.field(default=0.25, metadata=describe(

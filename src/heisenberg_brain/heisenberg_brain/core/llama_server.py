@@ -120,6 +120,9 @@ class LlamaServerConfig:
     cache_ram_mib: int = dataclasses.field(default=256, metadata={
         'description': "bound of llama-server's host-memory prompt cache in MiB (its own default, 8 GiB, "
                        'let the process grow every turn in a soak); -1 = no limit, 0 = off'})
+    jinja: bool = dataclasses.field(default=False, metadata={
+        'description': "--jinja: the GGUF's own chat template, run by llama-server's Jinja engine; "
+                       "needed for tool calls (the brain's llm.tools)"})
     extra_args: tuple[str, ...] = dataclasses.field(default=(), metadata={
         'description': 'further llama-server arguments'})
 
@@ -234,6 +237,8 @@ class LlamaServerProcess:
             cmd += ['--api-key-file', cfg.api_key_file]
         if cfg.cache_reuse > 0:
             cmd += ['--cache-reuse', str(cfg.cache_reuse)]
+        if cfg.jinja:
+            cmd += ['--jinja']
         return cmd + list(cfg.extra_args)
 
     def start(self) -> 'LlamaServerProcess':

@@ -30,7 +30,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from typing import AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 import aiohttp
 
@@ -39,7 +39,7 @@ from .llm_errors import (LLMAuthError, LLMConnectionError, LLMError, LLMHTTPErro
                          LLMServerError, LLMTimeoutError)
 from .sse import CompletionChunk, SSEDecoder, SSEEvent, parse_completion_chunk, server_error
 
-__all__ = ['LlamaClient', 'Token', 'Done', 'LLMError', 'LLMConnectionError', 'LLMTimeoutError',
+__all__ = ['LlamaClient', 'Token', 'Done', 'ToolCall', 'LLMError', 'LLMConnectionError', 'LLMTimeoutError',
            'LLMHTTPError', 'LLMAuthError', 'LLMProtocolError', 'LLMServerError']
 
 # llama-server's stop_type -> our finish reason ('limit' = n_predict or context exhausted)
@@ -62,8 +62,18 @@ class Done:
     token_count: int            # tokens the server generated
     timings: dict               # llama-server's own timings (prompt_ms, predicted_per_second, ...)
     time_to_first_token: float  # seconds from request to the first text (or to the end, if none)
+    tool_calls: tuple['ToolCall', ...] = ()   # chat_stream: the calls the model made instead of answering
 
 
+@dataclasses.dataclass(frozen=True)
+class ToolCall:
+    """A function call as the model wrote it: the name and the arguments (JSON text or a mapping)."""
+
+    name: str
+    arguments: Any = '{}'
+
+
+CHAT_PATH = '/v1/chat/completions'
 LOADING_POLL = 0.25  # seconds between tries while llama-server answers 503 (loading the model)
 
 
@@ -181,7 +191,68 @@ class LlamaClient:
                 # Cancelled, closed early or failed: drop the connection so the server stops.
                 response.close()
 
-    async def _open_stream(self, body: dict, deadlines: _Deadlines) -> aiohttp.ClientResponse:
+    async def chat_stream(self, messages: Sequence[dict], tools: Sequence[dict], *,
+                          max_tokens: int | None = None, temperature: float | None = None,
+                          seed: int | None = None) -> AsyncIterator[Token | Done]:
+        """/v1/chat/completions with tools (server needs --jinja): Tokens of the answer, then one Done.
+
+        The model's tool calls, if it made any, are in Done.tool_calls (their arguments as JSON
+        text, assembled from the streamed pieces). Same timeouts and closing rules as stream().
+        """
+        body = {'messages': list(messages), 'tools': list(tools), 'stream': True, 'cache_prompt': True,
+                'max_tokens': self.config.max_tokens if max_tokens is None else max_tokens,
+                'temperature': self.config.temperature if temperature is None else temperature,
+                'seed': self.config.seed if seed is None else seed}
+        deadlines = _Deadlines(self.config)
+        response = await self._open_stream(body, deadlines, self.config.base_url + CHAT_PATH)
+        try:
+            decoder = SSEDecoder()
+            index, first_token_at, finish, usage, timings = 0, None, '', {}, {}
+            calls: dict[int, dict] = {}
+            while True:
+                events, ended = await self._read_events(response, decoder, deadlines, tokens_so_far=index)
+                for event in events:
+                    if event.event == 'error':
+                        raise _event_error(event.data)
+                    if event.data == '[DONE]':
+                        ended = True
+                        break
+                    chunk = _json_or_none(event.data)
+                    if not isinstance(chunk, dict):
+                        raise LLMProtocolError(f'llama-server sent a chat chunk that is not a JSON object: '
+                                               f'{event.data[:200]!r}')
+                    if 'error' in chunk:
+                        raise server_error(chunk['error'])
+                    deadlines.chunk_arrived()
+                    usage = chunk.get('usage') or usage
+                    timings = chunk.get('timings') or timings
+                    for choice in chunk.get('choices') or ():
+                        delta = choice.get('delta') or {}
+                        for piece in delta.get('tool_calls') or ():
+                            call = calls.setdefault(piece.get('index', 0), {'name': '', 'arguments': ''})
+                            function = piece.get('function') or {}
+                            call['name'] += function.get('name') or ''
+                            call['arguments'] += function.get('arguments') or ''
+                        if delta.get('content'):
+                            if first_token_at is None:
+                                first_token_at = time.monotonic()
+                            yield Token(delta['content'], index)
+                            index += 1
+                        finish = choice.get('finish_reason') or finish
+                if ended:
+                    if not finish:
+                        raise LLMProtocolError(f'llama-server at {self.config.base_url}{CHAT_PATH} ended the '
+                                               f'stream after {index} tokens without a finish reason')
+                    ttft = (first_token_at or time.monotonic()) - deadlines.started
+                    response.close()   # the consumer may never resume us after Done
+                    yield Done('length' if finish == 'length' else 'stop',
+                               int(usage.get('completion_tokens') or index), timings, ttft,
+                               tuple(ToolCall(c['name'], c['arguments']) for _, c in sorted(calls.items())))
+                    return
+        finally:
+            response.close()   # cancelled, closed early or failed: the server stops generating
+
+    async def _open_stream(self, body: dict, deadlines: _Deadlines, url: str = '') -> aiohttp.ClientResponse:
         """POST the request and wait for the response headers, retrying connection errors.
 
         A server still loading its model (HTTP 503, as after a restart) is waited for within the
@@ -190,7 +261,7 @@ class LlamaClient:
         attempt = 0
         while True:
             try:
-                return await self._post_stream(body, deadlines)
+                return await self._post_stream(body, deadlines, url)
             except LLMHTTPError as exc:
                 if exc.status != 503 or time.monotonic() + LOADING_POLL >= deadlines.first_token_at:
                     raise
@@ -204,12 +275,12 @@ class LlamaClient:
                     raise
                 await asyncio.sleep(delay)
 
-    async def _post_stream(self, body: dict, deadlines: _Deadlines) -> aiohttp.ClientResponse:
+    async def _post_stream(self, body: dict, deadlines: _Deadlines, url: str = '') -> aiohttp.ClientResponse:
         which, at, seconds = deadlines.next_wait()
         session = self._require_session()
         try:
             async with asyncio.timeout_at(at):
-                response = await session.post(self.endpoint, json=body)
+                response = await session.post(url or self.endpoint, json=body)
         except aiohttp.ServerTimeoutError:  # only sock_connect is set on the session
             raise LLMTimeoutError('connect', self.config.connect_timeout, self.endpoint) from None
         except TimeoutError:
@@ -268,6 +339,10 @@ class LlamaClient:
         if not isinstance(n_ctx, int) or n_ctx <= 0:
             raise LLMProtocolError(f'llama-server at {self.config.base_url} did not report n_ctx')
         return n_ctx
+
+    async def props(self) -> dict:
+        """What llama-server says of itself and its model (chat_template, chat_template_caps, ...)."""
+        return await self._request('GET', '/props', wait_loading=True)
 
     async def apply_template(self, messages: list[dict]) -> str:
         """The model's own chat template applied by the server to [{'role', 'content'}, ...]."""

@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import time
 from typing import Callable
 
 from heisenberg_brain.core.config import LANGUAGES, PERSONALITIES, LLMConfig
 from heisenberg_brain.core.history import DEFAULT_SESSION, PromptTooLong, SessionStore, fit_prompt
-from heisenberg_brain.core.llm_client import Done, LlamaClient, Token
+from heisenberg_brain.core.llm_client import Done, LlamaClient, Token, ToolCall
 from heisenberg_brain.core.llm_errors import EmptyAnswerError
 from heisenberg_brain.core.loops import LoopDetector
 from heisenberg_brain.core.prompts import PromptBuilder, Turn
@@ -218,6 +219,84 @@ class Replier:
             self.schedule_prime(request.session_id, personality, request.language)
         return outcome
 
+    async def reply_with_tools(self, request: ReplyRequest, outcome: ReplyOutcome, tools: list[dict],
+                               on_token: Callable[[Token], None] = lambda token: None,
+                               on_sentence: Callable[[str], None] = lambda sentence: None
+                               ) -> tuple[ToolCall, ...]:
+        """Answer through /v1/chat/completions offering tools; the calls the model made, or () for an answer.
+
+        A plain answer streams and is remembered as with reply(). A tool call is the caller's to
+        check and run; the turn is not remembered (its words are the skill's). The model may
+        write a call as its whole reply, ``{"name": ..., "arguments": ...}``, instead of in the
+        form llama-server parses (Qwen2.5-Coder-0.5B does): so a reply whose first character
+        is '{' is held back until it ends, and is spoken only if it is not such a call.
+        """
+        self.cancel_prime()
+        personality = request.personality or self.config.personality
+        user_text = request.prompt.strip()
+        if len(user_text) > MAX_PROMPT_CHARS:
+            raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
+                                f'{MAX_PROMPT_CHARS} are accepted: shorten it')
+        key = history_key(request.session_id, request.language)
+        messages = self.builder.messages(self.sessions.turns(key), user_text, personality,
+                                         self.sessions.summary(key), request.language)
+        max_tokens = request.max_tokens or self.config.max_tokens
+        splitter = SentenceSplitter(*self._splitter_args)
+        held: list[Token] | None = []   # tokens not yet given out while the first character is unknown
+        calls: tuple[ToolCall, ...] = ()
+
+        def give(token: Token) -> None:
+            on_token(token)
+            for sentence in splitter.push(token.text):
+                on_sentence(sentence)
+
+        started = time.monotonic()
+        try:
+            async for item in self.client.chat_stream(
+                    messages, tools, max_tokens=max_tokens, temperature=self.config.temperature,
+                    seed=self.config.seed if self.config.seed >= 0 else None):
+                if isinstance(item, Done):
+                    outcome.finish_reason = item.finish_reason
+                    outcome.token_count = item.token_count or outcome.token_count
+                    outcome.timings = item.timings
+                    calls = item.tool_calls
+                    break
+                if outcome.time_to_first_token < 0:
+                    outcome.time_to_first_token = time.monotonic() - started
+                outcome.text += item.text
+                outcome.token_count = item.index + 1
+                if held is not None:
+                    held.append(item)
+                    if not outcome.text.strip() or outcome.text.lstrip().startswith('{'):
+                        continue
+                    for token in held:
+                        give(token)
+                    held = None
+                else:
+                    give(item)
+            if not calls and held:
+                bare = _bare_call(outcome.text)
+                if bare is not None:
+                    calls = (bare,)
+                else:
+                    for token in held:
+                        give(token)
+            if calls:
+                return calls
+            if (rest := splitter.flush()) is not None:
+                on_sentence(rest)
+            if not outcome.text.strip():
+                raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
+        except asyncio.CancelledError:
+            outcome.finish_reason = 'cancelled'
+            raise
+        except Exception as exc:
+            outcome.finish_reason = 'error'
+            outcome.error = str(exc)
+            raise
+        self._remember(request, user_text, outcome)
+        return ()
+
     def schedule_prime(self, session_id: str = '', personality: str = '', language: str = 'en') -> None:
         """Prime the session's next turn in the background (call on the replier's event loop).
 
@@ -285,3 +364,14 @@ class _SpokenChars:
                 return text[index:]
             seen += not char.isspace()
         return ''
+
+
+def _bare_call(text: str) -> ToolCall | None:
+    """A reply that is only {"name": <str>, "arguments": <object or JSON text>}, as a call; else None."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(body, dict) and set(body) == {'name', 'arguments'} and isinstance(body['name'], str):
+        return ToolCall(body['name'], body['arguments'])
+    return None

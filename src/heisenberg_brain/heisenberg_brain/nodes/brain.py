@@ -38,6 +38,7 @@ from heisenberg_brain.core.llm_client import LlamaClient, Token
 from heisenberg_brain.core.replier import Replier, ReplyRequest, request_error
 from heisenberg_brain.core.skills import Skills, SkillSource, SkillSpecError, load_skills, skills_from_yaml
 from heisenberg_brain.core.skills.check import check_types
+from heisenberg_brain.core.skills.tools import decide_tools
 from heisenberg_brain.nodes.skill_effects import RosSkillEffects
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.diagnostics import ERROR, OK, DiagnosticsPublisher
@@ -118,6 +119,7 @@ class BrainNode(Node):
             raise ConfigError(f'{self.get_name()}: llm.api_key_file: {exc}') from None
         self._llm_reachable = False
         self._health_probe = None
+        self._tools_decided = not self.config.llm.tools
 
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name='brain-asyncio',
@@ -180,7 +182,9 @@ class BrainNode(Node):
         self.get_logger().info(
             f'brain ready: {self.config.llm.endpoint} ({"with" if api_key else "without"} an API key), '
             f'format {self.config.llm.prompt_format}, '
-            f'personality {self.config.llm.personality}')
+            f'personality {self.config.llm.personality}, '
+            + ('LLM tool calls: checking the served model once it answers' if self.config.llm.tools
+               else 'LLM tool calls off (llm.tools is false)'))
 
     def _load_skills(self) -> Skills:
         """The skills file, checked against the ROS types installed here (core/skills/check.py)."""
@@ -336,7 +340,19 @@ class BrainNode(Node):
             # pay for the system prompt and its history, so they are read ahead.
             self._loop.call_soon_threadsafe(self.replier.schedule_prime, self.config.voice_session_id,
                                             '', self.config.reply_language())
+            if not self._tools_decided:
+                self._tools_decided = True
+                asyncio.run_coroutine_threadsafe(self._decide_tools(), self._loop)
         self._publish_diagnostics()
+
+    async def _decide_tools(self) -> None:
+        """Turn the LLM tool path on when the served model can call tools; say so either way."""
+        try:
+            tools, message = await decide_tools(self._client, self.skills)
+        except Exception as exc:   # the server went away between /health and /props: the path stays off
+            tools, message = None, f'LLM tool calls off: could not ask llama-server ({exc})'
+        self.skill_source.llm_tools = tools
+        self.log('info' if tools else 'warning', message)
 
     def _publish_diagnostics(self):
         stats = dict(self.coordinator.stats)

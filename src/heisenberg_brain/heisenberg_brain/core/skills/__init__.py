@@ -29,7 +29,8 @@ The API the brain node uses::
 - ``Match.kind`` is ``MatchKind.STOP`` for "stop", "never mind", "be quiet"...: never the
   LLM's. Run as a turn it cancels every goal and says their cancelled replies (or nothing);
   the node may also call ``stop_all()`` itself, e.g. on a STOP heard while a turn runs.
-- ``SkillSpec.llm`` says whether the LLM may call a skill as a tool (carried, not used here).
+- ``SkillSpec.llm`` says whether the LLM may call a skill as a tool: ``source.llm_tools =
+  tools.decide_tools(...)``'s list turns the tool path on (core/skills/tools.py, docs/skills.md).
 """
 
 from heisenberg_brain.core.skills.builtins import Clock, SystemClock

@@ -1,7 +1,9 @@
 """Skills as a ReplySource: a matched request answered without the LLM, in the same lifecycle.
 
 ``SkillSource.reply`` has the Replier's signature, so the coordinator runs it unchanged: the
-request is matched; what no skill takes goes to the fallback source (the LLM); a match is
+request is matched; what no skill takes goes to the fallback source (the LLM: with ``llm_tools``
+set, offered the ``llm: true`` skills as tools, and a call it makes runs like a matched
+sentence, or is refused with ToolCallRefused, an LLMError: nothing runs); a match is
 reported at once through ``on_skill(outcome, name)`` (the state topic shows it); a skill's
 spoken reply goes out through on_token / on_sentence and fills the outcome like an LLM
 answer (finish_reason 'stop', also when the skill says it failed: the person has been told).
@@ -41,6 +43,7 @@ from heisenberg_brain.core.skills.builtins import Clock, SystemClock, Timers, da
 from heisenberg_brain.core.skills.catalog import Skills
 from heisenberg_brain.core.skills.matcher import Match, MatchKind
 from heisenberg_brain.core.skills.spec import SkillSpec
+from heisenberg_brain.core.skills.tools import ToolCallRefused, match_tool_call
 from heisenberg_brain.core.skills.template import Named, Template, TemplateError, field_value, nest
 
 # Said when a reply template cannot be filled (a result without the field it names): logged too.
@@ -152,6 +155,9 @@ class SkillSource:
         self._tasks: set[asyncio.Task] = set()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The ``llm: true`` skills as tools (tools.tool_schemas), set once the served model is known
+        # to call them; None = what no skill takes goes to fallback.reply (the /completion path).
+        self.llm_tools: list[dict] | None = None
 
     # ------------------------------------------------------------------ the ReplySource
     async def reply(self, request: ReplyRequest, outcome: ReplyOutcome,
@@ -162,7 +168,20 @@ class SkillSource:
         if match is None:
             if self.fallback is None:
                 raise LookupError(f'no skill takes {request.prompt!r} and there is no fallback source')
-            return await self.fallback.reply(request, outcome, on_token, on_sentence)
+            if not self.llm_tools:
+                return await self.fallback.reply(request, outcome, on_token, on_sentence)
+            calls = await self.fallback.reply_with_tools(request, outcome, self.llm_tools, on_token,
+                                                         on_sentence)
+            if not calls:
+                return outcome
+            if len(calls) > 1:
+                self._log('warning', f'the model made {len(calls)} tool calls; only the first runs')
+            try:
+                match = match_tool_call(self.skills, calls[0], request.prompt)
+            except ToolCallRefused as exc:
+                self._log('warning', f'tool call refused: {exc}')
+                raise
+            self._log('info', f'the LLM called {match.skill} {dict(match.slots)}')
         return await self.answer(match, outcome, on_token, on_sentence)
 
     async def answer(self, match: Match, outcome: ReplyOutcome,

@@ -86,7 +86,7 @@ class SkillSpec:
     slots: tuple[SlotSpec, ...]
     effect: EffectSpec
     replies: tuple[tuple[str, Template], ...]
-    llm: bool = False          # may the LLM call it as a tool (carried for the ROS side)
+    llm: bool = False          # may the LLM call it as a tool (core/skills/tools.py)
     origin: str = ''           # the file it came from, for messages
 
     def reply(self, key: str) -> Template | None:
