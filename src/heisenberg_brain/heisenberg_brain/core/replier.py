@@ -162,10 +162,7 @@ class Replier:
         """Answer request, filling outcome as it goes. Raises LLMError; cancellable."""
         self.cancel_prime()
         personality = request.personality or self.config.personality
-        user_text = request.prompt.strip()
-        if len(user_text) > MAX_PROMPT_CHARS:
-            raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
-                                f'{MAX_PROMPT_CHARS} are accepted: shorten it')
+        user_text = _user_text(request)
         max_tokens, fit = await self._fit(request.session_id, user_text, personality,
                                           request.max_tokens or self.config.max_tokens,
                                           language=request.language)
@@ -233,10 +230,7 @@ class Replier:
         """
         self.cancel_prime()
         personality = request.personality or self.config.personality
-        user_text = request.prompt.strip()
-        if len(user_text) > MAX_PROMPT_CHARS:
-            raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
-                                f'{MAX_PROMPT_CHARS} are accepted: shorten it')
+        user_text = _user_text(request)
         key = history_key(request.session_id, request.language)
         messages = self.builder.messages(self.sessions.turns(key), user_text, personality,
                                          self.sessions.summary(key), request.language)
@@ -338,6 +332,15 @@ class Replier:
             answer += CUT_OFF_MARK
         key = history_key(request.session_id, request.language)
         self.sessions.add(key, user_text, answer, request.language)
+
+
+def _user_text(request: ReplyRequest) -> str:
+    """The request's prompt as the model reads it; a prompt too long is refused before any tokenization."""
+    user_text = request.prompt.strip()
+    if len(user_text) > MAX_PROMPT_CHARS:
+        raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
+                            f'{MAX_PROMPT_CHARS} are accepted: shorten it')
+    return user_text
 
 
 def history_key(session_id: str, language: str) -> str:
