@@ -204,12 +204,8 @@ class Replier:
                 spoken(rest)
             if not outcome.text.strip():
                 raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
-        except asyncio.CancelledError:
-            outcome.finish_reason = 'cancelled'
-            raise
-        except Exception as exc:
-            outcome.finish_reason = 'error'
-            outcome.error = str(exc)
+        except (asyncio.CancelledError, Exception) as exc:
+            _record_ending(outcome, exc)
             raise
         finally:
             self._remember(request, user_text, outcome)
@@ -281,12 +277,8 @@ class Replier:
                 on_sentence(rest)
             if not outcome.text.strip():
                 raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
-        except asyncio.CancelledError:
-            outcome.finish_reason = 'cancelled'
-            raise
-        except Exception as exc:
-            outcome.finish_reason = 'error'
-            outcome.error = str(exc)
+        except (asyncio.CancelledError, Exception) as exc:
+            _record_ending(outcome, exc)
             raise
         self._remember(request, user_text, outcome)
         return ()
@@ -332,6 +324,15 @@ class Replier:
             answer += CUT_OFF_MARK
         key = history_key(request.session_id, request.language)
         self.sessions.add(key, user_text, answer, request.language)
+
+
+def _record_ending(outcome: ReplyOutcome, exc: BaseException) -> None:
+    """How a reply that raised ended: cancelled, or an error with its message."""
+    if isinstance(exc, asyncio.CancelledError):
+        outcome.finish_reason = 'cancelled'
+    else:
+        outcome.finish_reason = 'error'
+        outcome.error = str(exc)
 
 
 def _user_text(request: ReplyRequest) -> str:
