@@ -3,7 +3,8 @@
 Where the key comes from is a pure table; the rest runs the real llama-server with the registry
 GGUF: a server with a key answers the right key and refuses a wrong or missing one with a
 clear error, the llama_server node refuses to bind beyond loopback without a key (exit code 2),
-and the brain turns a refused key into an ended goal that says what to fix.
+and the brain turns a refused key into an ended goal that says what to fix, and says it in
+its diagnostics before any turn.
 """
 
 import asyncio
@@ -15,12 +16,14 @@ import urllib.request
 import psutil
 import pytest
 from action_msgs.msg import GoalStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
 from heisenberg_brain.core.api_key import ApiKeyError, is_loopback, resolve_api_key
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.llama_server import (
     LlamaServerConfig, LlamaServerProcess, ServerKeyError, free_port)
 from heisenberg_brain.core.llm_client import Done, LlamaClient, LLMAuthError, Token
+from heisenberg_common.qos import EVENTS
 from heisenberg_common.runner import CONFIG_EXIT_CODE
 from heisenberg_testing.processes import NodeProcess, write_params
 from heisenberg_testing.ros_client import RosClient
@@ -196,6 +199,15 @@ def test_a_brain_with_the_wrong_key_ends_the_turn_with_what_to_fix(tmp_path, key
                         **{'llm.api_key_file': str(keys), 'error_hold': 1.0})
     try:
         with RosClient(namespace='wrongkey') as ros:
+            statuses = []
+            ros.node.create_subscription(DiagnosticArray, '/diagnostics',
+                                         lambda array: statuses.extend(array.status), EVENTS)
+
+            def refused_in_diagnostics():
+                return any(status.name == '/wrongkey/brain: brain' and status.level == DiagnosticStatus.ERROR
+                           and 'refused the API key' in status.message for status in statuses)
+            # /health answers without a key: the diagnostics still say the key is wrong, before any turn.
+            assert ros.wait_for(refused_in_diagnostics, 20), [(s.name, s.message) for s in statuses]
             session = Session(ros)
             result, _ = session.ask('What is the capital of France?', timeout=30)
             assert result.status == GoalStatus.STATUS_ABORTED

@@ -34,7 +34,7 @@ from heisenberg_brain.core.config import BrainConfig
 from heisenberg_brain.core.coordinator import ActiveReply, ReplyCoordinator
 from heisenberg_brain.core.fsm import State
 from heisenberg_brain.core.history import SessionStore
-from heisenberg_brain.core.llm_client import LlamaClient, Token
+from heisenberg_brain.core.llm_client import LlamaClient, LLMAuthError, Token
 from heisenberg_brain.core.replier import Replier, ReplyRequest, request_error
 from heisenberg_brain.core.skills import Skills, SkillSource, SkillSpecError, load_skills, skills_from_yaml
 from heisenberg_brain.core.skills.check import check_types
@@ -118,6 +118,8 @@ class BrainNode(Node):
         except ApiKeyError as exc:
             raise ConfigError(f'{self.get_name()}: llm.api_key_file: {exc}') from None
         self._llm_reachable = False
+        self._llm_refusal = ''    # llama-server's refusal of our API key, until it takes it
+        self._refusal_logged = ''
         self._health_probe = None
         self._tools_decided = not self.config.llm.tools
 
@@ -326,15 +328,28 @@ class BrainNode(Node):
         self._health_probe.add_done_callback(self._on_health)
 
     async def _probe_health(self) -> bool:
+        """True when llama-server is up and takes our key; a refused key is kept for the diagnostics."""
         try:
             async with asyncio.timeout(min(HEALTH_TIMEOUT, self.config.health_period)):
-                return await self._client.health()
+                if not await self._client.health():
+                    return False
+                # /health needs no key: /props does, so a wrong key shows here, not at the first turn.
+                await self._client.props()
+        except LLMAuthError as exc:
+            self._llm_refusal = str(exc)
+            return False
         except Exception:  # timeout or anything else: not usable, which is what we report
             return False
+        self._llm_refusal = ''
+        return True
 
     def _on_health(self, probe):
         was_reachable = self._llm_reachable
         self._llm_reachable = not probe.cancelled() and probe.exception() is None and bool(probe.result())
+        if self._llm_refusal != self._refusal_logged:   # said once, not every health period
+            self._refusal_logged = self._llm_refusal
+            if self._llm_refusal:
+                self.log('error', self._llm_refusal)
         if self._llm_reachable and not was_reachable:
             # A server that just came up has an empty cache: the first spoken question should not
             # pay for the system prompt and its history, so they are read ahead.
@@ -358,8 +373,12 @@ class BrainNode(Node):
         stats = dict(self.coordinator.stats)
         reachable = self._llm_reachable
         v2v = stats['last_voice_to_voice']
-        message = ('llama-server reachable' if reachable
-                   else f'llama-server unreachable at {self.config.llm.base_url}')
+        if reachable:
+            message = 'llama-server reachable'
+        elif self._llm_refusal:
+            message = self._llm_refusal
+        else:
+            message = f'llama-server unreachable at {self.config.llm.base_url}'
         self._diagnostics.publish(
             OK if reachable else ERROR, message,
             {'llm_endpoint': self.config.llm.endpoint, 'llm_reachable': str(reachable).lower(),
