@@ -304,8 +304,10 @@ def main() -> int:
     v2v = {} if args.no_voice else voice_to_voice(models, args.voice_questions)
     loads.append(load_average())
     print_table(models, scores, v2v)
-    first = {m.label: next(iter(scores[m.label].values())) for m in models}
-    choice, why = pick_default(models, first, v2v)
+    # The rule reads the shipped personality's row (the first one asked when it was not asked).
+    shipped = {m.label: scores[m.label].get(llm['personality'], next(iter(scores[m.label].values())))
+               for m in models}
+    choice, why = pick_default(models, shipped, v2v)
     print(f'\nthe rule picks: {choice or "nothing"} {why}')
     print(f'machine: {machine_info()}; load average before / after the text part / at the end: '
           f'{" ; ".join(loads)}')
