@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import urllib.request
 from pathlib import Path
 
@@ -106,8 +107,13 @@ def heard_whole(transcript: str, item: Item) -> bool:
     return ' '.join(words(item.parts[-1]).split()[:2]) in words(transcript)
 
 
+def folded(text: str) -> str:
+    """Lower case without accents, so « Everest » and « l'Éverest » match alike."""
+    return ''.join(c for c in unicodedata.normalize('NFKD', text.lower()) if not unicodedata.combining(c))
+
+
 def answered_right(reply: str, item: Item) -> bool:
-    return any(answer in reply.lower() for answer in item.answers)
+    return any(folded(answer) in folded(reply) for answer in item.answers)
 
 
 def speech_end(pcm: np.ndarray, rel_db: float = -35.0) -> float:

