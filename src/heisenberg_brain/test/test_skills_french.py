@@ -20,7 +20,8 @@ import pytest
 
 from heisenberg_brain.core.phrases import MONTHS, PHRASES, UNITS, WEEKDAYS, phrase
 from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest
-from heisenberg_brain.core.skills import GoalResult, SkillSource, SkillSpecError, skills_from_yaml
+from heisenberg_brain.core.skills import GoalResult, SkillEffectError, SkillSource, SkillSpecError, \
+    skills_from_yaml
 from heisenberg_brain.core.skills.builtins import Timers, date_sentence, duration_words, help_sentence, \
     time_sentence, timer_label
 from skills_support import FakeClock, example_yaml
@@ -265,13 +266,16 @@ class FakeHandle:
 
 
 class FakeEffects:
-    """Accepts every goal at once (the ROS side is covered by test_skill_effects)."""
+    """Accepts every goal at once, or raises send_error (the ROS side is covered by test_skill_effects)."""
 
     def __init__(self):
         self.goals: list[dict] = []
         self.handles: list[FakeHandle] = []
+        self.send_error: Exception | None = None
 
     async def send_goal(self, action_type, action_name, goal, on_feedback, timeout):
+        if self.send_error is not None:
+            raise self.send_error
         self.goals.append(goal)
         self.handles.append(FakeHandle())
         return self.handles[-1]
@@ -302,6 +306,48 @@ def test_a_yaml_skill_said_in_french_is_answered_with_its_french_replies():
         assert await say('Arrête.', 'fr') == "J'ai arrêté d'aller dans la cuisine."
         await settle()
         assert announced == [('Je suis dans la cuisine.', 'fr')]   # a replaced or stopped goal: no word
+    run(scenario)
+
+
+@pytest.mark.parametrize('error, english, french', [
+    (SkillEffectError(key='goal_rejected', name='navigate to pose'),
+     'the navigate to pose action server rejected the goal',
+     "le serveur d'action navigate to pose a refusé l'objectif"),
+    (SkillEffectError(key='goal_not_accepted', name='navigate to pose', seconds=0.5),
+     'the navigate to pose action server did not accept the goal within 0.5 seconds',
+     "le serveur d'action navigate to pose n'a pas accepté l'objectif en 0,5 seconde"),
+    (SkillEffectError(key='no_message', name='battery state', seconds=3.0),
+     'no message came on battery state within 3 seconds',
+     "aucun message n'est arrivé sur battery state en 3 secondes"),
+    (SkillEffectError(key='misfit.goal', field='plase', type='go to'),
+     'the field plase does not fit the go to goal', "le champ plase ne convient pas à l'objectif go to"),
+    (SkillEffectError('nothing publishes battery_state'),   # a plain message is said as it is
+     'nothing publishes battery_state', 'nothing publishes battery_state'),
+], ids=['rejected', 'not accepted in time', 'no message', 'field misfit', 'plain message'])
+def test_a_failure_s_reason_is_said_in_the_turn_s_language(error, english, french):
+    assert str(error) == english == error.reason('en')
+    assert error.reason('fr') == french
+
+
+def test_a_ros_skill_that_fails_says_why_in_french():
+    async def scenario():
+        skills = skills_from_yaml(readme_skill(), 'README.md')
+        effects = FakeEffects()
+        source = SkillSource(skills, effects, lambda *said: None, clock=FakeClock())
+
+        async def say(text, language):
+            return (await source.reply(ReplyRequest(prompt=text, language=language), ReplyOutcome())).text
+
+        effects.send_error = SkillEffectError(key='goal_rejected', name='navigate to pose')
+        assert await say('Va dans la cuisine.', 'fr') == \
+            "Je n'ai pas pu aller dans la cuisine : le serveur d'action navigate to pose a refusé l'objectif."
+        assert await say('Go to the kitchen.', 'en') == \
+            "I couldn't get to the kitchen: the navigate to pose action server rejected the goal."
+        offline = SkillSource(skills, None, lambda *said: None, clock=FakeClock())
+        outcome = await offline.reply(ReplyRequest(prompt='Va dans la cuisine.', language='fr'),
+                                      ReplyOutcome())
+        assert outcome.text == \
+            "Je n'ai pas pu aller dans la cuisine : je n'ai pas de connexion avec le robot."
     run(scenario)
 
 

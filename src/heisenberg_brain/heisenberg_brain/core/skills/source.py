@@ -52,7 +52,24 @@ FALLBACK_REPLIES = ('accepted', 'succeeded', 'failed', 'cancelled')   # core/phr
 
 
 class SkillEffectError(Exception):
-    """An effect that could not be done; its message is a reason a person can hear."""
+    """An effect that could not be done; its message is a reason a person can hear.
+
+    Raised as ``SkillEffectError(key='goal_rejected', name=...)``, it names core/phrases.py's
+    sentence 'reason.<key>' and is said in the turn's language (``reason(language)``; its message,
+    for logs, is the English one); a value named seconds is a number said in that language's
+    words. Raised with a plain message, that message is said as it is.
+    """
+
+    def __init__(self, message: str = '', *, key: str = '', **values: Any):
+        self.key, self.values = key, values
+        super().__init__(message or self.reason('en'))
+
+    def reason(self, language: str = 'en') -> str:
+        if not self.key:
+            return str(self)
+        values = {name: seconds_words(value, language) if name == 'seconds' else value
+                  for name, value in self.values.items()}
+        return phrase(f'reason.{self.key}', language, **values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +144,11 @@ def speakable(ros_name: str) -> str:
 def _grace(timeout: float) -> float:
     """The core's own bound over a timeout the effects were given, so their clearer error comes first."""
     return timeout + min(0.5, timeout)
+
+
+def _reason(exc: Exception, language: str) -> str:
+    """A failure's reason in language (a template's mistake is the skill author's: said as it is)."""
+    return exc.reason(language) if isinstance(exc, SkillEffectError) else str(exc)
 
 
 def _get(value: Any, key: str) -> Any:
@@ -372,7 +394,7 @@ class SkillSource:
             reason = phrase('reason.action_silent', language, name=name,
                             seconds=seconds_words(effect.server_timeout, language))
         except SkillEffectError as exc:
-            reason = str(exc)
+            reason = exc.reason(language)
         except Exception as exc:   # a bug in the effects must still be heard, and not hang the turn
             self._log('error', f'skill {skill.name}: send_goal: {exc!r}')
             reason = phrase('reason.send_failed', language, name=name)
@@ -440,7 +462,7 @@ class SkillSource:
                             seconds=seconds_words(effect.timeout, language))
             return self._say(skill, 'failed', values, language, reason=reason)
         except (SkillEffectError, TemplateError) as exc:
-            return self._say(skill, 'failed', values, language, reason=str(exc))
+            return self._say(skill, 'failed', values, language, reason=_reason(exc, language))
         except Exception as exc:
             self._log('error', f'skill {skill.name}: call_service: {exc!r}')
             reason = phrase('reason.service_failed', language, name=name)
@@ -455,7 +477,7 @@ class SkillSource:
         try:
             self.effects.publish(effect.type, effect.name, self._fields(skill, values))
         except (SkillEffectError, TemplateError) as exc:
-            return self._say(skill, 'failed', values, language, reason=str(exc))
+            return self._say(skill, 'failed', values, language, reason=_reason(exc, language))
         except Exception as exc:
             self._log('error', f'skill {skill.name}: publish: {exc!r}')
             return self._say(skill, 'failed', values, language,
@@ -474,7 +496,7 @@ class SkillSource:
                             seconds=seconds_words(effect.timeout, language))
             return self._say(skill, 'failed', values, language, reason=reason)
         except SkillEffectError as exc:
-            return self._say(skill, 'failed', values, language, reason=str(exc))
+            return self._say(skill, 'failed', values, language, reason=exc.reason(language))
         except Exception as exc:
             self._log('error', f'skill {skill.name}: read_field: {exc!r}')
             return self._say(skill, 'failed', values, language,
