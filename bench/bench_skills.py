@@ -55,7 +55,7 @@ def phrasing_table() -> None:
             started = time.perf_counter()
             match = table.SKILLS.match(text, language)
             (llm_ms if expected is None else skill_ms).append((time.perf_counter() - started) * 1000)
-            name = None if match is None else (f'{match.skill}.{match.intent}' if match.intent else match.skill)
+            name = match and (f'{match.skill}.{match.intent}' if match.intent else match.skill)
             right += name == expected and (match is None or dict(match.slots) == slots)
         print(f'{language:<16}{len(table.CASES):>10}{right:>7}{statistics.mean(skill_ms):>12.2f}'
               f'{statistics.mean(llm_ms):>16.2f}')
