@@ -240,7 +240,7 @@ def _parse_wording(kind: str, value: Any, slots: tuple[SlotSpec, ...], language:
     description = value.get('description', '')
     if not isinstance(description, str):
         raise where('description', f'must be a verb phrase, got {description!r}')
-    replies = _parse_replies(kind, value.get('replies') or {}, slots, where, required=False)
+    replies = _parse_replies(kind, value.get('replies') or {}, slots, where, complete=False)
     return Wording(sentences, ' '.join(description.split()), replies)
 
 
@@ -385,10 +385,10 @@ def _field_value(value: Any, slots: tuple[SlotSpec, ...], where: str, error) -> 
 
 
 def _parse_replies(kind: str, value: Any, slots: tuple[SlotSpec, ...],
-                   error, required: bool = True) -> tuple[tuple[str, Template], ...]:
-    """The replies; required=False (a language block): each may be left out, the English one is said."""
-    needed = REQUIRED_REPLIES[kind] if required else ()
+                   error, complete: bool = True) -> tuple[tuple[str, Template], ...]:
+    """The replies; complete=False (a language block): each may be left out, the English one is said."""
     required = REQUIRED_REPLIES[kind]
+    needed = required if complete else ()
     if not isinstance(value, Mapping):
         raise error('replies', f'give the spoken replies {", ".join(required)}'
                                + (' (and optionally feedback)' if kind == 'action' else ''))
