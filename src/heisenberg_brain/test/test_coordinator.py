@@ -338,6 +338,29 @@ def test_a_failed_reply_apologizes_only_when_it_was_to_be_heard(loop, speak, tts
     assert effects.states[-1][1] == 'SPEECH_FINISHED'
 
 
+@pytest.mark.parametrize('language, heard, said', [
+    ('auto', 'fr', ('Désolé, je ne peux pas répondre pour le moment.', 'fr')),
+    ('auto', 'en', ("Sorry, I can't answer that right now.", 'en')),
+    ('fr', '', ('Désolé, je ne peux pas répondre pour le moment.', 'fr')),
+    ('auto', 'es', ("Sorry, I can't answer that right now.", 'en')),   # answered in English, sorry too
+], ids=['auto, French heard', 'auto, English heard', 'fr', 'auto, Spanish heard'])
+def test_the_apology_is_in_the_language_of_the_turn(loop, language, heard, said):
+    coordinator, effects = make(loop, ScriptedSource(('Hm',), error=LLMConnectionError('u', 'refused')),
+                                language=language)
+    coordinator.on_transcript('Quelle est la capitale de la France ?', language=heard)
+    assert wait(lambda: [s.utterance_id for s in effects.spoken] == ['1-apology'])
+    assert (effects.spoken[0].text, effects.spoken[0].language) == said
+    effects.spoken[0].play()
+    assert wait(lambda: effects.state_names()[-2:] == ['ERROR', 'IDLE'])
+
+
+def test_an_apology_set_in_the_parameters_is_said_in_every_language(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Hm',), error=LLMConnectionError('u', 'refused')),
+                                language='fr', apology='Oups.')
+    coordinator.on_transcript('Quelle est la capitale de la France ?', language='fr')
+    assert wait(lambda: [(s.text, s.language) for s in effects.spoken] == [('Oups.', 'fr')])
+
+
 def test_a_new_question_during_the_apology_flushes_it(loop):
     coordinator, effects = make(loop, ScriptedSource(('Hm',), error=LLMConnectionError('u', 'refused')))
     coordinator.on_transcript('What?')
@@ -571,6 +594,14 @@ def test_an_announcement_when_idle_is_spoken_at_once_and_a_question_still_preemp
     assert effects.spoken[0].cancelled
     coordinator.on_transcript('What is two plus two?')
     assert wait(lambda: len(effects.spoken) == 2) and effects.spoken[1].text == 'Four.'
+
+
+def test_an_announcement_is_spoken_in_the_voice_of_its_language(loop):
+    coordinator, effects = make(loop, ScriptedSource(('Four.',)))
+    coordinator.announce("C'est l'heure ! Votre minuteur de 5 minutes est terminé.", 'fr')
+    assert wait(lambda: len(effects.spoken) == 2)
+    assert [(s.text, s.language) for s in effects.spoken] == [
+        ("C'est l'heure!", 'fr'), ('Votre minuteur de 5 minutes est terminé.', 'fr')]   # as tts gets it
 
 
 # ---------------------------------------------------------------- the follow-up window

@@ -205,7 +205,8 @@ def test_read_field_with_no_publisher_times_out_cleanly(brain):
 # ---------------------------------------------------------------------- the skills core on top
 def test_the_skills_core_drives_the_robot_and_stop_cancels_the_goal(robot, brain):
     announced: queue.Queue[str] = queue.Queue()
-    source = SkillSource(skills_from_yaml(SKILLS, 'skills (test)'), brain.effects, announced.put)
+    source = SkillSource(skills_from_yaml(SKILLS, 'skills (test)'), brain.effects,
+                         lambda text, language: announced.put(text))
 
     def say(text: str) -> str:
         outcome = brain.run(source.reply(ReplyRequest(prompt=text), ReplyOutcome()))

@@ -23,7 +23,7 @@ def said():
 
 @pytest.fixture
 def timers(clock, said):
-    return Timers(clock, said.append)
+    return Timers(clock, lambda text, language: said.append(text))
 
 
 def test_a_timer_rings_once_when_it_is_due(clock, timers, said):

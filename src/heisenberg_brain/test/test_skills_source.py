@@ -132,8 +132,13 @@ class Rig:
         self.clock = FakeClock()
         self.announced: list[str] = []
         self.fallback = Fallback()
-        self.source = SkillSource(skills or make_skills(), self.effects, self.announced.append,
+        self.languages: list[str] = []   # of each announcement
+        self.source = SkillSource(skills or make_skills(), self.effects, self._announce,
                                   fallback=self.fallback, clock=self.clock)
+
+    def _announce(self, text: str, language: str) -> None:
+        self.announced.append(text)
+        self.languages.append(language)
 
     async def ask(self, text: str) -> tuple[ReplyOutcome, list[str]]:
         """One turn: its outcome and the sentences it sent to tts."""

@@ -119,8 +119,9 @@ class BrainConfig:
         "switch; en for a language without prompts). A Respond goal may name its own; auto gives en"))
     voice_session_id: str = dataclasses.field(default='voice', metadata=describe(
         'history session of spoken turns (Respond goals name their own)'))
-    apology: str = dataclasses.field(default="Sorry, I can't answer that right now.", metadata=describe(
-        'spoken when a voice reply fails (server down, timeout)'))
+    apology: str = dataclasses.field(default='', metadata=describe(
+        'spoken when a voice reply fails (server down, timeout); empty = the one of the reply\'s language '
+        '(heisenberg_brain/core/phrases.py); a text here is said in every language'))
     stream_speech: bool = dataclasses.field(default=True, metadata=describe(
         'send each sentence to tts as soon as it closes; false = wait for the whole reply (for comparison)'))
     first_clause_min_chars: int = dataclasses.field(default=24, metadata=describe(

@@ -15,13 +15,14 @@ Rules kept here, each a case in test_coordinator:
   ends "preempted by <event>";
 - a reply is over when its generation has ended and every sentence it sent to tts has been
   played (or refused): LLM_COMPLETE if none was heard, SPEECH_FINISHED if some was;
-- a failed spoken reply is followed by a spoken apology (a silent Respond goal's is not),
-  then IDLE; with no tts to say it, ERROR is shown and left at once;
+- a failed spoken reply is followed by a spoken apology (a silent Respond goal's is not), in
+  the reply's language (core/phrases.py, unless the ``apology`` parameter sets one), then IDLE;
+  with no tts to say it, ERROR is shown and left at once;
 - flushing silences the reply's speech and any apology, also one tts has not accepted yet;
 - an event about a reply that is no longer the active one is stale and ignored;
 - a goal cancelled before it ran does not preempt the running reply;
 - an announcement (a timer that rang, a skill's goal that ended) waits until IDLE, then is
-  spoken as a reply of its own; it never interrupts anyone;
+  spoken as a reply of its own, in the voice of its language; it never interrupts anyone;
 - a request a skill takes is shown on the state topic: THINKING again, cause SKILL, detail the
   skill's name (``on_skill``, called by the skill source as it matches), before its effect runs;
 - a reply heard to its end (SPEAKING -> IDLE by SPEECH_FINISHED) opens the follow-up window:
@@ -53,6 +54,7 @@ from heisenberg_brain.core.fsm import SHOWN_WITHOUT_CHANGE, Action, Event, State
 from heisenberg_brain.core.history import PromptTooLong
 from heisenberg_brain.core.llm_client import Token
 from heisenberg_brain.core.llm_errors import LLMError, explain
+from heisenberg_brain.core.phrases import phrase
 from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, say
 from heisenberg_brain.core.sentences import clean_for_speech
 
@@ -157,7 +159,7 @@ class ReplyCoordinator:
         self._submit = submit
         self._now = now
         self._lock = threading.RLock()
-        self._announcements: collections.deque[str] = collections.deque()
+        self._announcements: collections.deque[tuple[str, str]] = collections.deque()   # (text, language)
         self.state = State.IDLE
         self.turn_id = 0
         self.active: ActiveReply | None = None
@@ -203,20 +205,21 @@ class ReplyCoordinator:
             reply.transcript_at = self._now()
         return reply
 
-    def announce(self, text: str) -> None:
-        """Say text once the assistant is idle (any thread)."""
+    def announce(self, text: str, language: str = 'en') -> None:
+        """Say text, in language's voice, once the assistant is idle (any thread)."""
         if text.strip():
             with self._lock:
-                self._announcements.append(text.strip())
+                self._announcements.append((text.strip(), language))
             self._announce_if_idle()
 
     def _announce_if_idle(self) -> None:
         with self._lock:
             if self.state is State.IDLE and self._announcements:
-                text = self._announcements.popleft()
+                text, language = self._announcements.popleft()
                 self.effects.log('info', f'announcing: "{text}"')
                 self.dispatch(Event.ANNOUNCEMENT, detail=text,
-                              request=ReplyRequest(prompt=text, speak=True, source='announcement'))
+                              request=ReplyRequest(prompt=text, speak=True, source='announcement',
+                                                   language=language))
 
     def on_skill(self, outcome: ReplyOutcome, name: str) -> None:
         """A skill took the request whose reply fills outcome (any thread); a stale reply's is ignored."""
@@ -318,8 +321,10 @@ class ReplyCoordinator:
             nxt, actions = step(previous, event)
             started = None
             then = None   # an event that follows this one at once
-            # Only a reply meant to be heard gets a spoken apology (a silent Respond goal does not).
+            # Only a reply meant to be heard gets a spoken apology (a silent Respond goal does not), in
+            # the language the person was being answered in.
             apologize = self.active is None or self.active.request.speak
+            language = self.config.reply_language() if self.active is None else self.active.request.language
             for action in actions:
                 if action is Action.START_TURN:
                     self.turn_id += 1
@@ -330,7 +335,7 @@ class ReplyCoordinator:
                 elif action is Action.START_GENERATION:
                     started = self._start_reply(request, goal)
                 elif action is Action.SPEAK_APOLOGY:
-                    if not (apologize and self._speak_apology()):
+                    if not (apologize and self._speak_apology(language)):
                         then = Event.SPEECH_FINISHED, 'no apology to speak'  # ERROR is shown, then IDLE
                 elif action is Action.OPEN_FOLLOW_UP:
                     if self.config.follow_up_seconds > 0 and not self._announcements:
@@ -510,8 +515,8 @@ class ReplyCoordinator:
         for speech in list(reply.speech):
             speech.cancel()
 
-    def _speak_apology(self) -> bool:
-        """Send the apology to tts; False when there is no tts to say it (lock held)."""
+    def _speak_apology(self, language: str) -> bool:
+        """Send the apology in language to tts; False when there is no tts to say it (lock held)."""
         turn = self.turn_id
         holder: list = []
         ended_at_once = []
@@ -527,7 +532,8 @@ class ReplyCoordinator:
                 if self.state is State.ERROR and self.turn_id == turn:
                     self.dispatch(Event.SPEECH_FINISHED)
 
-        speech = self.effects.speak(self.config.apology, f'{turn}-apology', lambda: None, on_done)
+        speech = self.effects.speak(self.config.apology or phrase('apology', language), f'{turn}-apology',
+                                    lambda: None, on_done, language)
         if speech is None or ended_at_once:
             return False
         holder.append(speech)

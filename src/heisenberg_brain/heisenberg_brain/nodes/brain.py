@@ -138,7 +138,7 @@ class BrainNode(Node):
         effects = RosSkillEffects(self, self._loop, reentrant, namespace=self.config.skills_namespace)
         self.skill_source = SkillSource(
             self.skills, effects, fallback=self.replier, log=self.log,
-            announce=lambda text: self.coordinator.announce(text),
+            announce=lambda text, language: self.coordinator.announce(text, language),
             on_skill=lambda outcome, name: self.coordinator.on_skill(outcome, name))
         self.coordinator = ReplyCoordinator(
             self.config, self.skill_source, self,

@@ -22,7 +22,9 @@ Rules:
   best-effort writers alike, which is what battery and sensor drivers use), keeps the
   subscription and the latest message, and answers from it at once once one has come;
 - a type that is not installed or a field that does not fit is logged in full and raised as
-  a SkillEffectError the person can hear.
+  a SkillEffectError the person can hear;
+- a SkillEffectError names its reason by key (core/phrases.py's 'reason.<key>'), so the person
+  hears it in the language they asked in; its message is the English sentence.
 
 Relative names resolve under ``namespace`` (default '/': skills address the robot, whose
 interfaces are rarely under the assistant's own namespace); None resolves them as rclpy
@@ -54,10 +56,6 @@ _STATUS = {GoalStatus.STATUS_SUCCEEDED: 'succeeded', GoalStatus.STATUS_CANCELED:
            GoalStatus.STATUS_ABORTED: 'aborted'}
 
 
-def _seconds(value: float) -> str:
-    return f'{value:g} second' if value == 1 else f'{value:g} seconds'
-
-
 def _words(type_name: str) -> str:
     """'nav2_msgs/action/NavigateToPose' -> 'navigate to pose'."""
     name = type_name.rsplit('/', 1)[-1]
@@ -78,6 +76,7 @@ class RosGoal:
     """An accepted goal (GoalHandle of core/skills/source.py)."""
 
     def __init__(self, handle: ClientGoalHandle, loop: asyncio.AbstractEventLoop, server: str):
+        """server: the action's name as it is said ('navigate to pose'), for a lost goal's reason."""
         self._handle = handle
         self._loop = loop
         self._server = server
@@ -95,7 +94,7 @@ class RosGoal:
 
     def _ended(self, future) -> None:
         if future.cancelled() or future.exception() is not None:
-            _settle(self._result, error=SkillEffectError(f'{self._server} lost the goal'))
+            _settle(self._result, error=SkillEffectError(key='goal_lost', name=self._server))
             return
         response = future.result()
         _settle(self._result, GoalResult(_STATUS.get(response.status, 'aborted'), response.result))
@@ -166,7 +165,7 @@ class RosSkillEffects:
         """Send the goal once the server is there; return when it is accepted (all within timeout)."""
         loop = self._loop
         deadline = loop.time() + timeout
-        server = f'the {speakable(action_name)} action server'
+        server = speakable(action_name)
         action = self._resolve(action_type, 'action')
         message = self._fill(action.Goal, goal, action_type, 'goal')
         key = (action_type, self._name(action_name))
@@ -174,21 +173,21 @@ class RosSkillEffects:
         if client is None:
             client = self._actions[key] = ActionClient(self._node, action, key[1], callback_group=self._group)
         if not await self._until(client.server_is_ready, deadline):
-            raise SkillEffectError(f'{server} is not running')
+            raise SkillEffectError(key='action_missing', name=server)
 
         goal_id = UUID(uuid=list(uuid.uuid4().bytes))
         accepted = loop.create_future()
 
         def answered(future) -> None:   # on the loop
             if future.cancelled() or future.exception() is not None:
-                _settle(accepted, error=SkillEffectError(f'{server} did not take the goal'))
+                _settle(accepted, error=SkillEffectError(key='goal_not_taken', name=server))
                 return
             handle = future.result()
             if accepted.done():   # given up on: a goal accepted now has no owner
                 if handle.accepted:
                     handle.cancel_goal_async()
             elif not handle.accepted:
-                _settle(accepted, error=SkillEffectError(f'{server} rejected the goal'))
+                _settle(accepted, error=SkillEffectError(key='goal_rejected', name=server))
             else:
                 _settle(accepted, RosGoal(handle, loop, server))
 
@@ -200,7 +199,7 @@ class RosSkillEffects:
             return await asyncio.wait_for(asyncio.shield(accepted), max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             self._give_up(client, goal_id, accepted)
-            raise SkillEffectError(f'{server} did not accept the goal within {_seconds(timeout)}') from None
+            raise SkillEffectError(key='goal_not_accepted', name=server, seconds=timeout) from None
         except asyncio.CancelledError:
             self._give_up(client, goal_id, accepted)
             raise
@@ -219,7 +218,7 @@ class RosSkillEffects:
         """The response message, once the server is there and has answered (all within timeout)."""
         loop = self._loop
         deadline = loop.time() + timeout
-        service = f'the {speakable(service_name)} service'
+        service = speakable(service_name)
         srv = self._resolve(service_type, 'srv')
         message = self._fill(srv.Request, request, service_type, 'request')
         key = (service_type, self._name(service_name))
@@ -227,12 +226,12 @@ class RosSkillEffects:
         if client is None:
             client = self._services[key] = self._node.create_client(srv, key[1], callback_group=self._group)
         if not await self._until(client.service_is_ready, deadline):
-            raise SkillEffectError(f'{service} is not running')
+            raise SkillEffectError(key='service_missing', name=service)
         answer = loop.create_future()
 
         def answered(future) -> None:   # on the loop
             if future.cancelled() or future.exception() is not None:
-                _settle(answer, error=SkillEffectError(f'{service} did not answer'))
+                _settle(answer, error=SkillEffectError(key='service_no_answer', name=service))
             else:
                 _settle(answer, future.result())
 
@@ -241,7 +240,7 @@ class RosSkillEffects:
         try:
             return await asyncio.wait_for(answer, max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
-            raise SkillEffectError(f'{service} did not answer within {_seconds(timeout)}') from None
+            raise SkillEffectError(key='service_silent', name=service, seconds=timeout) from None
         finally:
             if not pending.done():
                 client.remove_pending_request(pending)
@@ -269,8 +268,7 @@ class RosSkillEffects:
             try:
                 message = await asyncio.wait_for(waiter, timeout)
             except asyncio.TimeoutError:
-                raise SkillEffectError(
-                    f'no message came on {speakable(topic)} within {_seconds(timeout)}') from None
+                raise SkillEffectError(key='no_message', name=speakable(topic), seconds=timeout) from None
             finally:
                 if waiter in latest.waiting:
                     latest.waiting.remove(waiter)
@@ -278,8 +276,8 @@ class RosSkillEffects:
             return read(message, field)
         except FieldError as exc:
             self._node.get_logger().error(f'skill effects: {exc}')
-            raise SkillEffectError(f'a {_words(message_type)} message has no field '
-                                   f'{speakable(field.replace(".", " "))}') from None
+            raise SkillEffectError(key='no_field', type=_words(message_type),
+                                   field=speakable(field.replace('.', ' '))) from None
 
     def received(self, message_type: str, topic: str) -> int:
         """How many messages read_field's subscription to topic has taken (0 before the first read)."""
@@ -318,7 +316,7 @@ class RosSkillEffects:
         except TypeNotFound as exc:
             self._node.get_logger().error(f'skill effects: {exc}')
             package = type_name.split('/', 1)[0]
-            raise SkillEffectError(f'the {_words(type_name)} type of {speakable(package)} is not installed') \
+            raise SkillEffectError(key='type_missing', type=_words(type_name), package=speakable(package)) \
                 from None
 
     def _fill(self, message_class: type, fields: dict, type_name: str, what: str) -> Any:
@@ -327,7 +325,7 @@ class RosSkillEffects:
         except FieldError as exc:
             self._node.get_logger().error(f'skill effects: {type_name} {what}: {exc}')
             path = speakable(re.sub(r'[.\[\]]+', ' ', exc.path))
-            raise SkillEffectError(f'the field {path} does not fit the {_words(type_name)} {what}') from None
+            raise SkillEffectError(key=f'misfit.{what}', field=path, type=_words(type_name)) from None
         except TypeNotFound as exc:   # a nested message type that is not installed
             self._node.get_logger().error(f'skill effects: {type_name} {what}: {exc}')
-            raise SkillEffectError(f'a type the {_words(type_name)} {what} needs is not installed') from None
+            raise SkillEffectError(key=f'type_needed.{what}', type=_words(type_name)) from None

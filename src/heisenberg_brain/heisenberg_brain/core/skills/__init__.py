@@ -9,7 +9,7 @@ schema is in docs/skills.md.
 The API the brain node uses::
 
     skills = load_skills(path)                    # Skills; SkillSpecError names file, skill, field
-    match = skills.match(text)                    # Match | None (None: the LLM's)
+    match = skills.match(text, language)          # Match | None (None: the LLM's); language's sentences first
     source = SkillSource(skills, effects, announce, fallback=replier, clock=None, log=...)
     coordinator = ReplyCoordinator(config, source, ...)   # source.reply(...) is a ReplySource
     source.stop_all()                             # -> tuple[GoalInfo, ...]: every goal cancelled
@@ -21,8 +21,12 @@ The API the brain node uses::
   ``request.prompt``: a skill answers, anything else goes to ``fallback`` (the Replier). A
   skill's words fill the outcome like an LLM's (finish_reason 'stop', also for a spoken
   failure). ``answer(match, ...)`` runs a match already made.
-- ``announce(text)`` (given to SkillSource) is speech nobody asked for just then: a timer
-  that rings, a goal that ended, a goal's feedback. It is called on the asyncio loop.
+- ``announce(text, language)`` (given to SkillSource) is speech nobody asked for just then: a
+  timer that rings, a goal that ended, a goal's feedback, in the language of the turn that
+  started it. It is called on the asyncio loop.
+- Languages: a request is matched against its language's sentences first (the built-ins have
+  English and French ones; a YAML skill's ``fr:`` block gives its French ones) and answered in
+  its language; every fixed sentence is core/phrases.py's.
 - ``effects`` implements ``SkillEffects`` with rclpy (``send_goal``, ``call_service``,
   ``publish``, ``read_field``; types resolved by name); a clear failure raises
   ``SkillEffectError`` with a speakable reason. None: ROS skills say they cannot reach the robot.

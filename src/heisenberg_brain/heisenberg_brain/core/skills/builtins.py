@@ -1,17 +1,22 @@
-"""The built-in skills' answers: the time, the date, timers, and what the robot can do.
+"""The built-ins' answers: the time, the date, timers, and what the robot can do.
 
 Time goes through an injected ``Clock`` (the wall time for "what time is it", a monotonic
 time and ``call_later`` for timers), so tests move a fake clock instead of sleeping. A timer
-that rings says so through ``announce``, the same hook a finished goal uses: it is speech
-nobody asked for just then, and the brain decides how to fit it between turns.
+that rings says so through ``announce(text, language)``, the same hook a finished goal uses:
+it is speech nobody asked for just then, and the brain decides how to fit it between turns.
+
+Every answer is in the language asked for (the turn's): the sentences are core/phrases.py's,
+this module puts the numbers and names in. A timer rings in the language it was set in.
 
 Wording rules, each a test case:
 - a duration is said in at most two units, the larger first ("4 minutes and 12 seconds",
-  "1 hour and 5 minutes"); what is left is rounded up, so a timer never says "0 seconds";
+  « 1 heure et 5 minutes »); what is left is rounded up, so a timer never says "0 seconds";
 - with several timers, "how long is left" names each by its length, soonest first, one
   sentence each (a list of durations joined by "and" is hard to follow by ear);
 - "cancel the timer" cancels them all (there is no dialogue to ask which one); "cancel the
-  five minute timer" cancels the one of that length that would ring first.
+  five minute timer" cancels the one of that length that would ring first;
+- the time is "It's 3:05 PM." / « Il est 15 h 05. » (« midi », « minuit » on the hour), the
+  date "Today is Tuesday, March 4th, 2025." / « Nous sommes le mardi 4 mars 2025. » (« 1er »).
 """
 
 from __future__ import annotations
@@ -23,14 +28,10 @@ import math
 import time
 from typing import Callable, Iterable, Protocol
 
-# name -> the description "what can you do?" reads out (so a description is a verb phrase).
-BUILTINS = {
-    'time': 'tell the time',
-    'date': 'tell the date',
-    'timer': 'run timers',
-    'stop': "stop what I'm doing",
-    'help': 'say what I can do',
-}
+from heisenberg_brain.core.phrases import MONTHS, UNITS, WEEKDAYS, phrase
+
+# The built-in skills; "what can you do?" reads out their 'does.<name>' phrases.
+BUILTINS = ('time', 'date', 'timer', 'stop', 'help')
 MAX_TIMERS = 10
 MAX_TIMER_SECONDS = 24 * 3600
 
@@ -63,8 +64,9 @@ class SystemClock:
 
 
 # ---------------------------------------------------------------------- wording
-def _unit(count: int, word: str) -> str:
-    return f'{count} {word}' if count == 1 else f'{count} {word}s'
+def _unit(count: int, unit: str, language: str) -> str:
+    singular, plural = UNITS[language][unit]
+    return f'{count} {singular if count == 1 else plural}'
 
 
 def join_words(items: Iterable[str], last: str = 'and') -> str:
@@ -75,30 +77,33 @@ def join_words(items: Iterable[str], last: str = 'and') -> str:
     return f'{", ".join(items[:-1])} {last} {items[-1]}'
 
 
-def _split(seconds: int) -> tuple[int, int, int]:
-    return seconds // 3600, seconds % 3600 // 60, seconds % 60
+def _split(seconds: int) -> list[tuple[int, str]]:
+    """(count, unit) of the hours, minutes and seconds that are not 0."""
+    counts = zip((seconds // 3600, seconds % 3600 // 60, seconds % 60), ('hour', 'minute', 'second'))
+    return [(count, unit) for count, unit in counts if count]
 
 
-def duration_words(seconds: float) -> str:
+def duration_words(seconds: float, language: str = 'en') -> str:
     """'5 minutes', '4 minutes and 12 seconds', '1 hour and 5 minutes': rounded up, two units at most."""
     seconds = max(1, math.ceil(seconds - 1e-9))
     if seconds >= 3600:
         seconds = math.ceil(seconds / 60) * 60   # past an hour, seconds are noise
-    hours, minutes, secs = _split(seconds)
-    units = [_unit(hours, 'hour') if hours else '', _unit(minutes, 'minute') if minutes else '',
-             _unit(secs, 'second') if secs else '']
-    return join_words([unit for unit in units if unit][:2])
+    return join_words([_unit(count, unit, language) for count, unit in _split(seconds)][:2],
+                      phrase('and', language))
 
 
-def timer_label(seconds: int) -> str:
-    """The name a timer goes by: '5 minute', '1 minute 30 second', '2 hour'."""
-    hours, minutes, secs = _split(seconds)
-    parts = [f'{count} {word}' for count, word in ((hours, 'hour'), (minutes, 'minute'), (secs, 'second'))
-             if count]
-    return ' '.join(parts)
+def timer_label(seconds: int, language: str = 'en') -> str:
+    """The name a timer goes by: '5 minute', '1 minute 30 second'; « 5 minutes », « 1 minute 30 secondes »."""
+    if language == 'en':   # an adjective: "your 5 minute timer"
+        return ' '.join(f'{count} {unit}' for count, unit in _split(seconds))
+    return ' '.join(_unit(count, unit, language) for count, unit in _split(seconds))
 
 
-def time_sentence(now: datetime.datetime) -> str:
+def time_sentence(now: datetime.datetime, language: str = 'en') -> str:
+    if language == 'fr':
+        if now.minute == 0:
+            return {0: 'Il est minuit.', 12: 'Il est midi.'}.get(now.hour, f'Il est {now.hour} h.')
+        return f'Il est {now.hour} h {now.minute:02d}.'
     hour = now.hour % 12 or 12
     half = 'AM' if now.hour < 12 else 'PM'
     return f"It's {hour} {half}." if now.minute == 0 else f"It's {hour}:{now.minute:02d} {half}."
@@ -109,33 +114,33 @@ def _ordinal(day: int) -> str:
     return f'{day}{suffix}'
 
 
-def date_sentence(now: datetime.datetime) -> str:
-    return f"Today is {now.strftime('%A')}, {now.strftime('%B')} {_ordinal(now.day)}, {now.year}."
+def date_sentence(now: datetime.datetime, language: str = 'en') -> str:
+    weekday, month = WEEKDAYS[language][now.weekday()], MONTHS[language][now.month - 1]
+    if language == 'fr':
+        return f"Nous sommes le {weekday} {'1er' if now.day == 1 else now.day} {month} {now.year}."
+    return f'Today is {weekday}, {month} {_ordinal(now.day)}, {now.year}.'
 
 
-def help_sentence(descriptions: Iterable[str]) -> str:
+def help_sentence(descriptions: Iterable[str], language: str = 'en') -> str:
     """What the robot can do, from the skills' own descriptions."""
-    return f"I can {join_words(descriptions)}. Anything else, I'll try to answer."
+    return phrase('help', language, skills=join_words(descriptions, phrase('and', language)))
 
 
 # ---------------------------------------------------------------------- timers
 @dataclasses.dataclass
 class Timer:
-    """A running timer: its length (what it is called by) and when it rings."""
+    """A running timer: its length (what it is called by), when it rings, the language it was set in."""
 
     seconds: int
     ends_at: float
+    language: str = 'en'
     handle: Cancellable | None = None
-
-    @property
-    def label(self) -> str:
-        return timer_label(self.seconds)
 
 
 class Timers:
-    """The running timers; each rings once through announce, then is gone."""
+    """The running timers; each rings once through announce(text, language), then is gone."""
 
-    def __init__(self, clock: Clock, announce: Callable[[str], None], max_timers: int = MAX_TIMERS):
+    def __init__(self, clock: Clock, announce: Callable[[str, str], None], max_timers: int = MAX_TIMERS):
         self._clock = clock
         self._announce = announce
         self._max = max_timers
@@ -146,44 +151,47 @@ class Timers:
         """Soonest first."""
         return tuple(sorted(self._timers, key=lambda timer: timer.ends_at))
 
-    def set(self, seconds: int) -> str:
+    def set(self, seconds: int, language: str = 'en') -> str:
         """Start a timer; the sentence that confirms it (or says why not)."""
         if seconds < 1:
-            return 'A timer needs at least one second.'
+            return phrase('timer.too_short', language)
         if seconds > MAX_TIMER_SECONDS:
-            return 'I can only set timers of up to 24 hours.'
+            return phrase('timer.too_long', language)
         if len(self._timers) >= self._max:
-            return f'I already have {self._max} timers running; cancel one first.'
-        timer = Timer(seconds, self._clock.monotonic() + seconds)
+            return phrase('timer.too_many', language, count=self._max)
+        timer = Timer(seconds, self._clock.monotonic() + seconds, language)
         timer.handle = self._clock.call_later(seconds, lambda: self._ring(timer))
         self._timers.append(timer)
-        return f'Timer set for {duration_words(seconds)}.'
+        return phrase('timer.set', language, duration=duration_words(seconds, language))
 
-    def left(self) -> str:
+    def left(self, language: str = 'en') -> str:
         """How long each timer has left, soonest first."""
         timers = self.running
         now = self._clock.monotonic()
         if not timers:
-            return 'There is no timer running.'
-        if len(timers) == 1:
-            return f'{duration_words(timers[0].ends_at - now)} left on your {timers[0].label} timer.'
-        parts = [f'The {timer.label} timer has {duration_words(timer.ends_at - now)} left.'
+            return phrase('timer.none', language)
+        parts = [phrase('timer.left' if len(timers) == 1 else 'timer.left_each', language,
+                        left=duration_words(timer.ends_at - now, language),
+                        label=timer_label(timer.seconds, language))
                  for timer in timers]
-        return ' '.join([f'You have {len(timers)} timers.', *parts])
+        if len(timers) > 1:
+            parts.insert(0, phrase('timer.several', language, count=len(timers)))
+        return ' '.join(parts)
 
-    def cancel(self, seconds: int | None = None) -> str:
+    def cancel(self, seconds: int | None = None, language: str = 'en') -> str:
         """Cancel every timer, or the soonest one of this length."""
         if not self._timers:
-            return 'There is no timer to cancel.'
+            return phrase('timer.none_to_cancel', language)
         if seconds is None:
             count = len(self._timers)
             self.close()
-            return 'Timer cancelled.' if count == 1 else f'All {count} timers cancelled.'
+            return phrase('timer.cancelled', language) if count == 1 \
+                else phrase('timer.cancelled_all', language, count=count)
         same = [timer for timer in self.running if timer.seconds == seconds]
         if not same:
-            return f'There is no {timer_label(seconds)} timer.'
+            return phrase('timer.no_such', language, label=timer_label(seconds, language))
         self._drop(same[0])
-        return f'{timer_label(seconds).capitalize()} timer cancelled.'
+        return phrase('timer.cancelled_one', language, label=timer_label(seconds, language))
 
     def close(self) -> None:
         """Cancel all timers without a word (the brain is shutting down, or all were cancelled)."""
@@ -199,4 +207,5 @@ class Timers:
         if timer not in self._timers:
             return   # cancelled as it came due
         self._timers.remove(timer)
-        self._announce(f"Time's up! Your {timer.label} timer is done.")
+        self._announce(phrase('timer.rang', timer.language, label=timer_label(timer.seconds, timer.language)),
+                       timer.language)

@@ -12,6 +12,10 @@ question for the LLM. What the transcript may carry around a command is tolerate
 - what Whisper writes that hassil would not take: "3-second" (a hyphen between words),
   "one hundred and twenty", "whats", and bracketed non-speech like "[BLANK_AUDIO]".
 When several skills match, "stop" wins (it must always work), then hassil's ranking.
+
+Each language has its own sentences (a YAML skill's ``fr:`` block gives its French ones) and
+filler. The turn's language is tried first, then the others, so a French « Stop ! » in an
+English conversation still stops; what is answered, and in which language, is the turn's.
 """
 
 from __future__ import annotations
@@ -23,19 +27,44 @@ from typing import Any, Mapping
 
 from hassil import Intents, recognize_ranked
 
+from heisenberg_brain.core.config import LANGUAGES
+from heisenberg_brain.core.skills.builtins import BUILTINS
 from heisenberg_brain.core.skills.spec import SkillsSpec
 
-FILLER = ('hey jarvis', 'jarvis', 'hey', 'okay', 'ok', 'please', 'um', 'uh', 'so', 'just', 'right now', 'now',
-          'can you', 'could you', 'would you', 'will you', 'thanks', 'thank you')
+# Words around a command that are no part of it, per language (the file's own filler is added to each).
+FILLER: dict[str, tuple[str, ...]] = {
+    'en': ('hey jarvis', 'jarvis', 'hey', 'okay', 'ok', 'please', 'um', 'uh', 'so', 'just', 'right now',
+           'now', 'can you', 'could you', 'would you', 'will you', 'thanks', 'thank you'),
+    'fr': ('hey jarvis', 'dis jarvis', 'jarvis', 'hé', 'eh', 'ok', 'okay', "s'il te plaît", "s'il vous plaît",
+           'euh', 'bon', 'alors', 'maintenant', 'est ce que tu peux', 'tu peux', 'peux tu', 'pourrais tu',
+           'vous pouvez', 'pouvez vous', 'merci'),
+}
 
-_DURATION = ('({hours} (hour|hours) [[and] {minutes} (minute|minutes|min|mins)] [[and] {seconds} '
-             '(second|seconds|sec|secs)] '
-             '| {minutes} (minute|minutes|min|mins) [[and] {seconds} (second|seconds|sec|secs)] '
-             '| {seconds} (second|seconds|sec|secs))')
-_LENGTH = '({hours} hour [{minutes} minute] | {minutes} minute [{seconds} second] | {seconds} second)'
+# Expansion rules: <duration> as a timer's length is said ("5 minutes and 30 seconds"), <length> as
+# an English timer is named ("a 5 minute timer"); French names a timer by its duration.
+RULES: dict[str, dict[str, str]] = {
+    'en': {
+        'duration': ('({hours} (hour|hours) [[and] {minutes} (minute|minutes|min|mins)] [[and] {seconds} '
+                     '(second|seconds|sec|secs)] '
+                     '| {minutes} (minute|minutes|min|mins) [[and] {seconds} (second|seconds|sec|secs)] '
+                     '| {seconds} (second|seconds|sec|secs))'),
+        'length': ('({hours} hour [{minutes} minute] | {minutes} minute [{seconds} second] '
+                   '| {seconds} second)'),
+    },
+    'fr': {
+        'duration': ('({hours} (heure|heures) [[et] {minutes} [minute|minutes]] [[et] {seconds} '
+                     '(seconde|secondes)] '
+                     '| {minutes} (minute|minutes|min) [[et] {seconds} [seconde|secondes]] '
+                     '| {seconds} (seconde|secondes|s))'),
+        'set': ('(mets|mettez|mettre|lance|lancez|lancer|démarre|démarrez|règle|réglez|programme|programmez'
+                '|crée|créez) [moi] [un|une|le|la|mon|ma]'),
+        'timer': '(minuteur|minuterie)',
+    },
+}
 
-# The built-ins' sentences: builtin name -> (hassil intent, its sentences, fixed slots).
-BUILTIN_INTENTS: dict[str, list[tuple[str, list[str], dict]]] = {
+# The built-ins' sentences: language -> builtin name -> (hassil intent, its sentences, fixed slots).
+# The French ones are written as normalize() leaves the text: no hyphens ("quelle heure est il").
+BUILTIN_INTENTS: dict[str, dict[str, list[tuple[str, list[str], dict]]]] = {'en': {
     'time': [('time', [
         "(what's|what is) [the] [current] time",
         'what time is it',
@@ -95,7 +124,66 @@ BUILTIN_INTENTS: dict[str, list[tuple[str, list[str], dict]]] = {
         'what can i (say|ask [you])',
         '[i need] help',
     ], {})],
-}
+}, 'fr': {
+    'time': [('time', [
+        'quelle heure (est il|il est) [maintenant]',
+        'il est quelle heure',
+        "(tu as|as tu|vous avez|avez vous) l'heure",
+        "(dis|donne|dites|donnez) moi l'heure",
+        "(tu sais|sais tu|tu connais|connais tu) l'heure",
+        'tu sais quelle heure il est',
+        "(me|nous) (dire|donner) l'heure",
+    ], {})],
+    'date': [('date', [
+        "quel jour (sommes nous|nous sommes|on est|est on|est ce|c'est|est il) [aujourd'hui]",
+        "on est quel jour [aujourd'hui]",
+        "quelle est la date [d'aujourd'hui|aujourd'hui]",
+        "quelle date (sommes nous|nous sommes|on est|est on) [aujourd'hui]",
+        "(on est|nous sommes) le combien [aujourd'hui]",
+        '(dis|donne|dites|donnez) moi la date',
+        "c'est quoi la date [d'aujourd'hui|aujourd'hui]",
+        '(me|nous) (dire|donner) la date',
+    ], {})],
+    'timer': [
+        ('timer.set', [
+            "<set> <timer> (de|d'|pour) <duration>",
+            "[un|une] <timer> (de|d'|pour) <duration>",
+        ], {}),
+        ('timer.set', ["<set> <timer> (d'une|pour une) demi heure", "[un|une] <timer> d'une demi heure"],
+         {'minutes': 30}),
+        ('timer.set', ["<set> <timer> (d'un|pour un) quart d'heure", "[un|une] <timer> d'un quart d'heure"],
+         {'minutes': 15}),
+        ('timer.set', ["<set> <timer> (d'une|pour une) heure et demie"], {'hours': 1, 'minutes': 30}),
+        ('timer.left', [
+            'combien de temps (reste t il|il reste|me reste t il|il me reste) '
+            '[(sur|à|au|pour) [le|mon|la|ma] <timer>]',
+            'il [me] reste combien de temps [(sur|à|au|pour) [le|mon|la|ma] <timer>]',
+            '(où en est|où en sont) [le|mon|la|ma|les|mes] (minuteur|minuteurs|minuterie)',
+            'temps restant',
+            '(quand|dans combien de temps) (le minuteur sonne t il|sonne le minuteur|le minuteur va sonner)',
+        ], {}),
+        ('timer.cancel', [
+            '(annule|annulez|arrête|arrêtez|stoppe|supprime|supprimez|coupe|coupez|éteins) [tous] '
+            '[le|la|les|mon|ma|mes] (minuteur|minuteurs|minuterie)',
+            "(annule|annulez|arrête|arrêtez|stoppe|supprime|supprimez|coupe|coupez|éteins) [le|la|mon|ma] "
+            "<timer> (de|d') <duration>",
+        ], {}),
+    ],
+    'stop': [('stop', [
+        '(arrête|arrêtez|arrêter|stop|stoppe|stoppez|halte) [ça|tout|de parler|maintenant|là] [stop]',
+        '(annule|annulez) [ça]',
+        '(laisse tomber|laissez tomber|oublie ça|oublie|oubliez|peu importe)',
+        '(tais toi|taisez vous|silence|chut|ça suffit|assez)',
+    ], {})],
+    'help': [('help', [
+        "qu'est ce que tu (sais|peux) faire [pour moi]",
+        'que (sais|peux) tu faire [pour moi]',
+        'tu (sais|peux) faire quoi',
+        'quelles sont tes (compétences|commandes|fonctions)',
+        "qu'est ce que je peux (dire|te demander)",
+        "(aide|aide moi|à l'aide|j'ai besoin d'aide)",
+    ], {})],
+}}
 
 _NUMBERS = {'hours': 24, 'minutes': 999, 'seconds': 999}
 _BRACKETED = re.compile(r'\[[^\]]*\]|\([^)]*\)|\*[^*]*\*')
@@ -123,6 +211,7 @@ class Match:
     slots: Mapping[str, Any]
     text: str
     intent: str = ''   # timer: 'set' | 'left' | 'cancel'; empty for single-request skills
+    language: str = 'en'   # of the sentences that matched (the reply is in the turn's language)
 
 
 def normalize(text: str) -> str:
@@ -140,17 +229,22 @@ def _number(value: Any) -> Any:
 
 
 class Matcher:
-    """The hassil intents of the enabled built-ins and the YAML skills."""
+    """The hassil intents of the enabled built-ins and the YAML skills, one set per language."""
 
     def __init__(self, spec: SkillsSpec):
-        intents: dict[str, dict] = {}
         self._owner: dict[str, tuple[str, str]] = {}   # hassil intent -> (skill, request)
+        self._intents = {language: self._intents_in(spec, language) for language in LANGUAGES}
+
+    def _intents_in(self, spec: SkillsSpec, language: str) -> Intents:
+        intents: dict[str, dict] = {}
         for builtin in spec.builtins:
-            for intent, sentences, slots in BUILTIN_INTENTS[builtin]:
+            for intent, sentences, slots in BUILTIN_INTENTS[language][builtin]:
                 block = {'sentences': sentences, 'slots': dict(slots)}
                 intents.setdefault(intent, {'data': []})['data'].append(block)
                 self._owner[intent] = (builtin, intent.partition('.')[2])
         for skill in spec.skills:
+            if not skill.sentences_in(language):
+                continue   # no sentences in this language: it is matched by its English ones after
             lists: dict[str, dict] = {}
             for slot in skill.slots:
                 if slot.range is not None:
@@ -158,32 +252,36 @@ class Matcher:
                 else:
                     values = [{'in': spoken, 'out': spoken} for spoken, _ in slot.values]
                     lists[slot.name] = {'values': values}
-            intents[skill.name] = {'data': [{'sentences': list(skill.sentences), 'lists': lists}]}
+            sentences = list(skill.sentences_in(language))
+            intents[skill.name] = {'data': [{'sentences': sentences, 'lists': lists}]}
             self._owner[skill.name] = (skill.name, '')
-        self._intents = Intents.from_dict({
-            'language': 'en',
+        return Intents.from_dict({
+            'language': language,   # hassil's number words (unicode-rbnf): "vingt et une" is 21
             'intents': intents,
-            'expansion_rules': {'duration': _DURATION, 'length': _LENGTH},
+            'expansion_rules': RULES[language],
             'lists': {name: {'range': {'from': 1, 'to': top}} for name, top in _NUMBERS.items()},
-            'skip_words': list(dict.fromkeys(FILLER + spec.filler)),
+            'skip_words': list(dict.fromkeys(FILLER[language] + spec.filler)),
         })
 
-    def match(self, text: str) -> Match | None:
-        """The skill the whole text asks for, or None (it is the LLM's)."""
+    def match(self, text: str, language: str = 'en') -> Match | None:
+        """The skill the whole text asks for, or None (it is the LLM's): language's sentences first."""
         normalized = normalize(text)
         if not normalized:
             return None
-        results = recognize_ranked(normalized, self._intents)
-        if not results:
+        for said_in in sorted(LANGUAGES, key=lambda other: other != language):
+            results = recognize_ranked(normalized, self._intents[said_in])
+            if results:
+                break
+        else:
             return None
         result = next((r for r in results if r.intent.name == 'stop'), results[0])
         skill, request = self._owner[result.intent.name]
         slots = {name: _number(entity.value) for name, entity in result.entities.items()}
         if skill == 'timer':
             slots = self._timer_slots(slots)
-        kind = MatchKind.STOP if skill == 'stop' else MatchKind.BUILTIN if skill in BUILTIN_INTENTS \
+        kind = MatchKind.STOP if skill == 'stop' else MatchKind.BUILTIN if skill in BUILTINS \
             else MatchKind.ROS
-        return Match(skill, kind, slots, text.strip(), request)
+        return Match(skill, kind, slots, text.strip(), request, said_in)
 
     @staticmethod
     def _timer_slots(slots: dict) -> dict:

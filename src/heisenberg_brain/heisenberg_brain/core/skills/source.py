@@ -37,6 +37,7 @@ import time
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from heisenberg_brain.core.llm_client import Token
+from heisenberg_brain.core.phrases import phrase, seconds_words
 from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, say
 from heisenberg_brain.core.skills.builtins import Clock, SystemClock, Timers, date_sentence, help_sentence, \
     time_sentence
@@ -47,12 +48,28 @@ from heisenberg_brain.core.skills.tools import ToolCallRefused, match_tool_call
 from heisenberg_brain.core.skills.template import Named, Template, TemplateError, field_value, nest
 
 # Said when a reply template cannot be filled (a result without the field it names): logged too.
-FALLBACK_REPLIES = {'accepted': 'OK.', 'succeeded': 'Done.', 'failed': "Sorry, that didn't work.",
-                    'cancelled': 'Stopped.'}
+FALLBACK_REPLIES = ('accepted', 'succeeded', 'failed', 'cancelled')   # core/phrases.py's 'skill.<key>'
 
 
 class SkillEffectError(Exception):
-    """An effect that could not be done; its message is a reason a person can hear."""
+    """An effect that could not be done; its message is a reason a person can hear.
+
+    Raised as ``SkillEffectError(key='goal_rejected', name=...)``, it names core/phrases.py's
+    sentence 'reason.<key>' and is said in the turn's language (``reason(language)``; its message,
+    for logs, is the English one); a value named seconds is a number said in that language's
+    words. Raised with a plain message, that message is said as it is.
+    """
+
+    def __init__(self, message: str = '', *, key: str = '', **values: Any):
+        self.key, self.values = key, values
+        super().__init__(message or self.reason('en'))
+
+    def reason(self, language: str = 'en') -> str:
+        if not self.key:
+            return str(self)
+        values = {name: seconds_words(value, language) if name == 'seconds' else value
+                  for name, value in self.values.items()}
+        return phrase(f'reason.{self.key}', language, **values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +125,7 @@ class _Goal:
     skill: SkillSpec
     match: Match
     values: dict
+    language: str = 'en'           # of the turn that sent it: its replies and announcements are in it
     handle: GoalHandle | None = None
     stop_requested: bool = False   # by stop_all: its cancelled reply was said by the stop turn
     replaced: bool = False         # by a newer goal of the same skill: it ends without a word
@@ -123,13 +141,14 @@ def speakable(ros_name: str) -> str:
     return ' '.join(ros_name.replace('/', ' ').replace('_', ' ').replace('~', ' ').split())
 
 
-def _seconds(value: float) -> str:
-    return f'{value:g} second' if value == 1 else f'{value:g} seconds'
-
-
 def _grace(timeout: float) -> float:
     """The core's own bound over a timeout the effects were given, so their clearer error comes first."""
     return timeout + min(0.5, timeout)
+
+
+def _reason(exc: Exception, language: str) -> str:
+    """A failure's reason in language (a template's mistake is the skill author's: said as it is)."""
+    return exc.reason(language) if isinstance(exc, SkillEffectError) else str(exc)
 
 
 def _get(value: Any, key: str) -> Any:
@@ -139,7 +158,7 @@ def _get(value: Any, key: str) -> Any:
 class SkillSource:
     """Answers what the skills take; hands the rest to fallback (module docstring)."""
 
-    def __init__(self, skills: Skills, effects: SkillEffects | None, announce: Callable[[str], None],
+    def __init__(self, skills: Skills, effects: SkillEffects | None, announce: Callable[[str, str], None],
                  fallback=None, clock: Clock | None = None,
                  log: Callable[[str, str], None] = lambda level, message: None,
                  on_skill: Callable[[ReplyOutcome, str], None] = lambda outcome, name: None):
@@ -164,7 +183,7 @@ class SkillSource:
                     on_token: Callable[[Token], None] = lambda token: None,
                     on_sentence: Callable[[str], None] = lambda sentence: None) -> ReplyOutcome:
         """Answer with a skill when one takes the prompt, else with the fallback source."""
-        match = self.skills.match(request.prompt)
+        match = self.skills.match(request.prompt, request.language)
         if match is None:
             if self.fallback is None:
                 raise LookupError(f'no skill takes {request.prompt!r} and there is no fallback source')
@@ -182,12 +201,13 @@ class SkillSource:
                 self._log('warning', f'tool call refused: {exc}')
                 raise
             self._log('info', f'the LLM called {match.skill} {dict(match.slots)}')
-        return await self.answer(match, outcome, on_token, on_sentence)
+        return await self.answer(match, outcome, on_token, on_sentence, request.language)
 
     async def answer(self, match: Match, outcome: ReplyOutcome,
                      on_token: Callable[[Token], None] = lambda token: None,
-                     on_sentence: Callable[[str], None] = lambda sentence: None) -> ReplyOutcome:
-        """Run a match (from skills.match) and say its reply."""
+                     on_sentence: Callable[[str], None] = lambda sentence: None,
+                     language: str = 'en') -> ReplyOutcome:
+        """Run a match (from skills.match) and say its reply in language (the turn's)."""
         self._loop = asyncio.get_running_loop()
         started = time.monotonic()
         name = f'{match.skill}.{match.intent}' if match.intent else match.skill
@@ -195,7 +215,7 @@ class SkillSource:
         self._log('info', f'skill {name} {dict(match.slots)}')
         self._on_skill(outcome, name)
         try:
-            text = await self._respond(match)
+            text = await self._respond(match, language)
         except asyncio.CancelledError:
             outcome.finish_reason = 'cancelled'
             raise
@@ -245,42 +265,46 @@ class SkillSource:
             loop.call_soon_threadsafe(call)
 
     # ------------------------------------------------------------------ the skills
-    async def _respond(self, match: Match) -> str:
+    async def _respond(self, match: Match, language: str) -> str:
         if match.kind is MatchKind.STOP:
-            return self._stop()
+            return self._stop(language)
         if match.kind is MatchKind.BUILTIN:
-            return self._builtin(match)
+            return self._builtin(match, language)
         skill = self.skills.get(match.skill)
         values = self._slot_values(skill, match)
         if self.effects is None:
-            return self._say(skill, 'failed', values, reason='I have no connection to the robot')
+            return self._say(skill, 'failed', values, language, reason=phrase('reason.no_robot', language))
         kind = skill.effect.kind
         if kind == 'action':
-            return await self._action(skill, match, values)
+            return await self._action(skill, match, values, language)
         if kind == 'service':
-            return await self._service(skill, values)
+            return await self._service(skill, values, language)
         if kind == 'publish':
-            return self._publish(skill, values)
-        return await self._read(skill, values)
+            return self._publish(skill, values, language)
+        return await self._read(skill, values, language)
 
-    def _builtin(self, match: Match) -> str:
+    def _builtin(self, match: Match, language: str) -> str:
         if match.skill == 'time':
-            return time_sentence(self._clock.now())
+            return time_sentence(self._clock.now(), language)
         if match.skill == 'date':
-            return date_sentence(self._clock.now())
+            return date_sentence(self._clock.now(), language)
         if match.skill == 'help':
-            listed = [info.description for info in self.skills.listing() if info.name != 'help']
-            return help_sentence(listed)
+            listed = [text for name, text in self.skills.descriptions(language) if name != 'help']
+            return help_sentence(listed, language)
         duration = match.slots.get('duration')
         if match.intent == 'set':
-            return self.timers.set(duration)
+            return self.timers.set(duration, language)
         if match.intent == 'left':
-            return self.timers.left()
-        return self.timers.cancel(duration)
+            return self.timers.left(language)
+        return self.timers.cancel(duration, language)
 
-    def _stop(self) -> str:
-        """STOP as a turn: the goals are cancelled and their cancelled replies said (silence if none)."""
-        return ' '.join(self._say(goal.skill, 'cancelled', goal.values) for goal in self._stop_goals())
+    def _stop(self, language: str) -> str:
+        """STOP as a turn: the goals are cancelled and their cancelled replies said (silence if none).
+
+        The replies are in the stop's language: that is the language the person speaks now.
+        """
+        return ' '.join(self._say(goal.skill, 'cancelled', goal.values, language)
+                        for goal in self._stop_goals())
 
     @staticmethod
     def _slot_values(skill: SkillSpec, match: Match) -> dict:
@@ -291,26 +315,28 @@ class SkillSource:
                 values[slot.name] = spoken if slot.range is not None else Named(spoken, slot.lookup(spoken))
         return values
 
-    def _say(self, skill: SkillSpec, key: str, values: Mapping[str, Any], **extra: Any) -> str:
-        template: Template | None = skill.reply(key)
+    def _say(self, skill: SkillSpec, key: str, values: Mapping[str, Any], language: str, **extra: Any) -> str:
+        """The skill's reply key in language (its English one if it gives none there)."""
+        template: Template | None = skill.reply(key, language)
         if template is None:
             return ''
         try:
             return template.render({**values, **extra})
         except TemplateError as exc:
             self._log('warning', f'skill {skill.name}: reply {key}: {exc}')
-            return FALLBACK_REPLIES.get(key, '')
+            return phrase(f'skill.{key}', language) if key in FALLBACK_REPLIES else ''
 
     def _fields(self, skill: SkillSpec, values: Mapping[str, Any]) -> dict:
         return nest({path: field_value(value, values) for path, value in skill.effect.fields})
 
     # ------------------------------------------------------------------ actions
-    async def _action(self, skill: SkillSpec, match: Match, values: dict) -> str:
+    async def _action(self, skill: SkillSpec, match: Match, values: dict, language: str) -> str:
         try:
             goal_fields = self._fields(skill, values)
         except TemplateError as exc:
-            return self._say(skill, 'failed', values, reason=f'I could not fill the goal ({exc})')
-        goal = _Goal(skill, match, values)
+            return self._say(skill, 'failed', values, language,
+                             reason=phrase('reason.goal_unfilled', language, error=exc))
+        goal = _Goal(skill, match, values, language)
         with self._lock:
             for older in self._goals:
                 if older.skill is skill and not older.replaced:
@@ -341,10 +367,11 @@ class SkillSource:
                 handle.cancel()
                 self._first_words(goal, first_words, '')
             else:
-                self._first_words(goal, first_words, self._say(goal.skill, 'accepted', goal.values))
+                self._first_words(goal, first_words,
+                                  self._say(goal.skill, 'accepted', goal.values, goal.language))
             text = await self._outcome(goal, handle)
             if text:
-                self._announce(text)
+                self._announce(text, goal.language)
         finally:
             with self._lock:
                 if goal in self._goals:
@@ -354,8 +381,8 @@ class SkillSource:
 
     async def _send(self, goal: _Goal, goal_fields: dict) -> tuple[GoalHandle | None, str]:
         """The accepted goal's handle, or None and the failed reply that says why."""
-        skill, effect = goal.skill, goal.skill.effect
-        server = f'the {speakable(effect.name)} action server'
+        skill, effect, language = goal.skill, goal.skill.effect, goal.language
+        name = speakable(effect.name)
         try:
             handle = await asyncio.wait_for(
                 self.effects.send_goal(effect.type, effect.name, goal_fields,
@@ -364,48 +391,51 @@ class SkillSource:
                 _grace(effect.server_timeout))
             return handle, ''
         except asyncio.TimeoutError:
-            reason = f'{server} did not answer within {_seconds(effect.server_timeout)}'
+            reason = phrase('reason.action_silent', language, name=name,
+                            seconds=seconds_words(effect.server_timeout, language))
         except SkillEffectError as exc:
-            reason = str(exc)
+            reason = exc.reason(language)
         except Exception as exc:   # a bug in the effects must still be heard, and not hang the turn
             self._log('error', f'skill {skill.name}: send_goal: {exc!r}')
-            reason = f'sending the goal to {server} failed'
-        return None, self._say(skill, 'failed', goal.values, reason=reason)
+            reason = phrase('reason.send_failed', language, name=name)
+        return None, self._say(skill, 'failed', goal.values, language, reason=reason)
 
     def _first_words(self, goal: _Goal, first_words: asyncio.Future, text: str, failed: bool = False) -> None:
         """The turn says it; if the turn is gone, a failure is announced (an acceptance is not)."""
         if not first_words.done() and not goal.turn_gone:
             first_words.set_result(text)
         elif failed and not (goal.stop_requested or goal.replaced):
-            self._announce(text)
+            self._announce(text, goal.language)
 
     async def _outcome(self, goal: _Goal, handle: GoalHandle) -> str:
         """What to announce when the goal ends ('' for nothing)."""
-        skill, effect = goal.skill, goal.skill.effect
-        server = f'the {speakable(effect.name)} action server'
+        skill, effect, language = goal.skill, goal.skill.effect, goal.language
+        name = speakable(effect.name)
         try:
             ending = await asyncio.wait_for(handle.result(), effect.timeout)
         except asyncio.TimeoutError:
             handle.cancel()
-            reason = f'it took longer than {_seconds(effect.timeout)}'
-            return self._say(skill, 'failed', goal.values, reason=reason)
+            reason = phrase('reason.too_long', language, seconds=seconds_words(effect.timeout, language))
+            return self._say(skill, 'failed', goal.values, language, reason=reason)
         except asyncio.CancelledError:
             handle.cancel()   # the source is closing: the goal must not outlive its owner
             raise
         except Exception as exc:
             self._log('error', f'skill {skill.name}: goal result: {exc!r}')
-            return self._say(skill, 'failed', goal.values, reason=f'{server} lost the goal')
+            return self._say(skill, 'failed', goal.values, language,
+                             reason=phrase('reason.goal_lost', language, name=name))
         if ending.status == 'succeeded':
-            return self._say(skill, 'succeeded', goal.values, result=ending.result)
+            return self._say(skill, 'succeeded', goal.values, language, result=ending.result)
         if ending.status == 'canceled':
-            return '' if goal.stop_requested or goal.replaced else self._say(skill, 'cancelled', goal.values)
+            return '' if goal.stop_requested or goal.replaced \
+                else self._say(skill, 'cancelled', goal.values, language)
         if goal.replaced:
             return ''
-        return self._say(skill, 'failed', goal.values, result=ending.result,
-                         reason=f'{server} gave up on the goal')
+        return self._say(skill, 'failed', goal.values, language, result=ending.result,
+                         reason=phrase('reason.gave_up', language, name=name))
 
     def _on_feedback(self, goal: _Goal, feedback: Any) -> None:
-        template = goal.skill.reply('feedback')
+        template = goal.skill.reply('feedback', goal.language)
         now = self._clock.monotonic()
         if template is None or goal.stop_requested or goal.replaced \
                 or now - goal.last_feedback < goal.skill.effect.feedback_period:
@@ -416,53 +446,59 @@ class SkillSource:
             self._log('warning', f'skill {goal.skill.name}: reply feedback: {exc}')
             return
         goal.last_feedback = now
-        self._announce(text)
+        self._announce(text, goal.language)
 
     # ------------------------------------------------------------------ services, topics
-    async def _service(self, skill: SkillSpec, values: dict) -> str:
+    async def _service(self, skill: SkillSpec, values: dict, language: str) -> str:
         effect = skill.effect
+        name = speakable(effect.name)
         try:
             request = self._fields(skill, values)
             response = await asyncio.wait_for(
                 self.effects.call_service(effect.type, effect.name, request, effect.timeout),
                 _grace(effect.timeout))
         except asyncio.TimeoutError:
-            reason = f'the {speakable(effect.name)} service did not answer within {_seconds(effect.timeout)}'
-            return self._say(skill, 'failed', values, reason=reason)
+            reason = phrase('reason.service_silent', language, name=name,
+                            seconds=seconds_words(effect.timeout, language))
+            return self._say(skill, 'failed', values, language, reason=reason)
         except (SkillEffectError, TemplateError) as exc:
-            return self._say(skill, 'failed', values, reason=str(exc))
+            return self._say(skill, 'failed', values, language, reason=_reason(exc, language))
         except Exception as exc:
             self._log('error', f'skill {skill.name}: call_service: {exc!r}')
-            reason = f'calling the {speakable(effect.name)} service failed'
-            return self._say(skill, 'failed', values, reason=reason)
+            reason = phrase('reason.service_failed', language, name=name)
+            return self._say(skill, 'failed', values, language, reason=reason)
         if _get(response, 'success') is False:   # std_srvs/Trigger and SetBool say so in the response
-            reason = _get(response, 'message') or f'the {speakable(effect.name)} service reported a failure'
-            return self._say(skill, 'failed', values, reason=reason, response=response)
-        return self._say(skill, 'succeeded', values, response=response)
+            reason = _get(response, 'message') or phrase('reason.service_refused', language, name=name)
+            return self._say(skill, 'failed', values, language, reason=reason, response=response)
+        return self._say(skill, 'succeeded', values, language, response=response)
 
-    def _publish(self, skill: SkillSpec, values: dict) -> str:
+    def _publish(self, skill: SkillSpec, values: dict, language: str) -> str:
         effect = skill.effect
         try:
             self.effects.publish(effect.type, effect.name, self._fields(skill, values))
         except (SkillEffectError, TemplateError) as exc:
-            return self._say(skill, 'failed', values, reason=str(exc))
+            return self._say(skill, 'failed', values, language, reason=_reason(exc, language))
         except Exception as exc:
             self._log('error', f'skill {skill.name}: publish: {exc!r}')
-            return self._say(skill, 'failed', values, reason=f'publishing on {speakable(effect.name)} failed')
-        return self._say(skill, 'succeeded', values)
+            return self._say(skill, 'failed', values, language,
+                             reason=phrase('reason.publish_failed', language, name=speakable(effect.name)))
+        return self._say(skill, 'succeeded', values, language)
 
-    async def _read(self, skill: SkillSpec, values: dict) -> str:
+    async def _read(self, skill: SkillSpec, values: dict, language: str) -> str:
         effect = skill.effect
+        name = speakable(effect.name)
         try:
             value = await asyncio.wait_for(
                 self.effects.read_field(effect.type, effect.name, effect.field, effect.timeout),
                 _grace(effect.timeout))
         except asyncio.TimeoutError:
-            reason = f'no message came on {speakable(effect.name)} within {_seconds(effect.timeout)}'
-            return self._say(skill, 'failed', values, reason=reason)
+            reason = phrase('reason.no_message', language, name=name,
+                            seconds=seconds_words(effect.timeout, language))
+            return self._say(skill, 'failed', values, language, reason=reason)
         except SkillEffectError as exc:
-            return self._say(skill, 'failed', values, reason=str(exc))
+            return self._say(skill, 'failed', values, language, reason=exc.reason(language))
         except Exception as exc:
             self._log('error', f'skill {skill.name}: read_field: {exc!r}')
-            return self._say(skill, 'failed', values, reason=f'reading {speakable(effect.name)} failed')
-        return self._say(skill, 'succeeded', values, value=value)
+            return self._say(skill, 'failed', values, language,
+                             reason=phrase('reason.read_failed', language, name=name))
+        return self._say(skill, 'succeeded', values, language, value=value)

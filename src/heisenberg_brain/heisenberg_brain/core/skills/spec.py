@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from hassil import parse_sentence
 from hassil.expression import Group, RuleReference
 
+from heisenberg_brain.core.config import LANGUAGES
 from heisenberg_brain.core.skills.builtins import BUILTINS
 from heisenberg_brain.core.skills.template import Template, TemplateError, flatten, parse
 
@@ -38,7 +39,10 @@ EFFECT_KEYS = {'action': ('name', 'goal', {'server_timeout': 5.0, 'timeout': 600
                'service': ('name', 'request', {'timeout': 5.0}),
                'publish': ('topic', 'message', {}),
                'read': ('topic', None, {'timeout': 3.0})}
-SKILL_KEYS = ('name', 'description', 'sentences', 'slots', 'replies', 'llm') + EFFECTS
+# A skill's words in another language than English: a block keyed by the language (fr: ...).
+OTHER_LANGUAGES = tuple(language for language in LANGUAGES if language != 'en')
+WORDING_KEYS = ('description', 'sentences', 'replies')
+SKILL_KEYS = ('name', 'description', 'sentences', 'slots', 'replies', 'llm') + EFFECTS + OTHER_LANGUAGES
 
 _TYPE = re.compile(r'[a-z][a-z0-9_]*/(action|srv|msg)/[A-Z][A-Za-z0-9]*')
 _ROS_NAME = re.compile(r'[~/]?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
@@ -77,8 +81,17 @@ class EffectSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Wording:
+    """A skill's words in another language (its ``fr:`` block); what it leaves out is the English one's."""
+
+    sentences: tuple[str, ...]
+    description: str = ''
+    replies: tuple[tuple[str, Template], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class SkillSpec:
-    """A skill declared in YAML: its sentences, slots, one effect and its spoken replies."""
+    """A skill declared in YAML: its sentences, slots, one effect and its spoken replies (English)."""
 
     name: str
     description: str
@@ -88,9 +101,28 @@ class SkillSpec:
     replies: tuple[tuple[str, Template], ...]
     llm: bool = False          # may the LLM call it as a tool (core/skills/tools.py)
     origin: str = ''           # the file it came from, for messages
+    wordings: tuple[tuple[str, Wording], ...] = ()   # (language, its words) besides English
 
-    def reply(self, key: str) -> Template | None:
-        return dict(self.replies).get(key)
+    def _wording(self, language: str) -> Wording | None:
+        return dict(self.wordings).get(language)
+
+    def sentences_in(self, language: str) -> tuple[str, ...]:
+        """The sentences said in language (none in a language the skill gives no block for)."""
+        if language == 'en':
+            return self.sentences
+        wording = self._wording(language)
+        return wording.sentences if wording else ()
+
+    def describe(self, language: str = 'en') -> str:
+        """The description in language, else the English one."""
+        wording = self._wording(language)
+        return wording.description if wording and wording.description else self.description
+
+    def reply(self, key: str, language: str = 'en') -> Template | None:
+        """The reply in language, else the English one."""
+        wording = self._wording(language)
+        translated = dict(wording.replies).get(key) if wording else None
+        return translated or dict(self.replies).get(key)
 
     def slot(self, name: str) -> SlotSpec:
         return next(slot for slot in self.slots if slot.name == name)
@@ -169,7 +201,8 @@ def parse_skill(entry: Any, origin: str, index: int) -> SkillSpec:
     unknown = [key for key in entry if key not in SKILL_KEYS]
     if unknown:
         raise error(str(unknown[0]), f'unknown field (a skill has {", ".join(SKILL_KEYS[:6])} and one '
-                                     f'effect: {", ".join(EFFECTS)})')
+                                     f'effect: {", ".join(EFFECTS)}); and a block per other language '
+                                     f'({", ".join(OTHER_LANGUAGES)}) with its sentences')
     effects = [key for key in EFFECTS if key in entry]
     if len(effects) != 1:
         found = ', '.join(effects) or 'none'
@@ -186,7 +219,29 @@ def parse_skill(entry: Any, origin: str, index: int) -> SkillSpec:
     llm = entry.get('llm', kind == 'read')   # only a skill without side effects is the LLM's by default
     if not isinstance(llm, bool):
         raise error('llm', f'must be true or false, got {llm!r}')
-    return SkillSpec(name, ' '.join(description.split()), sentences, slots, effect, replies, llm, origin)
+    wordings = tuple((language, _parse_wording(kind, entry[language], slots, language, error))
+                     for language in OTHER_LANGUAGES if language in entry)
+    return SkillSpec(name, ' '.join(description.split()), sentences, slots, effect, replies, llm, origin,
+                     wordings)
+
+
+def _parse_wording(kind: str, value: Any, slots: tuple[SlotSpec, ...], language: str, error) -> Wording:
+    """A language block: its sentences (required), description and replies (each optional)."""
+    def where(field: str, problem: str) -> SkillSpecError:
+        return error(f'{language}.{field}', problem)
+
+    if not isinstance(value, Mapping):
+        raise error(language, f'must be a mapping with {", ".join(WORDING_KEYS)} (the sentences said in '
+                              f'that language), got {value!r}')
+    for key in value:
+        if key not in WORDING_KEYS:
+            raise where(str(key), f'unknown field (a language block has {", ".join(WORDING_KEYS)})')
+    sentences = _parse_sentences(value.get('sentences'), slots, where)
+    description = value.get('description', '')
+    if not isinstance(description, str):
+        raise where('description', f'must be a verb phrase, got {description!r}')
+    replies = _parse_replies(kind, value.get('replies') or {}, slots, where, complete=False)
+    return Wording(sentences, ' '.join(description.split()), replies)
 
 
 def _parse_slots(value: Any, error) -> tuple[SlotSpec, ...]:
@@ -330,8 +385,10 @@ def _field_value(value: Any, slots: tuple[SlotSpec, ...], where: str, error) -> 
 
 
 def _parse_replies(kind: str, value: Any, slots: tuple[SlotSpec, ...],
-                   error) -> tuple[tuple[str, Template], ...]:
+                   error, complete: bool = True) -> tuple[tuple[str, Template], ...]:
+    """The replies; complete=False (a language block): each may be left out, the English one is said."""
     required = REQUIRED_REPLIES[kind]
+    needed = required if complete else ()
     if not isinstance(value, Mapping):
         raise error('replies', f'give the spoken replies {", ".join(required)}'
                                + (' (and optionally feedback)' if kind == 'action' else ''))
@@ -339,7 +396,7 @@ def _parse_replies(kind: str, value: Any, slots: tuple[SlotSpec, ...],
         if key not in REPLIES or (key in ('accepted', 'feedback', 'cancelled') and kind != 'action'):
             allowed = required + (('feedback',) if kind == 'action' else ())
             raise error(f'replies.{key}', f'unknown reply for {_a(kind)} (it has {", ".join(allowed)})')
-    missing = [key for key in required if value.get(key) is None or value.get(key) == '']
+    missing = [key for key in needed if value.get(key) is None or value.get(key) == '']
     if missing:
         raise error(f'replies.{missing[0]}', f'missing: {_a(kind)} skill says {", ".join(required)} '
                                              '(each a non-empty sentence)')
