@@ -8,16 +8,27 @@ local server answers within a millisecond), the first future gets the goal handl
 returned one waits forever: a goal accepted by the server that its client never hears of.
 This client registers one future, and the feedback callback, under the lock and before
 the request leaves, as upstream's fix meant to.
+
+The same release's ActionClient() adds itself to its node's waitables before it makes its
+lock: an executor spinning in another thread may count its entities in between, and the
+AttributeError ends that spin thread (the node then answers nothing). A client made while the
+node spins, as the brain makes a skill's on its first goal, must have the lock first.
 """
 
 from __future__ import annotations
+
+import threading
 
 from rclpy.action import ActionClient as _RclpyActionClient
 from rclpy.task import Future
 
 
 class ActionClient(_RclpyActionClient):
-    """rclpy's ActionClient, with send_goal_async() free of the lost-response race."""
+    """rclpy's ActionClient, safe to make while its node spins, with send_goal_async() free of the race."""
+
+    def __init__(self, *args, **kwargs):
+        self._lock = threading.Lock()   # before rclpy adds the client to the node (module docstring)
+        super().__init__(*args, **kwargs)
 
     def send_goal_async(self, goal, feedback_callback=None, goal_uuid=None) -> Future:
         if not isinstance(goal, self._action_type.Goal):
