@@ -1,4 +1,4 @@
-"""The action client: made while its node spins, and its goal's future completes when the server answers at once."""
+"""The action client: made while its node spins; its goal future completes when the server answers at once."""
 
 from importlib.metadata import version
 import threading
