@@ -13,12 +13,25 @@ with at least `threshold` and the echo gate says it is not the robot's own voice
 reports one barge-in for that interval, stamped at the first counted window (the onset).
 
 Two stages, so that the robot falls silent sooner than `min_speech` allows without a cough
-or a click cutting its reply: once `pause_after` seconds of a stretch have counted, it
-reports that stretch's onset as tentative (stt publishes BargeIn 'onset' and tts silences
-the reply for a hold time); the confirmed barge-in at `min_speech` cancels the reply. A
-stretch that starts over before it is confirmed may report another tentative onset: tts
-resumes the reply when none is confirmed within its hold. `pause_after` 0 turns the first
-stage off.
+or a click cutting its reply: the first reports a stretch's onset as tentative (stt publishes
+BargeIn 'onset' and tts silences the reply for a hold time); the confirmed barge-in at
+`min_speech` cancels the reply. A stretch is tentative from whichever comes first:
+
+- `pause_after` seconds of counted windows (0 = not by this rule);
+- one loud window, the level cue: at least `cue_excess_db` louder than the robot's expected echo
+  (the echo gate's estimate from what it plays), at least `cue_level_db` dBFS, and a Silero
+  probability of at least `cue_threshold` (0 dB = the cue off). Under the robot's voice AEC3
+  damps the user's first sounds and Silero scores them low for 0.1 s or more; the level tells
+  sooner. A loud window starts a stretch and keeps it going like a counted one, but only counted
+  windows confirm it (a loud one may be both).
+
+A tentative onset ends either confirmed, or withdrawn (BargeIn 'withdrawn': tts resumes at once
+instead of at the end of its hold) when its stretch ends short of `min_speech` (more than
+`max_gap` without a counted or loud window), or the robot stops speaking first. A stretch that
+Silero never took for speech (less than `pause_after` counted: a cough, a knock, a door) is
+withdrawn sooner, after `withdraw_after` seconds of neither; one it did count is not, so that
+the pause between "Stop." and "What ..." does not let the robot speak again for a moment. After
+an early withdrawal the stretch lives on: its next counted or loud window is a new onset.
 
 Pure Python: the stt node feeds it windows and speech_activity, and publishes what it finds.
 """
@@ -28,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from heisenberg_audio.core.echo.reference import level_db
 from heisenberg_audio.core.stt.vad import VadFrame
 from heisenberg_common.described import describe
 
@@ -54,8 +68,23 @@ class BargeInConfig:
         '(the pause after a word: "Stop. What ...")'))
     pause_after: float = dataclasses.field(default=0.064, metadata=describe(
         'seconds of counted speech windows after which a tentative barge-in (BargeIn source "onset") '
-        'asks tts to silence the reply until the barge-in is confirmed at min_speech or its hold '
-        'ends; 0 = off (the reply plays on until min_speech)'))
+        'asks tts to silence the reply until the barge-in is confirmed at min_speech, withdrawn or its '
+        'hold ends; 0 = not by counted speech (the reply plays on until min_speech or the level cue)'))
+    cue_excess_db: float = dataclasses.field(default=20.0, metadata=describe(
+        "dB by which one 32 ms window must exceed the robot's expected echo (the echo gate's "
+        'estimate) to be a tentative barge-in at once, the level cue (with cue_level_db and '
+        'cue_threshold); 0 = the cue off'))
+    cue_level_db: float = dataclasses.field(default=-50.0, metadata=describe(
+        'dBFS a window needs for the level cue, however quiet the expected echo (the robot between '
+        'two words)'))
+    cue_threshold: float = dataclasses.field(default=0.1, metadata=describe(
+        'Silero speech probability a window needs for the level cue (lower than threshold: '
+        'through the echo canceller Silero hears the first sounds of speech late)'))
+    withdraw_after: float = dataclasses.field(default=0.2, metadata=describe(
+        'seconds without a counted or loud window after which a tentative barge-in that Silero '
+        'never took for speech (less than pause_after counted: the level cue alone) is withdrawn '
+        '(BargeIn source "withdrawn": tts resumes at once); others are withdrawn after max_gap; '
+        '0 = only after max_gap; at most max_gap'))
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
@@ -67,6 +96,15 @@ class BargeInConfig:
         if not 0.0 <= self.pause_after < self.min_speech:
             raise ValueError(f'pause_after must be 0 (off) or in (0, min_speech = {self.min_speech}) s, '
                              f'got {self.pause_after}')
+        if not 0.0 <= self.cue_excess_db <= 80.0:
+            raise ValueError(f'cue_excess_db must be 0 (off) or in (0, 80] dB, got {self.cue_excess_db}')
+        if not -90.0 <= self.cue_level_db <= 0.0:
+            raise ValueError(f'cue_level_db must be in [-90, 0] dBFS, got {self.cue_level_db}')
+        if not 0.0 <= self.cue_threshold < 1.0:
+            raise ValueError(f'cue_threshold must be in [0, 1), got {self.cue_threshold}')
+        if not 0.0 <= self.withdraw_after <= self.max_gap:
+            raise ValueError(f'withdraw_after must be 0 (at max_gap only) or in (0, max_gap = '
+                             f'{self.max_gap}] s, got {self.withdraw_after}')
 
 
 @dataclasses.dataclass
@@ -142,12 +180,23 @@ class SpeakingTimeline:
         self._intervals = [i for i in self._intervals if i.end is None or i.end >= stamp]
 
 
+ONSET, WITHDRAWN, CONFIRMED = 'onset', 'withdrawn', 'vad'   # BargeIn.source of each (BargeIn.msg)
+
+
 @dataclasses.dataclass(frozen=True)
 class BargeInDetected:
-    onset: float        # capture time of the first counted window
-    detected_at: float  # capture time of the end of the window that completed it
-    score: float        # mean speech probability of the counted windows
-    tentative: bool = False   # True: pause_after reached, not yet min_speech (BargeIn 'onset')
+    onset: float        # capture time of the stretch's first counted or loud window
+    detected_at: float  # capture time of the end of the window that decided it
+    score: float        # mean speech probability of the counted windows (a cue's: its window's)
+    source: str = CONFIRMED   # ONSET (tentative), WITHDRAWN (that onset unconfirmed) or CONFIRMED
+
+    @property
+    def tentative(self) -> bool:
+        return self.source == ONSET
+
+    @property
+    def confirmed(self) -> bool:
+        return self.source == CONFIRMED
 
     @property
     def reaction(self) -> float:
@@ -160,13 +209,17 @@ class _Run:
     voiced: float = 0.0
     gap: float = 0.0
     probs: list = dataclasses.field(default_factory=list)
-    paused: bool = False   # its tentative onset was reported
+    paused: bool = False   # a tentative onset of it was reported and not withdrawn
+
+    @property
+    def score(self) -> float:
+        return sum(self.probs) / len(self.probs) if self.probs else 0.0
 
 
 class BargeInDetector:
     """Scored windows + echo verdicts -> at most one barge-in per speaking interval.
 
-    Before it, with pause_after > 0, one tentative onset per stretch of counted speech.
+    Before it, tentative onsets (pause_after, the level cue), each confirmed or withdrawn.
     """
 
     def __init__(self, config: BargeInConfig, timeline: SpeakingTimeline):
@@ -176,39 +229,88 @@ class BargeInDetector:
         self._fired: set[int] = set()
         self.detections = 0
         self.onsets = 0
+        self.cued = 0        # tentative onsets by the level cue
+        self.withdrawals = 0
 
-    def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool]) -> BargeInDetected | None:
+    def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool],
+             excess_db: Callable[[VadFrame], float] | None = None) -> BargeInDetected | None:
         """The next window of the stream; is_echo(frame) asks the gate (only for voiced windows).
 
-        Returns a confirmed barge-in, a tentative onset (tentative=True) or None.
+        excess_db(frame): how much louder than the robot's expected echo the window is (+inf
+        where none is expected), asked only for the level cue; None = no cue.
+        Returns a confirmed barge-in, a tentative onset, its withdrawal, or None.
         """
         interval = self.timeline.interval_at(frame.start)
         if not self.config.enabled or interval is None or interval in self._fired:
-            self._run = None
+            return self._drop(frame)
+        counted = frame.prob >= self.config.threshold and not is_echo(frame)
+        loud = excess_db is not None and self._loud(frame, excess_db)
+        if counted:
+            return self._count(frame, interval, loud)
+        if loud:
+            return self._cue(frame)
+        run = self._run
+        if run is None:
             return None
-        if frame.prob >= self.config.threshold and not is_echo(frame):
-            return self._count(frame, interval)
-        if self._run is not None:
-            self._run.gap += frame.duration
-            if self._run.gap > self.config.max_gap + EPS:
-                self._run = None
+        run.gap += frame.duration
+        ended = run.gap > self.config.max_gap + EPS
+        if ended:
+            self._run = None
+        if run.paused and (ended or self._not_speech(run)):
+            return self._withdraw(run, frame)
         return None
 
     def reset(self) -> None:
+        """Forget the stretch (stt listens to the user already: a turn is open)."""
         self._run = None
 
-    def _count(self, frame: VadFrame, interval: int) -> BargeInDetected | None:
+    def _loud(self, frame: VadFrame, excess_db: Callable[[VadFrame], float]) -> bool:
+        config = self.config
+        return bool(config.cue_excess_db and frame.prob >= config.cue_threshold
+                    and level_db(frame.samples) >= config.cue_level_db
+                    and excess_db(frame) >= config.cue_excess_db)
+
+    def _cue(self, frame: VadFrame) -> BargeInDetected | None:
+        """A loud window (counted or not): the stretch is tentative from it, if it was not yet."""
+        run = self._run = self._run or _Run(frame.start)
+        run.gap = 0.0
+        if run.paused:
+            return None
+        run.paused = True
+        self.onsets += 1
+        self.cued += 1
+        return BargeInDetected(run.onset, frame.end, frame.prob, ONSET)
+
+    def _not_speech(self, run: _Run) -> bool:
+        """Quiet for withdraw_after, and Silero never counted pause_after of it (min_speech if 0)."""
+        config = self.config
+        return bool(config.withdraw_after and run.gap + EPS >= config.withdraw_after
+                    and run.voiced + EPS < (config.pause_after or config.min_speech))
+
+    def _withdraw(self, run: _Run, frame: VadFrame) -> BargeInDetected:
+        run.paused = False
+        self.withdrawals += 1
+        return BargeInDetected(run.onset, frame.end, run.score, WITHDRAWN)
+
+    def _drop(self, frame: VadFrame) -> BargeInDetected | None:
+        """No barge-in possible here (the robot silent, or this interval's fired): end the stretch."""
+        run, self._run = self._run, None
+        return self._withdraw(run, frame) if run is not None and run.paused else None
+
+    def _count(self, frame: VadFrame, interval: int, loud: bool) -> BargeInDetected | None:
         run = self._run = self._run or _Run(frame.start)
         run.voiced += frame.duration
         run.gap = 0.0
         run.probs.append(frame.prob)
         if run.voiced + EPS < self.config.min_speech:
+            if loud and not run.paused:
+                return self._cue(frame)
             if run.paused or not self.config.pause_after or run.voiced + EPS < self.config.pause_after:
                 return None
             run.paused = True
             self.onsets += 1
-            return BargeInDetected(run.onset, frame.end, sum(run.probs) / len(run.probs), tentative=True)
+            return BargeInDetected(run.onset, frame.end, run.score, ONSET)
         self._run = None
         self._fired = {n for n in self._fired if n > interval - 10} | {interval}
         self.detections += 1
-        return BargeInDetected(run.onset, frame.end, sum(run.probs) / len(run.probs))
+        return BargeInDetected(run.onset, frame.end, run.score)
