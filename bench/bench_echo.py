@@ -149,19 +149,21 @@ def run(robot: np.ndarray, user: np.ndarray | None, user_at: float, gain: float,
         published = stamp - lag / SR
         echo_in.append(echo)
         out.append(mic)
+        # As stt: the level cue on each frame as it comes, then the echo verdict on voiced windows.
+        hits = [(name, barge.hear(mic, published, lambda: gate.excess_db(mic, published)))
+                for name, barge in stages.items()]
         for frame in detector.push(mic, published):
-            # As stt: the echo verdict for voiced windows, the excess over the echo for the cue.
             echo = frame.prob >= STAGES['shipped'].threshold and gate.is_echo(frame.samples, frame.start)
-            for name, barge in stages.items():
-                hit = barge.push(frame, lambda f: echo, lambda f: gate.excess_db(f.samples, f.start))
-                if hit is None:
-                    continue
-                if hit.tentative:
-                    onsets[name].append(hit)
-                elif not hit.confirmed:
-                    withdrawn[name].append(hit)
-                elif name == 'shipped':
-                    found.append(hit)
+            hits += [(name, barge.push(frame, lambda f: echo)) for name, barge in stages.items()]
+        for name, hit in hits:
+            if hit is None:
+                continue
+            if hit.tentative:
+                onsets[name].append(hit)
+            elif not hit.confirmed:
+                withdrawn[name].append(hit)
+            elif name == 'shipped':
+                found.append(hit)
         if wake is not None:
             gate.observe(mic, published)
             for detection in wake.process(mic, int(round(published * 1e9))):

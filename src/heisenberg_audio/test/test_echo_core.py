@@ -148,15 +148,15 @@ def test_barge_in_needs_min_speech_with_short_gaps(probs, fires_at_window):
     assert fired == ([] if fires_at_window is None else [fires_at_window])
 
 
-# Windows of 32 ms: 'S' counted speech, '.' silence or under the threshold, 'e' the robot's echo;
-# for the level cue (louder than the expected echo by 'excess' dB, at -13 dBFS): 'L' loud with a low
-# speech probability (0.3: the user's first sound through AEC3), 'q' loud but not speech to Silero
-# (0.05), 'm' loud but only 15 dB over the expected echo.
+# Windows of 32 ms, each also heard as one mic chunk before Silero scores it: 'S' counted speech,
+# '.' silence or under the threshold, 'e' the robot's echo; for the level cue (at -13 dBFS, louder
+# than the expected echo by 'excess' dB): 'L' loud, not counted (Silero 0.3: the user's first sound
+# through AEC3), 'V' loud and counted, 'm' loud but only 15 dB over the robot's expected echo.
 # Expected: 'o' a tentative onset (BargeIn 'onset', tts pauses), 'w' its withdrawal (tts resumes),
-# 'B' the confirmed barge-in. The shipped withdraw_after (0.2 s) is 7 windows of neither, max_gap
+# 'B' the confirmed barge-in. The shipped withdraw_after (0.2 s) is 7 windows without either, max_gap
 # (0.5 s) 16.
 WINDOWS = {'S': (0.9, 0.0, 0.0), '.': (0.1, 0.0, 0.0), 'e': (0.9, 0.0, 0.0),
-           'L': (0.3, 0.3, 30.0), 'q': (0.05, 0.3, 30.0), 'm': (0.3, 0.3, 15.0)}   # prob, amplitude, excess
+           'L': (0.3, 0.3, 30.0), 'V': (0.9, 0.3, 30.0), 'm': (0.3, 0.3, 15.0)}   # prob, amplitude, excess
 
 
 def windows_seen(windows: str, config: BargeInConfig) -> str:
@@ -164,9 +164,12 @@ def windows_seen(windows: str, config: BargeInConfig) -> str:
     got = ''
     for k, kind in enumerate(windows):
         prob, amplitude, excess = WINDOWS[kind]
-        window = VadFrame(tone(0.032, amplitude), T0 + 1.0 + k * 0.032, prob)
-        hit = detector.push(window, lambda f: kind == 'e', lambda f: excess)
-        got += '.' if hit is None else {'onset': 'o', 'withdrawn': 'w', 'vad': 'B'}[hit.source]
+        samples, start = tone(0.032, amplitude), T0 + 1.0 + k * 0.032
+        hits = [detector.hear(samples, start, lambda: excess),
+                detector.push(VadFrame(samples, start, prob), lambda f: kind == 'e')]
+        hits = [hit for hit in hits if hit is not None]
+        assert len(hits) <= 1, hits
+        got += {'onset': 'o', 'withdrawn': 'w', 'vad': 'B'}[hits[0].source] if hits else '.'
     assert detector.onsets == got.count('o') and detector.withdrawals == got.count('w')
     return got
 
@@ -189,21 +192,22 @@ def test_barge_in_pauses_at_pause_after_and_confirms_at_min_speech(windows, expe
 
 
 @pytest.mark.parametrize('windows, expected, config', [
-    ('LSSSSSSS', 'o......B', {}),                  # paused on the first loud window, confirmed as before
+    ('LSSSSSSS', 'o......B', {}),                  # paused on the first loud chunk, confirmed as before
+    ('VSSSSSSS', 'o.....B.', {}),                  # ... which Silero may count too
     ('LSSSSSSS', '..o....B', {'cue_excess_db': 0.0}),   # the cue off: paused on counted speech only
     ('L........', 'o......w.', {}),                # a knock: paused, withdrawn after 0.2 s of quiet
+    ('LLLLLLLLLL', 'o......w..', {}),              # a steady noise from then on: paused once, as briefly
     ('LS.......', 'o.......w', {}),                # one counted window is not speech either
     ('LSS' + '.' * 16, 'o' + '.' * 17 + 'w', {}),  # two are (pause_after): held until max_gap
-    ('LLLLL.......', 'o..........w', {}),          # loud windows keep the pause (a cough goes on)
     ('L.......SSSSSSS', 'o......w.o....B', {}),    # withdrawn, then the user speaks: paused again
     ('L' + '.' * 16, 'o' + '.' * 15 + 'w', {'withdraw_after': 0.0}),   # withdrawn only at max_gap
-    ('qqqqqqqq', '........', {}),                  # loud, but nothing like speech to Silero
     ('mmmmmmmm', '........', {}),                  # not far enough over the robot's expected echo
-    ('mmmmmmmm', 'o.......', {'cue_excess_db': 10.0}),
+    ('mmmmmmmm', 'o......w', {'cue_excess_db': 10.0}),
+    ('mmmmLLLL', '........', {}),                  # far over the echo now, but no louder than before
     ('LLLL', '....', {'cue_level_db': -10.0}),     # quieter than the cue's floor (-13 dBFS)
-    ('eeeeLeee', '....o...', {}),                  # the robot's echo, then a loud window over it
+    ('eeeeLeee', '....o...', {}),                  # the robot's echo, then a loud chunk over it
 ])
-def test_the_level_cue_pauses_on_one_loud_window_and_is_withdrawn_when_no_speech_follows(
+def test_the_level_cue_pauses_on_one_loud_chunk_and_is_withdrawn_when_no_speech_follows(
         windows, expected, config):
     assert windows_seen(windows, BargeInConfig(min_speech=0.2, max_gap=0.5, **config)) == expected
 
@@ -303,7 +307,7 @@ def test_a_new_reply_rearms_barge_in():
     (lambda: BargeInConfig(pause_after=-0.1), 'pause_after'),
     (lambda: BargeInConfig(cue_excess_db=-1.0), 'cue_excess_db'),
     (lambda: BargeInConfig(cue_level_db=3.0), 'cue_level_db'),
-    (lambda: BargeInConfig(cue_threshold=1.0), 'cue_threshold'),
+    (lambda: BargeInConfig(cue_rise_db=-1.0), 'cue_rise_db'),
     (lambda: BargeInConfig(withdraw_after=0.6, max_gap=0.5), 'withdraw_after'),
     (lambda: WakeWordConfig(phrase_duration=0.0), 'phrase_duration'),
 ])

@@ -13,8 +13,8 @@ Barge-in: while the robot speaks (speech_activity from tts, and the pauses betwe
 sentences of a reply the brain's state still calls SPEAKING), the windows go to
 core/stt/barge_in.py. When the user talks over the robot, stt publishes BargeIn on barge_in
 and starts a turn at the speech onset, as a wake word would, so the interrupting question is
-transcribed. A moment earlier (barge_in.pause_after, or one window far louder than the robot's
-expected echo) it publishes a tentative BargeIn 'onset', on which tts silences the reply until
+transcribed. A moment earlier (barge_in.pause_after, or one mic chunk far louder than the
+robot's expected echo) it publishes a tentative BargeIn 'onset', on which tts silences the reply until
 the barge-in is confirmed, withdrawn (BargeIn 'withdrawn': the sound stopped short of a
 barge-in; tts resumes at once) or its hold ends.
 Follow-up: when the brain's state opens the follow-up window (LISTENING by FOLLOW_UP, after a
@@ -176,6 +176,7 @@ class SttNode(Node):
             return
         self._last_audio_wall = time.monotonic()
         self._resume_turns()
+        self._cue_barge_in(samples, seconds_of(msg.header.stamp))   # before Silero's windows: sooner
         gaps = self._detector.gaps
         frames = self._detector.push(samples, seconds_of(msg.header.stamp))
         if self._detector.gaps != gaps:
@@ -232,11 +233,19 @@ class SttNode(Node):
         elif not msg.speaking:
             self._timeline.stop(seconds_of(msg.audio_start))
 
+    def _cue_barge_in(self, samples, stamp: float) -> None:
+        """The level cue on the chunk as it arrived, before Silero has a whole window of it."""
+        if self._endpointer.turn_id == 0:
+            self._report_barge_in(self._barge_in.hear(
+                samples, stamp, lambda: self._echo_gate.excess_db(samples, stamp)))
+
     def _watch_for_barge_in(self, frame: VadFrame) -> None:
         if self._endpointer.turn_id != 0:
             self._barge_in.reset()  # already listening to the user
             return
-        detected = self._barge_in.push(frame, _already_gated, self._echo_excess)
+        self._report_barge_in(self._barge_in.push(frame, _already_gated))
+
+    def _report_barge_in(self, detected: BargeInDetected | None) -> None:
         if detected is None:
             return
         if detected.confirmed:
@@ -249,10 +258,6 @@ class SttNode(Node):
         else:
             self.get_logger().info(f'barge-in onset at {detected.onset:.3f} withdrawn (not confirmed '
                                    f'{detected.reaction:.2f} s after it): tts resumes the reply')
-
-    def _echo_excess(self, frame: VadFrame) -> float:
-        """How much louder (dB) a window is than the robot's expected echo, for barge-in's level cue."""
-        return self._echo_gate.excess_db(frame.samples, frame.start)
 
     def _without_echo(self, frame: VadFrame) -> VadFrame:
         """The window as the user's voice: one the gate takes for the robot's own is silence.

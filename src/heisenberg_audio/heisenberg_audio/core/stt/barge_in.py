@@ -18,34 +18,40 @@ BargeIn 'onset' and tts silences the reply for a hold time); the confirmed barge
 `min_speech` cancels the reply. A stretch is tentative from whichever comes first:
 
 - `pause_after` seconds of counted windows (0 = not by this rule);
-- one loud window, the level cue: at least `cue_excess_db` louder than the robot's expected echo
-  (the echo gate's estimate from what it plays), at least `cue_level_db` dBFS, and a Silero
-  probability of at least `cue_threshold` (0 dB = the cue off). Under the robot's voice AEC3
-  damps the user's first sounds and Silero scores them low for 0.1 s or more; the level tells
-  sooner. A loud window starts a stretch and keeps it going like a counted one, but only counted
-  windows confirm it (a loud one may be both).
+- the level cue, judged on each chunk of the mic stream as it arrives (capture's 20 ms frames,
+  before Silero has a 32 ms window of it): a chunk at least `cue_excess_db` louder than the
+  robot's expected echo (the echo gate's estimate from what it plays), at least `cue_level_db`
+  dBFS, and `cue_rise_db` louder than the median of the last CUE_BACKGROUND seconds (an onset,
+  not a steady noise); 0 dB = the cue off. Under the robot's voice AEC3 damps the user's first
+  sounds and Silero scores them low for 0.1 s or more; the level tells sooner. A loud chunk
+  starts a stretch like a counted window, but only counted windows confirm it.
 
 A tentative onset ends either confirmed, or withdrawn (BargeIn 'withdrawn': tts resumes at once
 instead of at the end of its hold) when its stretch ends short of `min_speech` (more than
-`max_gap` without a counted or loud window), or the robot stops speaking first. A stretch that
+`max_gap` without a counted window or a loud chunk), or the robot stops speaking first. A stretch that
 Silero never took for speech (less than `pause_after` counted: a cough, a knock, a door) is
-withdrawn sooner, after `withdraw_after` seconds of neither; one it did count is not, so that
+withdrawn sooner, after `withdraw_after` seconds without either; one it did count is not, so that
 the pause between "Stop." and "What ..." does not let the robot speak again for a moment. After
 an early withdrawal the stretch lives on: its next counted or loud window is a new onset.
 
-Pure Python: the stt node feeds it windows and speech_activity, and publishes what it finds.
+Pure Python: the stt node feeds it mic chunks, windows and speech_activity, and publishes what it finds.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Callable
 
+import numpy as np
+
+from heisenberg_audio.core.audio_format import SAMPLE_RATE
 from heisenberg_audio.core.echo.reference import level_db
 from heisenberg_audio.core.stt.vad import VadFrame
 from heisenberg_common.described import describe
 
 TIMELINE_HORIZON = 60.0   # s of closed speaking intervals kept
+CUE_BACKGROUND = 0.5      # s of mic levels whose median a loud chunk must rise above
 # An open interval covers at most this long past its last chunk's end: a lost stop message
 # must not leave barge-in armed once the robot has fallen silent.
 OPEN_GRACE = 1.0
@@ -71,17 +77,17 @@ class BargeInConfig:
         'asks tts to silence the reply until the barge-in is confirmed at min_speech, withdrawn or its '
         'hold ends; 0 = not by counted speech (the reply plays on until min_speech or the level cue)'))
     cue_excess_db: float = dataclasses.field(default=20.0, metadata=describe(
-        "dB by which one 32 ms window must exceed the robot's expected echo (the echo gate's "
-        'estimate) to be a tentative barge-in at once, the level cue (with cue_level_db and '
-        'cue_threshold); 0 = the cue off'))
+        "dB by which one chunk of the mic stream (capture's 20 ms frame) must exceed the robot's "
+        "expected echo (the echo gate's estimate) to be a tentative barge-in at once, the level cue "
+        '(with cue_level_db and cue_rise_db); 0 = the cue off'))
     cue_level_db: float = dataclasses.field(default=-50.0, metadata=describe(
-        'dBFS a window needs for the level cue, however quiet the expected echo (the robot between '
+        'dBFS a chunk needs for the level cue, however quiet the expected echo (the robot between '
         'two words)'))
-    cue_threshold: float = dataclasses.field(default=0.1, metadata=describe(
-        'Silero speech probability a window needs for the level cue (lower than threshold: '
-        'through the echo canceller Silero hears the first sounds of speech late)'))
+    cue_rise_db: float = dataclasses.field(default=20.0, metadata=describe(
+        'dB by which a chunk must exceed the median mic level of the last 0.5 s for the level cue: '
+        'an onset, not a steady noise (a fan)'))
     withdraw_after: float = dataclasses.field(default=0.2, metadata=describe(
-        'seconds without a counted or loud window after which a tentative barge-in that Silero '
+        'seconds without a counted window or loud chunk after which a tentative barge-in that Silero '
         'never took for speech (less than pause_after counted: the level cue alone) is withdrawn '
         '(BargeIn source "withdrawn": tts resumes at once); others are withdrawn after max_gap; '
         '0 = only after max_gap; at most max_gap'))
@@ -100,8 +106,8 @@ class BargeInConfig:
             raise ValueError(f'cue_excess_db must be 0 (off) or in (0, 80] dB, got {self.cue_excess_db}')
         if not -90.0 <= self.cue_level_db <= 0.0:
             raise ValueError(f'cue_level_db must be in [-90, 0] dBFS, got {self.cue_level_db}')
-        if not 0.0 <= self.cue_threshold < 1.0:
-            raise ValueError(f'cue_threshold must be in [0, 1), got {self.cue_threshold}')
+        if not 0.0 <= self.cue_rise_db <= 80.0:
+            raise ValueError(f'cue_rise_db must be in [0, 80] dB, got {self.cue_rise_db}')
         if not 0.0 <= self.withdraw_after <= self.max_gap:
             raise ValueError(f'withdraw_after must be 0 (at max_gap only) or in (0, max_gap = '
                              f'{self.max_gap}] s, got {self.withdraw_after}')
@@ -185,9 +191,9 @@ ONSET, WITHDRAWN, CONFIRMED = 'onset', 'withdrawn', 'vad'   # BargeIn.source of 
 
 @dataclasses.dataclass(frozen=True)
 class BargeInDetected:
-    onset: float        # capture time of the stretch's first counted or loud window
-    detected_at: float  # capture time of the end of the window that decided it
-    score: float        # mean speech probability of the counted windows (a cue's: its window's)
+    onset: float        # capture time of the stretch's first counted window or loud chunk
+    detected_at: float  # capture time of the end of the window (or chunk) that decided it
+    score: float        # mean speech probability of the counted windows (0 before any)
     source: str = CONFIRMED   # ONSET (tentative), WITHDRAWN (that onset unconfirmed) or CONFIRMED
 
     @property
@@ -210,6 +216,7 @@ class _Run:
     gap: float = 0.0
     probs: list = dataclasses.field(default_factory=list)
     paused: bool = False   # a tentative onset of it was reported and not withdrawn
+    loud_until: float = float('-inf')   # end of its last loud chunk (no gap before it)
 
     @property
     def score(self) -> float:
@@ -231,28 +238,51 @@ class BargeInDetector:
         self.onsets = 0
         self.cued = 0        # tentative onsets by the level cue
         self.withdrawals = 0
+        self._levels: collections.deque = collections.deque()   # (start, dBFS) of recent mic chunks
 
-    def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool],
-             excess_db: Callable[[VadFrame], float] | None = None) -> BargeInDetected | None:
+    def hear(self, samples: np.ndarray, start: float,
+             excess_db: Callable[[], float]) -> BargeInDetected | None:
+        """A chunk of the mic stream as it arrives, before its windows are scored: the level cue.
+
+        excess_db(): how much louder than the robot's expected echo the chunk is (+inf where none
+        is expected), asked only of a chunk loud enough otherwise. Returns a tentative onset or None.
+        """
+        config = self.config
+        level = level_db(samples)
+        background = float(np.median([lv for _, lv in self._levels])) if self._levels else -120.0
+        self._levels.append((start, level))
+        while self._levels and self._levels[0][0] < start - CUE_BACKGROUND:
+            self._levels.popleft()
+        if not (config.enabled and config.cue_excess_db and level >= config.cue_level_db
+                and level >= background + config.cue_rise_db):
+            return None
+        interval = self.timeline.interval_at(start)
+        if interval is None or interval in self._fired or excess_db() < config.cue_excess_db:
+            return None
+        run = self._run = self._run or _Run(start)
+        run.gap = 0.0
+        run.loud_until = start + len(samples) / SAMPLE_RATE
+        if run.paused:
+            return None
+        run.paused = True
+        self.onsets += 1
+        self.cued += 1
+        return BargeInDetected(run.onset, run.loud_until, run.score, ONSET)
+
+    def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool]) -> BargeInDetected | None:
         """The next window of the stream; is_echo(frame) asks the gate (only for voiced windows).
 
-        excess_db(frame): how much louder than the robot's expected echo the window is (+inf
-        where none is expected), asked only for the level cue; None = no cue.
         Returns a confirmed barge-in, a tentative onset, its withdrawal, or None.
         """
         interval = self.timeline.interval_at(frame.start)
         if not self.config.enabled or interval is None or interval in self._fired:
             return self._drop(frame)
-        counted = frame.prob >= self.config.threshold and not is_echo(frame)
-        loud = excess_db is not None and self._loud(frame, excess_db)
-        if counted:
-            return self._count(frame, interval, loud)
-        if loud:
-            return self._cue(frame)
+        if frame.prob >= self.config.threshold and not is_echo(frame):
+            return self._count(frame, interval)
         run = self._run
         if run is None:
             return None
-        run.gap += frame.duration
+        run.gap += max(0.0, frame.end - max(frame.start, run.loud_until))
         ended = run.gap > self.config.max_gap + EPS
         if ended:
             self._run = None
@@ -263,23 +293,6 @@ class BargeInDetector:
     def reset(self) -> None:
         """Forget the stretch (stt listens to the user already: a turn is open)."""
         self._run = None
-
-    def _loud(self, frame: VadFrame, excess_db: Callable[[VadFrame], float]) -> bool:
-        config = self.config
-        return bool(config.cue_excess_db and frame.prob >= config.cue_threshold
-                    and level_db(frame.samples) >= config.cue_level_db
-                    and excess_db(frame) >= config.cue_excess_db)
-
-    def _cue(self, frame: VadFrame) -> BargeInDetected | None:
-        """A loud window (counted or not): the stretch is tentative from it, if it was not yet."""
-        run = self._run = self._run or _Run(frame.start)
-        run.gap = 0.0
-        if run.paused:
-            return None
-        run.paused = True
-        self.onsets += 1
-        self.cued += 1
-        return BargeInDetected(run.onset, frame.end, frame.prob, ONSET)
 
     def _not_speech(self, run: _Run) -> bool:
         """Quiet for withdraw_after, and Silero never counted pause_after of it (min_speech if 0)."""
@@ -297,14 +310,12 @@ class BargeInDetector:
         run, self._run = self._run, None
         return self._withdraw(run, frame) if run is not None and run.paused else None
 
-    def _count(self, frame: VadFrame, interval: int, loud: bool) -> BargeInDetected | None:
+    def _count(self, frame: VadFrame, interval: int) -> BargeInDetected | None:
         run = self._run = self._run or _Run(frame.start)
         run.voiced += frame.duration
         run.gap = 0.0
         run.probs.append(frame.prob)
         if run.voiced + EPS < self.config.min_speech:
-            if loud and not run.paused:
-                return self._cue(frame)
             if run.paused or not self.config.pause_after or run.voiced + EPS < self.config.pause_after:
                 return None
             run.paused = True
