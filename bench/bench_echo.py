@@ -49,7 +49,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from heisenberg_testing.speech import Speech, silence  # noqa: E402
+from heisenberg_testing.speech import Speech, cough, knock, silence  # noqa: E402
 
 from heisenberg_audio.core.stt.barge_in import BargeInConfig, BargeInDetector, SpeakingTimeline  # noqa: E402
 from heisenberg_audio.core.echo.canceller import EchoCancelConfig, EchoCanceller, erle_db  # noqa: E402
@@ -241,20 +241,6 @@ def stage_text(config: BargeInConfig) -> str:
 
 
 NOISE_SEED = 13
-
-
-def knock(rng) -> np.ndarray:
-    """A knock on a door or the robot's body: 80 ms of noise dying away in 15 ms."""
-    t = np.arange(int(0.08 * SR)) / SR
-    return np.clip(rng.standard_normal(len(t)) * np.exp(-t / 0.015) * 20000, -32767, 32767).astype(np.int16)
-
-
-def cough(rng) -> np.ndarray:
-    """A cough, roughly: 0.25 s of low-passed noise, sharp attack, 80 ms decay."""
-    t = np.arange(int(0.25 * SR)) / SR
-    noise = np.convolve(rng.standard_normal(len(t)), np.ones(6) / 6, mode='same')
-    envelope = np.minimum(1, t / 0.01) * np.exp(-t / 0.08)
-    return np.clip(noise * envelope * 25000, -32767, 32767).astype(np.int16)
 
 
 def noises(robot: np.ndarray, vad: SileroVad, gain: float = 0.7, delay: float = 0.05) -> None:
