@@ -161,6 +161,8 @@ WINDOWS = {'S': (0.9, 0.0, 0.0), '.': (0.1, 0.0, 0.0), 'e': (0.9, 0.0, 0.0),
 
 def windows_seen(windows: str, config: BargeInConfig) -> str:
     detector = BargeInDetector(config, speaking())
+    for k in range(16):   # 0.5 s of the stream heard before (the cue's background)
+        assert detector.hear(tone(0.032, 0.0), T0 + 0.488 + k * 0.032, lambda: 0.0) is None
     got = ''
     for k, kind in enumerate(windows):
         prob, amplitude, excess = WINDOWS[kind]
@@ -196,20 +198,37 @@ def test_barge_in_pauses_at_pause_after_and_confirms_at_min_speech(windows, expe
     ('VSSSSSSS', 'o.....B.', {}),                  # ... which Silero may count too
     ('LSSSSSSS', '..o....B', {'cue_excess_db': 0.0}),   # the cue off: paused on counted speech only
     ('L........', 'o......w.', {}),                # a knock: paused, withdrawn after 0.2 s of quiet
-    ('LLLLLLLLLL', 'o......w..', {}),              # a steady noise from then on: paused once, as briefly
+    ('L' * 20, 'o' + '.' * 14 + 'w....', {}),      # a steady noise: paused once, until it is the background
     ('LS.......', 'o.......w', {}),                # one counted window is not speech either
     ('LSS' + '.' * 16, 'o' + '.' * 17 + 'w', {}),  # two are (pause_after): held until max_gap
     ('L.......SSSSSSS', 'o......w.o....B', {}),    # withdrawn, then the user speaks: paused again
     ('L' + '.' * 16, 'o' + '.' * 15 + 'w', {'withdraw_after': 0.0}),   # withdrawn only at max_gap
     ('mmmmmmmm', '........', {}),                  # not far enough over the robot's expected echo
-    ('mmmmmmmm', 'o......w', {'cue_excess_db': 10.0}),
-    ('mmmmLLLL', '........', {}),                  # far over the echo now, but no louder than before
+    ('m' * 20, 'o' + '.' * 14 + 'w....', {'cue_excess_db': 10.0}),
+    ('m' * 16 + 'LLLL', '.' * 20, {}),             # far over the echo now, but no louder than before
     ('LLLL', '....', {'cue_level_db': -10.0}),     # quieter than the cue's floor (-13 dBFS)
     ('eeeeLeee', '....o...', {}),                  # the robot's echo, then a loud chunk over it
 ])
 def test_the_level_cue_pauses_on_one_loud_chunk_and_is_withdrawn_when_no_speech_follows(
         windows, expected, config):
     assert windows_seen(windows, BargeInConfig(min_speech=0.2, max_gap=0.5, **config)) == expected
+
+
+def test_no_level_cue_in_the_first_half_second_of_a_stream_or_after_it_jumps():
+    """A restarted capture: its echo canceller starts afresh, and the robot's echo may pass at first."""
+    detector = BargeInDetector(BargeInConfig(), speaking())
+    loud, quiet = tone(0.02, 0.3), tone(0.02, 0.0)
+    assert detector.hear(loud, T0 + 1.0, lambda: 30.0) is None            # the stream's first chunk
+    for k in range(25):
+        detector.hear(quiet, T0 + 1.02 + k * 0.02, lambda: 30.0)
+    assert detector.hear(loud, T0 + 1.52, lambda: 30.0).tentative          # 0.5 s heard: a cue
+    detector = BargeInDetector(BargeInConfig(), speaking())
+    for k in range(50):
+        detector.hear(quiet, T0 + 1.0 + k * 0.02, lambda: 30.0)
+    assert detector.hear(loud, T0 + 5.0, lambda: 30.0) is None             # 3 s later: a new stream
+    for k in range(25):
+        detector.hear(quiet, T0 + 5.02 + k * 0.02, lambda: 30.0)
+    assert detector.hear(loud, T0 + 5.52, lambda: 30.0).tentative
 
 
 def test_a_pause_the_robot_outlives_is_withdrawn_when_it_stops_speaking():

@@ -22,9 +22,11 @@ BargeIn 'onset' and tts silences the reply for a hold time); the confirmed barge
   before Silero has a 32 ms window of it): a chunk at least `cue_excess_db` louder than the
   robot's expected echo (the echo gate's estimate from what it plays), at least `cue_level_db`
   dBFS, and `cue_rise_db` louder than the median of the last CUE_BACKGROUND seconds (an onset,
-  not a steady noise); 0 dB = the cue off. Under the robot's voice AEC3 damps the user's first
-  sounds and Silero scores them low for 0.1 s or more; the level tells sooner. A loud chunk
-  starts a stretch like a counted window, but only counted windows confirm it.
+  not a steady noise; none in the first CUE_BACKGROUND seconds of a stream, when a restarted
+  capture's echo canceller has not found the echo yet); 0 dB = the cue off. Under the robot's
+  voice AEC3 damps the user's first sounds and Silero scores them low for 0.1 s or more; the
+  level tells sooner. A loud chunk starts a stretch like a counted window, but only counted
+  windows confirm it.
 
 A tentative onset ends either confirmed, or withdrawn (BargeIn 'withdrawn': tts resumes at once
 instead of at the end of its hold) when its stretch ends short of `min_speech` (more than
@@ -52,6 +54,9 @@ from heisenberg_common.described import describe
 
 TIMELINE_HORIZON = 60.0   # s of closed speaking intervals kept
 CUE_BACKGROUND = 0.5      # s of mic levels whose median a loud chunk must rise above
+# A jump in the chunks' stamps (a restarted capture: its echo canceller starts afresh) empties the
+# background: no cue until CUE_BACKGROUND of the new stream has been heard.
+CUE_STREAM_JUMP = 0.1     # s
 # An open interval covers at most this long past its last chunk's end: a lost stop message
 # must not leave barge-in armed once the robot has fallen silent.
 OPEN_GRACE = 1.0
@@ -239,6 +244,7 @@ class BargeInDetector:
         self.cued = 0        # tentative onsets by the level cue
         self.withdrawals = 0
         self._levels: collections.deque = collections.deque()   # (start, dBFS) of recent mic chunks
+        self._stream_start = self._stream_end = None   # of the mic chunks heard without a jump
 
     def hear(self, samples: np.ndarray, start: float,
              excess_db: Callable[[], float]) -> BargeInDetected | None:
@@ -249,11 +255,16 @@ class BargeInDetector:
         """
         config = self.config
         level = level_db(samples)
-        background = float(np.median([lv for _, lv in self._levels])) if self._levels else -120.0
+        if self._stream_end is None or abs(start - self._stream_end) > CUE_STREAM_JUMP:
+            self._levels.clear()
+            self._stream_start = start
+        self._stream_end = start + len(samples) / SAMPLE_RATE
+        background = float(np.median([lv for _, lv in self._levels])) if self._levels else 0.0
         self._levels.append((start, level))
         while self._levels and self._levels[0][0] < start - CUE_BACKGROUND:
             self._levels.popleft()
         if not (config.enabled and config.cue_excess_db and level >= config.cue_level_db
+                and start - self._stream_start >= CUE_BACKGROUND - EPS
                 and level >= background + config.cue_rise_db):
             return None
         interval = self.timeline.interval_at(start)
@@ -261,7 +272,7 @@ class BargeInDetector:
             return None
         run = self._run = self._run or _Run(start)
         run.gap = 0.0
-        run.loud_until = start + len(samples) / SAMPLE_RATE
+        run.loud_until = self._stream_end
         if run.paused:
             return None
         run.paused = True
