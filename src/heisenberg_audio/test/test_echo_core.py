@@ -202,6 +202,8 @@ def test_barge_in_pauses_at_pause_after_and_confirms_at_min_speech(windows, expe
     ('LS.......', 'o.......w', {}),                # one counted window is not speech either
     ('LSS' + '.' * 16, 'o' + '.' * 17 + 'w', {}),  # two are (pause_after): held until max_gap
     ('L.......SSSSSSS', 'o......w.o....B', {}),    # withdrawn, then the user speaks: paused again
+    ('L' + '.' * 7 + 'L' + '.' * 16 + 'L', 'o......w' + '.' * 17 + 'o', {}),   # no cue 0.5 s after a
+    # withdrawal (the robot's voice comes back abruptly then, and AEC3 lets its first frames through)
     ('L' + '.' * 16, 'o' + '.' * 15 + 'w', {'withdraw_after': 0.0}),   # withdrawn only at max_gap
     ('mmmmmmmm', '........', {}),                  # not far enough over the robot's expected echo
     ('m' * 20, 'o' + '.' * 14 + 'w....', {'cue_excess_db': 10.0}),

@@ -23,7 +23,9 @@ BargeIn 'onset' and tts silences the reply for a hold time); the confirmed barge
   robot's expected echo (the echo gate's estimate from what it plays), at least `cue_level_db`
   dBFS, and `cue_rise_db` louder than the median of the last CUE_BACKGROUND seconds (an onset,
   not a steady noise; none in the first CUE_BACKGROUND seconds of a stream, when a restarted
-  capture's echo canceller has not found the echo yet); 0 dB = the cue off. Under the robot's
+  capture's echo canceller has not found the echo yet, nor in the CUE_BACKGROUND seconds after
+  a withdrawal, when the robot's voice comes back abruptly mid-word and AEC3 lets its first
+  frames through: over the graph each resumption was paused again ~60 ms later); 0 dB = off. Under the robot's
   voice AEC3 damps the user's first sounds and Silero scores them low for 0.1 s or more; the
   level tells sooner. A loud chunk starts a stretch like a counted window, but only counted
   windows confirm it.
@@ -245,6 +247,7 @@ class BargeInDetector:
         self.withdrawals = 0
         self._levels: collections.deque = collections.deque()   # (start, dBFS) of recent mic chunks
         self._stream_start = self._stream_end = None   # of the mic chunks heard without a jump
+        self._cue_after = float('-inf')   # no level cue before (a withdrawal: the reply resumes)
 
     def hear(self, samples: np.ndarray, start: float,
              excess_db: Callable[[], float]) -> BargeInDetected | None:
@@ -264,7 +267,7 @@ class BargeInDetector:
         while self._levels and self._levels[0][0] < start - CUE_BACKGROUND:
             self._levels.popleft()
         if not (config.enabled and config.cue_excess_db and level >= config.cue_level_db
-                and start - self._stream_start >= CUE_BACKGROUND - EPS
+                and start - self._stream_start >= CUE_BACKGROUND - EPS and start >= self._cue_after - EPS
                 and level >= background + config.cue_rise_db):
             return None
         interval = self.timeline.interval_at(start)
@@ -314,6 +317,7 @@ class BargeInDetector:
     def _withdraw(self, run: _Run, frame: VadFrame) -> BargeInDetected:
         run.paused = False
         self.withdrawals += 1
+        self._cue_after = frame.end + CUE_BACKGROUND
         return BargeInDetected(run.onset, frame.end, run.score, WITHDRAWN)
 
     def _drop(self, frame: VadFrame) -> BargeInDetected | None:
