@@ -22,23 +22,25 @@ BargeIn 'onset' and tts silences the reply for a hold time); the confirmed barge
   before Silero has a 32 ms window of it): a chunk at least `cue_excess_db` louder than the
   robot's expected echo (the echo gate's estimate from what it plays), at least `cue_level_db`
   dBFS, and `cue_rise_db` louder than the median of the last CUE_BACKGROUND seconds (an onset,
-  not a steady noise; none in the first CUE_BACKGROUND seconds of a stream, when a restarted
-  capture's echo canceller has not found the echo yet, nor in the CUE_BACKGROUND seconds after
-  a withdrawal, when the robot's voice comes back abruptly mid-word and AEC3 lets its first
-  frames through: over the graph each resumption was paused again ~60 ms later); 0 dB = off. Under the robot's
-  voice AEC3 damps the user's first sounds and Silero scores them low for 0.1 s or more; the
-  level tells sooner. A loud chunk starts a stretch like a counted window, but only counted
-  windows confirm it.
+  not a steady noise); 0 dB = off. Under the robot's voice AEC3 damps the user's first sounds
+  and Silero scores them low for 0.1 s or more; the level tells sooner. A loud chunk starts a
+  stretch like a counted window, but only counted windows confirm it. No cue in the first
+  CUE_BACKGROUND seconds of a stream (a restarted capture's echo canceller has not found the
+  echo yet), nor in the CUE_BACKGROUND seconds after a withdrawal (the robot's voice comes back
+  abruptly mid-word and AEC3 lets its first frames through: over the graph each resumption was
+  paused again ~60 ms later).
 
 A tentative onset ends either confirmed, or withdrawn (BargeIn 'withdrawn': tts resumes at once
 instead of at the end of its hold) when its stretch ends short of `min_speech` (more than
-`max_gap` without a counted window or a loud chunk), or the robot stops speaking first. A stretch that
-Silero never took for speech (less than `pause_after` counted: a cough, a knock, a door) is
-withdrawn sooner, after `withdraw_after` seconds without either; one it did count is not, so that
-the pause between "Stop." and "What ..." does not let the robot speak again for a moment. After
-an early withdrawal the stretch lives on: its next counted or loud window is a new onset.
+`max_gap` without a counted window or a loud chunk), or the robot stops speaking first. A
+stretch that Silero never took for speech (less than `pause_after` counted: a cough, a knock, a
+door) is withdrawn sooner, after `withdraw_after` seconds without either; one it did count is
+not, so that the pause between "Stop." and "What ..." does not let the robot speak again for a
+moment. After an early withdrawal the stretch lives on: its next counted window or loud chunk
+is a new onset.
 
-Pure Python: the stt node feeds it mic chunks, windows and speech_activity, and publishes what it finds.
+Pure Python: the stt node feeds it mic chunks, windows and speech_activity, and publishes what
+it finds.
 """
 
 from __future__ import annotations
