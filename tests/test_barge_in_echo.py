@@ -360,8 +360,11 @@ def test_a_sound_that_is_not_confirmed_pauses_the_reply_which_resumes_where_it_s
         room.graph.restart('stt')
 
 
+KNOCKS = 6   # (in 3 runs, 1 to 4 of 4 knocks paused the reply: where they fall in its voice matters)
+
+
 def test_knocks_over_the_reply_pause_it_briefly_and_never_interrupt_it(room):
-    """Four knocks a second apart over the robot's voice (seeded noise: not speech).
+    """Six knocks a second apart over the robot's voice (seeded noise: not speech).
 
     The level cue may pause the reply on each (AEC3 under double talk leaves a knock loud enough
     at most moments, not all); Silero never takes one for speech, so each pause is withdrawn at
@@ -373,7 +376,7 @@ def test_knocks_over_the_reply_pause_it_briefly_and_never_interrupt_it(room):
     time.sleep(1.0)
     rng = np.random.default_rng(13)
     clip, clip_wall = room.play_audio(np.concatenate([np.concatenate([knock(rng), silence(0.92)])
-                                                      for _ in range(4)]))
+                                                      for _ in range(KNOCKS)]))
     assert room.wait_state('IDLE', since, 150, cause='SPEECH_FINISHED'), room.monitor.state_names(since)
     assert room.monitor.wait_for(result.done, 10)
     assert result.result().status == GoalStatus.STATUS_SUCCEEDED
@@ -382,7 +385,7 @@ def test_knocks_over_the_reply_pause_it_briefly_and_never_interrupt_it(room):
     sources = [msg.source for msg, _ in seen]
     assert 'onset' in sources, 'no knock paused the reply'
     assert sources == ['onset', 'withdrawn'] * (len(sources) // 2), sources   # each pause withdrawn
-    assert len(sources) <= 2 * 4, sources   # at most once a knock: the resumed voice does not pause it
+    assert len(sources) <= 2 * KNOCKS, sources   # at most once a knock: the resumed voice does not pause it
     pauses = room.paused(str(story_turn), clip)
     assert pauses, 'the knocks came while no sentence played: nothing to pause'
     pause = pauses[0]
@@ -393,7 +396,7 @@ def test_knocks_over_the_reply_pause_it_briefly_and_never_interrupt_it(room):
     after_pause = story[next(k for k, m in enumerate(story) if m.paused):]
     resumed = min(seconds_of(m.audio_start) for m in after_pause if m.chunk_duration > 0)
     assert resumed < pause + TtsConfig().barge_in_hold - 0.05   # on the withdrawal, not the hold's end
-    print(f'\nknocks: {sources.count("onset")} of 4 paused the reply; the first resumed '
+    print(f'\nknocks: {sources.count("onset")} of {KNOCKS} paused the reply; the first resumed '
           f'{resumed - pause:.3f} s after its pause')
 
 
