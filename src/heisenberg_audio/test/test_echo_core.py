@@ -144,38 +144,106 @@ def speaking(start: float = 0.0, end: float | None = 10.0) -> SpeakingTimeline:
 def test_barge_in_needs_min_speech_with_short_gaps(probs, fires_at_window):
     detector = BargeInDetector(BargeInConfig(threshold=0.5, min_speech=0.2, max_gap=0.5), speaking())
     hits = [detector.push(frame(1.0 + k * 0.032, p), lambda f: False) for k, p in enumerate(probs)]
-    fired = [k for k, hit in enumerate(hits) if hit is not None and not hit.tentative]
+    fired = [k for k, hit in enumerate(hits) if hit is not None and hit.confirmed]
     assert fired == ([] if fires_at_window is None else [fires_at_window])
 
 
-# Windows of 32 ms: 'S' counted speech, '.' silence or under the threshold, 'e' the robot's echo.
-# Expected: 'o' a tentative onset (BargeIn 'onset', tts pauses), 'B' the confirmed barge-in.
+# Windows of 32 ms, each also heard as one mic chunk before Silero scores it: 'S' counted speech,
+# '.' silence or under the threshold, 'e' the robot's echo; for the level cue (at -13 dBFS, louder
+# than the expected echo by 'excess' dB): 'L' loud, not counted (Silero 0.3: the user's first sound
+# through AEC3), 'V' loud and counted, 'm' loud but only 15 dB over the robot's expected echo.
+# Expected: 'o' a tentative onset (BargeIn 'onset', tts pauses), 'w' its withdrawal (tts resumes),
+# 'B' the confirmed barge-in. The shipped withdraw_after (0.2 s) is 7 windows without either, max_gap
+# (0.5 s) 16.
+WINDOWS = {'S': (0.9, 0.0, 0.0), '.': (0.1, 0.0, 0.0), 'e': (0.9, 0.0, 0.0),
+           'L': (0.3, 0.3, 30.0), 'V': (0.9, 0.3, 30.0), 'm': (0.3, 0.3, 15.0)}   # prob, amplitude, excess
+
+
+def windows_seen(windows: str, config: BargeInConfig) -> str:
+    detector = BargeInDetector(config, speaking())
+    for k in range(16):   # 0.5 s of the stream heard before (the cue's background)
+        assert detector.hear(tone(0.032, 0.0), T0 + 0.488 + k * 0.032, lambda: 0.0) is None
+    got = ''
+    for k, kind in enumerate(windows):
+        prob, amplitude, excess = WINDOWS[kind]
+        samples, start = tone(0.032, amplitude), T0 + 1.0 + k * 0.032
+        hits = [detector.hear(samples, start, lambda: excess),
+                detector.push(VadFrame(samples, start, prob), lambda f: kind == 'e')]
+        hits = [hit for hit in hits if hit is not None]
+        assert len(hits) <= 1, hits
+        got += {'onset': 'o', 'withdrawn': 'w', 'vad': 'B'}[hits[0].source] if hits else '.'
+    assert detector.onsets == got.count('o') and detector.withdrawals == got.count('w')
+    return got
+
+
 @pytest.mark.parametrize('windows, expected, pause_after', [
     ('SSSSSSSS', '.o....B.', 0.064),    # onset after 2 windows (64 ms), confirmed at 7 (224 ms)
-    ('SSSSSSSS', '......B.', 0.0),      # pause_after 0: the first stage is off
-    ('SS......', '.o......', 0.064),    # a cough: paused, never confirmed (tts resumes after its hold)
+    ('SSSSSSSS', '......B.', 0.0),      # pause_after 0: not by counted speech (no loud window either)
+    ('SS......', '.o......', 0.064),    # a short word: paused, not confirmed ...
+    ('SS' + '.' * 16, '.o' + '.' * 15 + 'w', 0.064),    # ... withdrawn once its stretch ends (max_gap)
+    ('SS' + '.' * 9 + 'SSSSSSS', '.o' + '.' * 9 + '....B..', 0.064),   # "Stop. What": held through the pause
     ('S.......', '........', 0.064),    # one window: not even a pause
     ('eeeeeeee', '........', 0.064),    # the robot's own voice never pauses it
     ('SeSeSeSe', '..o.....', 0.064),    # echo windows do not count, nor break the stretch
-    ('SS' + '.' * 17 + 'SSSSSSS', '.o' + '.' * 17 + '.o....B', 0.064),   # a gap > max_gap: a new onset
+    ('SS' + '.' * 17 + 'SSSSSSS', '.o' + '.' * 15 + 'w..o....B', 0.064),   # a gap > max_gap: a new onset
     ('SSSSSSSS', '..o...B.', 0.09),     # 90 ms: the third window
 ])
 def test_barge_in_pauses_at_pause_after_and_confirms_at_min_speech(windows, expected, pause_after):
     config = BargeInConfig(min_speech=0.2, max_gap=0.5, pause_after=pause_after)
-    detector = BargeInDetector(config, speaking())
-    got = ''
-    for k, kind in enumerate(windows):
-        hit = detector.push(frame(1.0 + k * 0.032, 0.1 if kind == '.' else 0.9), lambda f: kind == 'e')
-        got += '.' if hit is None else ('o' if hit.tentative else 'B')
-    assert got == expected
-    if 'o' in expected:
-        assert detector.onsets == expected.count('o')
+    assert windows_seen(windows, config) == expected
+
+
+@pytest.mark.parametrize('windows, expected, config', [
+    ('LSSSSSSS', 'o......B', {}),                  # paused on the first loud chunk, confirmed as before
+    ('VSSSSSSS', 'o.....B.', {}),                  # ... which Silero may count too
+    ('LSSSSSSS', '..o....B', {'cue_excess_db': 0.0}),   # the cue off: paused on counted speech only
+    ('L........', 'o......w.', {}),                # a knock: paused, withdrawn after 0.2 s of quiet
+    ('L' * 20, 'o' + '.' * 14 + 'w....', {}),      # a steady noise: paused once, until it is the background
+    ('LS.......', 'o.......w', {}),                # one counted window is not speech either
+    ('LSS' + '.' * 16, 'o' + '.' * 17 + 'w', {}),  # two are (pause_after): held until max_gap
+    ('L.......SSSSSSS', 'o......w.o....B', {}),    # withdrawn, then the user speaks: paused again
+    ('L' + '.' * 7 + 'L' + '.' * 16 + 'L', 'o......w' + '.' * 17 + 'o', {}),   # no cue 0.5 s after a
+    # withdrawal (the robot's voice comes back abruptly then, and AEC3 lets its first frames through)
+    ('L' + '.' * 16, 'o' + '.' * 15 + 'w', {'withdraw_after': 0.0}),   # withdrawn only at max_gap
+    ('mmmmmmmm', '........', {}),                  # not far enough over the robot's expected echo
+    ('m' * 20, 'o' + '.' * 14 + 'w....', {'cue_excess_db': 10.0}),
+    ('m' * 16 + 'LLLL', '.' * 20, {}),             # far over the echo now, but no louder than before
+    ('LLLL', '....', {'cue_level_db': -10.0}),     # quieter than the cue's floor (-13 dBFS)
+    ('eeeeLeee', '....o...', {}),                  # the robot's echo, then a loud chunk over it
+])
+def test_the_level_cue_pauses_on_one_loud_chunk_and_is_withdrawn_when_no_speech_follows(
+        windows, expected, config):
+    assert windows_seen(windows, BargeInConfig(min_speech=0.2, max_gap=0.5, **config)) == expected
+
+
+def test_no_level_cue_in_the_first_half_second_of_a_stream_or_after_it_jumps():
+    """A restarted capture: its echo canceller starts afresh, and the robot's echo may pass at first."""
+    detector = BargeInDetector(BargeInConfig(), speaking())
+    loud, quiet = tone(0.02, 0.3), tone(0.02, 0.0)
+    assert detector.hear(loud, T0 + 1.0, lambda: 30.0) is None            # the stream's first chunk
+    for k in range(25):
+        detector.hear(quiet, T0 + 1.02 + k * 0.02, lambda: 30.0)
+    assert detector.hear(loud, T0 + 1.52, lambda: 30.0).tentative          # 0.5 s heard: a cue
+    detector = BargeInDetector(BargeInConfig(), speaking())
+    for k in range(50):
+        detector.hear(quiet, T0 + 1.0 + k * 0.02, lambda: 30.0)
+    assert detector.hear(loud, T0 + 5.0, lambda: 30.0) is None             # 3 s later: a new stream
+    for k in range(25):
+        detector.hear(quiet, T0 + 5.02 + k * 0.02, lambda: 30.0)
+    assert detector.hear(loud, T0 + 5.52, lambda: 30.0).tentative
+
+
+def test_a_pause_the_robot_outlives_is_withdrawn_when_it_stops_speaking():
+    detector = BargeInDetector(BargeInConfig(), speaking(0.0, 1.1))
+    hits = [detector.push(frame(1.0 + k * 0.032, 0.9 if k < 2 else 0.1), lambda f: False) for k in range(6)]
+    assert [h.source if h else '.' for h in hits] == ['.', 'onset', '.', '.', 'withdrawn', '.']
+    assert hits[4].onset == pytest.approx(T0 + 1.0)   # names the onset it withdraws
 
 
 def test_barge_in_reports_the_onset_and_fires_once_per_reply():
     detector = BargeInDetector(BargeInConfig(min_speech=0.2), speaking())
     hits = [detector.push(frame(2.0 + k * 0.032, 0.8), lambda f: False) for k in range(40)]
-    found = [h for h in hits if h is not None and not h.tentative]
+    found = [h for h in hits if h is not None and h.confirmed]
     assert len(found) == 1
     assert found[0].onset == pytest.approx(T0 + 2.0)
     assert found[0].reaction == pytest.approx(7 * 0.032)
@@ -191,7 +259,7 @@ def test_barge_in_reports_the_onset_and_fires_once_per_reply():
 def test_barge_in_only_while_speaking_and_not_on_echo(at, echo, expected):
     detector = BargeInDetector(BargeInConfig(), speaking(0.0, 10.0))
     hits = [detector.push(frame(at + k * 0.032, 0.9), lambda f: echo) for k in range(10)]
-    assert any(h is not None and not h.tentative for h in hits) is expected
+    assert any(h is not None and h.confirmed for h in hits) is expected
     assert any(h is not None and h.tentative for h in hits) is expected
 
 
@@ -258,6 +326,10 @@ def test_a_new_reply_rearms_barge_in():
     (lambda: BargeInConfig(max_gap=3.0), 'max_gap'),
     (lambda: BargeInConfig(pause_after=0.2, min_speech=0.2), 'pause_after'),
     (lambda: BargeInConfig(pause_after=-0.1), 'pause_after'),
+    (lambda: BargeInConfig(cue_excess_db=-1.0), 'cue_excess_db'),
+    (lambda: BargeInConfig(cue_level_db=3.0), 'cue_level_db'),
+    (lambda: BargeInConfig(cue_rise_db=-1.0), 'cue_rise_db'),
+    (lambda: BargeInConfig(withdraw_after=0.6, max_gap=0.5), 'withdraw_after'),
     (lambda: WakeWordConfig(phrase_duration=0.0), 'phrase_duration'),
 ])
 def test_bad_echo_parameters_are_rejected_naming_the_field(make, message):

@@ -80,17 +80,22 @@ def vad(models_dir):
     return SileroVad(models_dir / 'openwakeword' / 'silero_vad.onnx')
 
 
-def barge_ins(room: Room, frames, vad: SileroVad, gate_config: EchoGateConfig = EchoGateConfig()) -> list:
-    """Barge-ins and tentative onsets (the shipped pause_after) found in the captured frames."""
+def barge_ins(room: Room, frames, vad: SileroVad, gate_config: EchoGateConfig = EchoGateConfig(),
+              config: BargeInConfig = BargeInConfig()) -> list:
+    """Barge-ins, tentative onsets and withdrawals found in the captured frames, as stt finds them.
+
+    (The level cue on each frame as it comes, with its excess over the expected echo; then the
+    echo verdict on the voiced windows.)
+    """
     detector, gate = SpeechDetector(vad), EchoGate(gate_config, room.node_ref)
     detector.reset()
-    barge = BargeInDetector(BargeInConfig(), room.timeline)
+    barge = BargeInDetector(config, room.timeline)
     found = []
     for samples, stamp in frames:
-        for window in detector.push(samples, stamp):
-            hit = barge.push(window, lambda w: gate.is_echo(w.samples, w.start))
-            if hit is not None:
-                found.append(hit)
+        hits = [barge.hear(samples, stamp, lambda: gate.excess_db(samples, stamp))]
+        hits += [barge.push(window, lambda w: gate.is_echo(w.samples, w.start))
+                 for window in detector.push(samples, stamp)]
+        found += [hit for hit in hits if hit is not None]
     return found
 
 
@@ -131,7 +136,7 @@ def test_echo_alone_never_barges_in_and_the_user_does(robot, speech, vad):
 
     onset = room.say(speech.say('Stop. What is the capital of France?'), 4.0)
     hits = barge_ins(room, room.capture()[1], vad)
-    found = [hit for hit in hits if not hit.tentative]
+    found = [hit for hit in hits if hit.confirmed]
     assert len(found) == 1
     # A tentative onset (tts pauses) came first, from the same stretch of speech.
     paused = [hit for hit in hits if hit.tentative]
@@ -139,6 +144,27 @@ def test_echo_alone_never_barges_in_and_the_user_does(robot, speech, vad):
     assert onset - 0.1 < paused[0].onset < onset + 1.0
     # On "Stop." itself, or on "What" when Piper said "Stop." in under 0.2 s of voiced audio.
     assert onset - 0.1 < found[0].onset < onset + 1.0 and found[0].detected_at - onset < 1.5
+
+
+def test_the_level_cue_pauses_sooner_through_the_canceller_and_never_on_the_echo(robot, speech, vad):
+    """The same captured frames judged with the level cue (shipped) and without it (pause_after only).
+
+    Through AEC3 under double talk Silero scores the user's first loud windows low; the cue hears them,
+    and from 20 ms frames rather than 32 ms windows.
+    """
+    room = Room(robot, gain=0.7, delay=0.05)
+    assert barge_ins(room, room.capture()[1], vad) == []   # no onset, no withdrawal on the echo alone
+    sooner = 0
+    for at in (1.5, 2.5, 3.5, 4.5, 5.5):
+        room = Room(robot, gain=0.7, delay=0.05)
+        onset = room.say(speech.say('Stop. What is the capital of France?'), at)
+        frames = room.capture()[1]
+        shipped, before = ([h for h in barge_ins(room, frames, vad, config=config) if h.tentative]
+                           for config in (BargeInConfig(), BargeInConfig(cue_excess_db=0.0)))
+        assert shipped and before, at
+        assert onset < shipped[0].detected_at <= before[0].detected_at, at
+        sooner += shipped[0].detected_at < before[0].detected_at
+    assert sooner >= 2
 
 
 def test_without_a_canceller_the_gate_alone_keeps_the_echo_out(robot, vad):

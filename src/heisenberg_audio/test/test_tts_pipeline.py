@@ -138,6 +138,7 @@ def test_cancel_mid_sentence_flushes_at_once_and_the_queue_goes_on(pipeline, sin
 LONG = ('This is a long sentence that will be silenced for a moment well before it reaches its '
         'natural and rather distant end.')
 HOLD = 0.4
+LONG_HOLD = 5.0   # a hold only an unmute ends within the test
 
 
 def mute_after_chunks(pipeline, sink, job, chunks: int) -> float:
@@ -192,6 +193,27 @@ def test_a_cancel_during_the_hold_ends_the_job_silent_from_the_pause(pipeline, s
     assert stops[0]['end_time'] == pytest.approx(pause['at_time'])   # silent since the pause
     assert nxt.outcome is Outcome.SUCCEEDED
     assert sink.of('chunk', nxt)[0]['at'] >= pause['at_time'] + HOLD - 0.005   # the hold holds it too
+
+
+def test_an_unmute_resumes_at_once_from_the_sample_where_it_stopped(pipeline, sink):
+    job = pipeline.submit(SpeakJob(LONG, 'u1'))
+    deadline = time.time() + 20
+    while len(sink.of('chunk', job)) < 6 and time.time() < deadline:
+        time.sleep(0.01)
+    assert pipeline.mute(LONG_HOLD) is True
+    [pause] = sink.of('pause')
+    time.sleep(0.05)
+    assert pipeline.unmute() is True   # the tentative barge-in was withdrawn
+    unmuted = time.time()
+    assert not pipeline.muted and pipeline.unmute() is False   # a second one finds nothing held
+    wait_all([job])
+    assert job.outcome is Outcome.SUCCEEDED
+    after = [c for c in sink.of('chunk', job) if c['at'] > pause['at']]
+    # Sent again at once, not when the hold would have ended, from the sample it stopped at.
+    assert after and unmuted - 0.005 <= after[0]['at'] < pause['at_time'] + LONG_HOLD
+    retracted = np.concatenate([a for _, a, _ in pause['retracted']])
+    assert np.array_equal(np.concatenate([c['audio'] for c in after])[:len(retracted)], retracted)
+    assert job.emitted_samples == job.synthesized_samples
 
 
 def test_a_mute_with_nothing_playing_holds_the_next_start(pipeline, sink):

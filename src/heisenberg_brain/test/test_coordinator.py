@@ -307,6 +307,8 @@ def test_a_tentative_barge_in_onset_is_not_an_interruption(loop):
     effects.spoken[0]._on_audio()
     coordinator.on_barge_in('onset')   # tts pauses on it; the confirmation ('vad') may follow
     assert effects.state_names()[-1] == 'SPEAKING' and not effects.spoken[0].cancelled
+    coordinator.on_barge_in('withdrawn')   # tts resumes on it (a cough); still no interruption
+    assert effects.state_names()[-1] == 'SPEAKING' and not effects.spoken[0].cancelled
     assert not reply.done.is_set()
     coordinator.on_barge_in('vad')
     assert effects.state_names()[-1] == 'LISTENING' and effects.spoken[0].cancelled

@@ -61,6 +61,20 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
 
 
+def knock(rng: np.random.Generator) -> np.ndarray:
+    """A knock on a door or on the robot: 80 ms of noise dying away in 15 ms (not speech)."""
+    t = np.arange(int(0.08 * SAMPLE_RATE)) / SAMPLE_RATE
+    return np.clip(rng.standard_normal(len(t)) * np.exp(-t / 0.015) * 20000, -32767, 32767).astype(np.int16)
+
+
+def cough(rng: np.random.Generator) -> np.ndarray:
+    """A cough, roughly: 0.25 s of low-passed noise, a sharp attack, an 80 ms decay (not speech)."""
+    t = np.arange(int(0.25 * SAMPLE_RATE)) / SAMPLE_RATE
+    noise = np.convolve(rng.standard_normal(len(t)), np.ones(6) / 6, mode='same')
+    envelope = np.minimum(1, t / 0.01) * np.exp(-t / 0.08)
+    return np.clip(noise * envelope * 25000, -32767, 32767).astype(np.int16)
+
+
 def write_wav(path: Path, *parts: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write the concatenated int16 parts as a mono WAV file."""
     audio = np.concatenate(parts).astype(np.int16)

@@ -13,8 +13,10 @@ Barge-in: while the robot speaks (speech_activity from tts, and the pauses betwe
 sentences of a reply the brain's state still calls SPEAKING), the windows go to
 core/stt/barge_in.py. When the user talks over the robot, stt publishes BargeIn on barge_in
 and starts a turn at the speech onset, as a wake word would, so the interrupting question is
-transcribed. A moment earlier (barge_in.pause_after) it publishes a tentative BargeIn 'onset',
-on which tts silences the reply until the barge-in is confirmed or its hold ends.
+transcribed. A moment earlier (barge_in.pause_after, or one mic chunk far louder than the
+robot's expected echo) it publishes a tentative BargeIn 'onset', on which tts silences the reply until
+the barge-in is confirmed, withdrawn (BargeIn 'withdrawn': the sound stopped short of a
+barge-in; tts resumes at once) or its hold ends.
 Follow-up: when the brain's state opens the follow-up window (LISTENING by FOLLOW_UP, after a
 reply played to its end), a turn opens without a wake word (core/stt/follow_up.py); the echo
 gate keeps the robot's voice tail from starting it, and silence until the window ends is
@@ -174,6 +176,7 @@ class SttNode(Node):
             return
         self._last_audio_wall = time.monotonic()
         self._resume_turns()
+        self._cue_barge_in(samples, seconds_of(msg.header.stamp))   # before Silero's windows: sooner
         gaps = self._detector.gaps
         frames = self._detector.push(samples, seconds_of(msg.header.stamp))
         if self._detector.gaps != gaps:
@@ -230,17 +233,31 @@ class SttNode(Node):
         elif not msg.speaking:
             self._timeline.stop(seconds_of(msg.audio_start))
 
+    def _cue_barge_in(self, samples, stamp: float) -> None:
+        """The level cue on the chunk as it arrived, before Silero has a whole window of it."""
+        if self._endpointer.turn_id == 0:
+            self._report_barge_in(self._barge_in.hear(
+                samples, stamp, lambda: self._echo_gate.excess_db(samples, stamp)))
+
     def _watch_for_barge_in(self, frame: VadFrame) -> None:
         if self._endpointer.turn_id != 0:
             self._barge_in.reset()  # already listening to the user
             return
-        detected = self._barge_in.push(frame, _already_gated)
-        if detected is not None and detected.tentative:
-            self._publish_barge_in('onset', float(detected.score), detected.onset)
+        self._report_barge_in(self._barge_in.push(frame, _already_gated))
+
+    def _report_barge_in(self, detected: BargeInDetected | None) -> None:
+        if detected is None:
+            return
+        if detected.confirmed:
+            self._on_barge_in(detected)
+            return
+        self._publish_barge_in(detected.source, float(detected.score), detected.onset)
+        if detected.tentative:
             self.get_logger().info(f'barge-in onset at {detected.onset:.3f} (tentative, '
                                    f'{detected.reaction:.2f} s after onset): tts pauses the reply')
-        elif detected is not None:
-            self._on_barge_in(detected)
+        else:
+            self.get_logger().info(f'barge-in onset at {detected.onset:.3f} withdrawn (not confirmed '
+                                   f'{detected.reaction:.2f} s after it): tts resumes the reply')
 
     def _without_echo(self, frame: VadFrame) -> VadFrame:
         """The window as the user's voice: one the gate takes for the robot's own is silence.
@@ -259,7 +276,7 @@ class SttNode(Node):
         self._barge_in_pub.publish(msg)
 
     def _on_barge_in(self, detected: BargeInDetected) -> None:
-        self._publish_barge_in('vad', float(detected.score), detected.onset)
+        self._publish_barge_in(detected.source, float(detected.score), detected.onset)
         self.get_logger().info(
             f'barge-in: the user spoke over the robot from {detected.onset:.3f} (speech probability '
             f'{detected.score:.2f}, detected {detected.reaction:.2f} s after onset); listening')
@@ -409,6 +426,8 @@ class SttNode(Node):
             'barge_in': 'on' if self.config.barge_in.enabled else 'off',
             'barge_ins': str(self._barge_in.detections),
             'barge_in_onsets': str(self._barge_in.onsets),
+            'barge_in_onsets_by_level': str(self._barge_in.cued),
+            'barge_in_onsets_withdrawn': str(self._barge_in.withdrawals),
             'robot_speaking': str(self._timeline.speaking).lower(),
             'echo_gated_windows': str(self._echo_gate.gated),
         }

@@ -16,7 +16,8 @@ once for `barge_in_hold` seconds: the local speaker is flushed, the chunks alrea
 after that moment are sent again as silence with the same stamps (a later chunk replaces an
 earlier one: capture's echo reference and any speaker that plays by stamp fall silent; one
 that plays whatever arrives still plays what it had), and speech_activity says paused. The
-confirmed barge-in cancels the goals as usual; without it the reply resumes where it stopped.
+confirmed barge-in cancels the goals as usual; without it the reply resumes where it stopped,
+when the hold ends or at once when stt withdraws the onset (BargeIn source 'withdrawn').
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ EXECUTOR_THREADS = 6
 # CANCELING is set by rclpy just after cancel_callback returns; the goal waits for it this long.
 CANCEL_STATE_TIMEOUT = 2.0
 TENTATIVE_BARGE_IN = 'onset'   # BargeIn.source of stt's first stage (BargeIn.msg)
+WITHDRAWN_BARGE_IN = 'withdrawn'   # ... and of its end without a confirmation
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -89,6 +91,7 @@ class TtsNode(Node):
         self.create_subscription(BargeIn, 'barge_in', self._on_barge_in, EVENTS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self._pauses = 0
+        self._withdrawn = 0
         self.create_timer(1.0, self._publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         watch_config(self, self.config, self._apply_config)
         default = self.synthesizer.default
@@ -129,6 +132,10 @@ class TtsNode(Node):
             self._pauses += 1
             self.get_logger().info(f'paused for {self.config.barge_in_hold:g} s: the user may be '
                                    f'barging in (onset at {seconds_of(msg.header.stamp):.3f})')
+        elif msg.source == WITHDRAWN_BARGE_IN and self._pipeline.unmute():
+            self._withdrawn += 1
+            self.get_logger().info(f'resumed: the onset at {seconds_of(msg.header.stamp):.3f} was not '
+                                   f'the user barging in')
 
     # --- action server callbacks (executor threads) ---
 
@@ -261,6 +268,7 @@ class TtsNode(Node):
             'real_time_factor': f'{stats.real_time_factor:.3f}',
             'local_playback': 'on' if self._player else ('unavailable' if self._player_error else 'off'),
             'barge_in_pauses': self._pauses,
+            'barge_in_pauses_withdrawn': self._withdrawn,
         }
         if self._player_error:
             self._diagnostics.publish(WARN, f'local playback unavailable: {self._player_error}', values)

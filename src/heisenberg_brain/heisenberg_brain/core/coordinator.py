@@ -60,8 +60,9 @@ from heisenberg_brain.core.sentences import clean_for_speech
 
 NAN = float('nan')
 GOAL_POLL = 0.02  # s between looks at a goal's cancel flag (set by the ROS action server)
-# BargeIn's source for stt's tentative onset (BargeIn.msg): tts pauses the reply, the brain waits.
-TENTATIVE_BARGE_IN = 'onset'
+# BargeIn's sources for stt's tentative onset and its withdrawal (BargeIn.msg): tts pauses and
+# resumes the reply, the brain waits for the confirmation.
+PAUSE_ONLY_BARGE_IN = ('onset', 'withdrawn')
 
 
 class Speech(Protocol):
@@ -180,8 +181,8 @@ class ReplyCoordinator:
         self.dispatch(Event.WAKEWORD_DETECTED, detail=keyword)
 
     def on_barge_in(self, source: str) -> None:
-        if source == TENTATIVE_BARGE_IN:
-            return   # tts silences the reply on it; only the confirmation interrupts
+        if source in PAUSE_ONLY_BARGE_IN:
+            return   # tts silences (or resumes) the reply on it; only the confirmation interrupts
         self.effects.log('info', f'barge-in ({source})')
         self.dispatch(Event.BARGE_IN, detail=source)
 

@@ -13,25 +13,54 @@ with at least `threshold` and the echo gate says it is not the robot's own voice
 reports one barge-in for that interval, stamped at the first counted window (the onset).
 
 Two stages, so that the robot falls silent sooner than `min_speech` allows without a cough
-or a click cutting its reply: once `pause_after` seconds of a stretch have counted, it
-reports that stretch's onset as tentative (stt publishes BargeIn 'onset' and tts silences
-the reply for a hold time); the confirmed barge-in at `min_speech` cancels the reply. A
-stretch that starts over before it is confirmed may report another tentative onset: tts
-resumes the reply when none is confirmed within its hold. `pause_after` 0 turns the first
-stage off.
+or a click cutting its reply: the first reports a stretch's onset as tentative (stt publishes
+BargeIn 'onset' and tts silences the reply for a hold time); the confirmed barge-in at
+`min_speech` cancels the reply. A stretch is tentative from whichever comes first:
 
-Pure Python: the stt node feeds it windows and speech_activity, and publishes what it finds.
+- `pause_after` seconds of counted windows (0 = not by this rule);
+- the level cue, judged on each chunk of the mic stream as it arrives (capture's 20 ms frames,
+  before Silero has a 32 ms window of it): a chunk at least `cue_excess_db` louder than the
+  robot's expected echo (the echo gate's estimate from what it plays), at least `cue_level_db`
+  dBFS, and `cue_rise_db` louder than the median of the last CUE_BACKGROUND seconds (an onset,
+  not a steady noise); 0 dB = off. Under the robot's voice AEC3 damps the user's first sounds
+  and Silero scores them low for 0.1 s or more; the level tells sooner. A loud chunk starts a
+  stretch like a counted window, but only counted windows confirm it. No cue in the first
+  CUE_BACKGROUND seconds of a stream (a restarted capture's echo canceller has not found the
+  echo yet), nor in the CUE_BACKGROUND seconds after a withdrawal (the robot's voice comes back
+  abruptly mid-word and AEC3 lets its first frames through: over the graph each resumption was
+  paused again ~60 ms later).
+
+A tentative onset ends either confirmed, or withdrawn (BargeIn 'withdrawn': tts resumes at once
+instead of at the end of its hold) when its stretch ends short of `min_speech` (more than
+`max_gap` without a counted window or a loud chunk), or the robot stops speaking first. A
+stretch that Silero never took for speech (less than `pause_after` counted: a cough, a knock, a
+door) is withdrawn sooner, after `withdraw_after` seconds without either; one it did count is
+not, so that the pause between "Stop." and "What ..." does not let the robot speak again for a
+moment. After an early withdrawal the stretch lives on: its next counted window or loud chunk
+is a new onset.
+
+Pure Python: the stt node feeds it mic chunks, windows and speech_activity, and publishes what
+it finds.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Callable
 
+import numpy as np
+
+from heisenberg_audio.core.audio_format import SAMPLE_RATE
+from heisenberg_audio.core.echo.reference import level_db
 from heisenberg_audio.core.stt.vad import VadFrame
 from heisenberg_common.described import describe
 
 TIMELINE_HORIZON = 60.0   # s of closed speaking intervals kept
+CUE_BACKGROUND = 0.5      # s of mic levels whose median a loud chunk must rise above
+# A jump in the chunks' stamps (a restarted capture: its echo canceller starts afresh) empties the
+# background: no cue until CUE_BACKGROUND of the new stream has been heard.
+CUE_STREAM_JUMP = 0.1     # s
 # An open interval covers at most this long past its last chunk's end: a lost stop message
 # must not leave barge-in armed once the robot has fallen silent.
 OPEN_GRACE = 1.0
@@ -54,8 +83,23 @@ class BargeInConfig:
         '(the pause after a word: "Stop. What ...")'))
     pause_after: float = dataclasses.field(default=0.064, metadata=describe(
         'seconds of counted speech windows after which a tentative barge-in (BargeIn source "onset") '
-        'asks tts to silence the reply until the barge-in is confirmed at min_speech or its hold '
-        'ends; 0 = off (the reply plays on until min_speech)'))
+        'asks tts to silence the reply until the barge-in is confirmed at min_speech, withdrawn or its '
+        'hold ends; 0 = not by counted speech (the reply plays on until min_speech or the level cue)'))
+    cue_excess_db: float = dataclasses.field(default=20.0, metadata=describe(
+        "dB by which one chunk of the mic stream (capture's 20 ms frame) must exceed the robot's "
+        "expected echo (the echo gate's estimate) to be a tentative barge-in at once, the level cue "
+        '(with cue_level_db and cue_rise_db); 0 = the cue off'))
+    cue_level_db: float = dataclasses.field(default=-50.0, metadata=describe(
+        'dBFS a chunk needs for the level cue, however quiet the expected echo (the robot between '
+        'two words)'))
+    cue_rise_db: float = dataclasses.field(default=20.0, metadata=describe(
+        'dB by which a chunk must exceed the median mic level of the last 0.5 s for the level cue: '
+        'an onset, not a steady noise (a fan)'))
+    withdraw_after: float = dataclasses.field(default=0.2, metadata=describe(
+        'seconds without a counted window or loud chunk after which a tentative barge-in that Silero '
+        'never took for speech (less than pause_after counted: the level cue alone) is withdrawn '
+        '(BargeIn source "withdrawn": tts resumes at once); others are withdrawn after max_gap; '
+        '0 = only after max_gap; at most max_gap'))
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
@@ -67,6 +111,15 @@ class BargeInConfig:
         if not 0.0 <= self.pause_after < self.min_speech:
             raise ValueError(f'pause_after must be 0 (off) or in (0, min_speech = {self.min_speech}) s, '
                              f'got {self.pause_after}')
+        if not 0.0 <= self.cue_excess_db <= 80.0:
+            raise ValueError(f'cue_excess_db must be 0 (off) or in (0, 80] dB, got {self.cue_excess_db}')
+        if not -90.0 <= self.cue_level_db <= 0.0:
+            raise ValueError(f'cue_level_db must be in [-90, 0] dBFS, got {self.cue_level_db}')
+        if not 0.0 <= self.cue_rise_db <= 80.0:
+            raise ValueError(f'cue_rise_db must be in [0, 80] dB, got {self.cue_rise_db}')
+        if not 0.0 <= self.withdraw_after <= self.max_gap:
+            raise ValueError(f'withdraw_after must be 0 (at max_gap only) or in (0, max_gap = '
+                             f'{self.max_gap}] s, got {self.withdraw_after}')
 
 
 @dataclasses.dataclass
@@ -142,12 +195,23 @@ class SpeakingTimeline:
         self._intervals = [i for i in self._intervals if i.end is None or i.end >= stamp]
 
 
+ONSET, WITHDRAWN, CONFIRMED = 'onset', 'withdrawn', 'vad'   # BargeIn.source of each (BargeIn.msg)
+
+
 @dataclasses.dataclass(frozen=True)
 class BargeInDetected:
-    onset: float        # capture time of the first counted window
-    detected_at: float  # capture time of the end of the window that completed it
-    score: float        # mean speech probability of the counted windows
-    tentative: bool = False   # True: pause_after reached, not yet min_speech (BargeIn 'onset')
+    onset: float        # capture time of the stretch's first counted window or loud chunk
+    detected_at: float  # capture time of the end of the window (or chunk) that decided it
+    score: float        # mean speech probability of the counted windows (0 before any)
+    source: str = CONFIRMED   # ONSET (tentative), WITHDRAWN (that onset unconfirmed) or CONFIRMED
+
+    @property
+    def tentative(self) -> bool:
+        return self.source == ONSET
+
+    @property
+    def confirmed(self) -> bool:
+        return self.source == CONFIRMED
 
     @property
     def reaction(self) -> float:
@@ -160,13 +224,18 @@ class _Run:
     voiced: float = 0.0
     gap: float = 0.0
     probs: list = dataclasses.field(default_factory=list)
-    paused: bool = False   # its tentative onset was reported
+    paused: bool = False   # a tentative onset of it was reported and not withdrawn
+    loud_until: float = float('-inf')   # end of its last loud chunk (no gap before it)
+
+    @property
+    def score(self) -> float:
+        return sum(self.probs) / len(self.probs) if self.probs else 0.0
 
 
 class BargeInDetector:
     """Scored windows + echo verdicts -> at most one barge-in per speaking interval.
 
-    Before it, with pause_after > 0, one tentative onset per stretch of counted speech.
+    Before it, tentative onsets (pause_after, the level cue), each confirmed or withdrawn.
     """
 
     def __init__(self, config: BargeInConfig, timeline: SpeakingTimeline):
@@ -176,26 +245,87 @@ class BargeInDetector:
         self._fired: set[int] = set()
         self.detections = 0
         self.onsets = 0
+        self.cued = 0        # tentative onsets by the level cue
+        self.withdrawals = 0
+        self._levels: collections.deque = collections.deque()   # (start, dBFS) of recent mic chunks
+        self._stream_start = self._stream_end = None   # of the mic chunks heard without a jump
+        self._cue_after = float('-inf')   # no level cue before (a withdrawal: the reply resumes)
+
+    def hear(self, samples: np.ndarray, start: float,
+             excess_db: Callable[[], float]) -> BargeInDetected | None:
+        """A chunk of the mic stream as it arrives, before its windows are scored: the level cue.
+
+        excess_db(): how much louder than the robot's expected echo the chunk is (+inf where none
+        is expected), asked only of a chunk loud enough otherwise. Returns a tentative onset or None.
+        """
+        config = self.config
+        level = level_db(samples)
+        if self._stream_end is None or abs(start - self._stream_end) > CUE_STREAM_JUMP:
+            self._levels.clear()
+            self._stream_start = start
+        self._stream_end = start + len(samples) / SAMPLE_RATE
+        background = float(np.median([lv for _, lv in self._levels])) if self._levels else 0.0
+        self._levels.append((start, level))
+        while self._levels and self._levels[0][0] < start - CUE_BACKGROUND:
+            self._levels.popleft()
+        if not (config.enabled and config.cue_excess_db and level >= config.cue_level_db
+                and start - self._stream_start >= CUE_BACKGROUND - EPS and start >= self._cue_after - EPS
+                and level >= background + config.cue_rise_db):
+            return None
+        interval = self.timeline.interval_at(start)
+        if interval is None or interval in self._fired or excess_db() < config.cue_excess_db:
+            return None
+        run = self._run = self._run or _Run(start)
+        run.gap = 0.0
+        run.loud_until = self._stream_end
+        if run.paused:
+            return None
+        run.paused = True
+        self.onsets += 1
+        self.cued += 1
+        return BargeInDetected(run.onset, run.loud_until, run.score, ONSET)
 
     def push(self, frame: VadFrame, is_echo: Callable[[VadFrame], bool]) -> BargeInDetected | None:
         """The next window of the stream; is_echo(frame) asks the gate (only for voiced windows).
 
-        Returns a confirmed barge-in, a tentative onset (tentative=True) or None.
+        Returns a confirmed barge-in, a tentative onset, its withdrawal, or None.
         """
         interval = self.timeline.interval_at(frame.start)
         if not self.config.enabled or interval is None or interval in self._fired:
-            self._run = None
-            return None
+            return self._drop(frame)
         if frame.prob >= self.config.threshold and not is_echo(frame):
             return self._count(frame, interval)
-        if self._run is not None:
-            self._run.gap += frame.duration
-            if self._run.gap > self.config.max_gap + EPS:
-                self._run = None
+        run = self._run
+        if run is None:
+            return None
+        run.gap += max(0.0, frame.end - max(frame.start, run.loud_until))
+        ended = run.gap > self.config.max_gap + EPS
+        if ended:
+            self._run = None
+        if run.paused and (ended or self._not_speech(run)):
+            return self._withdraw(run, frame)
         return None
 
     def reset(self) -> None:
+        """Forget the stretch (stt listens to the user already: a turn is open)."""
         self._run = None
+
+    def _not_speech(self, run: _Run) -> bool:
+        """Quiet for withdraw_after, and Silero never counted pause_after of it (min_speech if 0)."""
+        config = self.config
+        return bool(config.withdraw_after and run.gap + EPS >= config.withdraw_after
+                    and run.voiced + EPS < (config.pause_after or config.min_speech))
+
+    def _withdraw(self, run: _Run, frame: VadFrame) -> BargeInDetected:
+        run.paused = False
+        self.withdrawals += 1
+        self._cue_after = frame.end + CUE_BACKGROUND
+        return BargeInDetected(run.onset, frame.end, run.score, WITHDRAWN)
+
+    def _drop(self, frame: VadFrame) -> BargeInDetected | None:
+        """No barge-in possible here (the robot silent, or this interval's fired): end the stretch."""
+        run, self._run = self._run, None
+        return self._withdraw(run, frame) if run is not None and run.paused else None
 
     def _count(self, frame: VadFrame, interval: int) -> BargeInDetected | None:
         run = self._run = self._run or _Run(frame.start)
@@ -207,8 +337,8 @@ class BargeInDetector:
                 return None
             run.paused = True
             self.onsets += 1
-            return BargeInDetected(run.onset, frame.end, sum(run.probs) / len(run.probs), tentative=True)
+            return BargeInDetected(run.onset, frame.end, run.score, ONSET)
         self._run = None
         self._fired = {n for n in self._fired if n > interval - 10} | {interval}
         self.detections += 1
-        return BargeInDetected(run.onset, frame.end, sum(run.probs) / len(run.probs))
+        return BargeInDetected(run.onset, frame.end, run.score)

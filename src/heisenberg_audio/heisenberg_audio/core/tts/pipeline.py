@@ -18,6 +18,7 @@ replace them with silence downstream and flush a local speaker), nothing is sent
 seconds, and then the retracted samples are sent again first, so the reply resumes from the
 sample at which it fell silent and no word is lost. A cancel during the hold (the confirmed
 barge-in) ends the job as usual, with its stop stamped at the moment it fell silent.
+``unmute()`` (the tentative barge-in withdrawn) ends the hold at once: the reply resumes then.
 """
 
 from __future__ import annotations
@@ -182,6 +183,16 @@ class SpeechPipeline:
                 self._sink.on_pause(self._last_emitted, now, retracted)
             except Exception:  # reporting a pause must not stop the mute
                 _LOG.exception('tts pause report failed')
+            self._cond.notify_all()
+            return True
+
+    def unmute(self) -> bool:
+        """End a hold now: the reply resumes at once. False: it was not muted."""
+        with self._cond:
+            now = self._clock()
+            if self._closed or now >= self._muted_until:
+                return False
+            self._muted_until = now
             self._cond.notify_all()
             return True
 
