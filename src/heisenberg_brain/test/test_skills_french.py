@@ -250,11 +250,11 @@ def test_help_in_french_reads_the_french_descriptions():
     async def scenario():
         rig = Rig(skills_from_yaml(readme_skill()))
         assert await rig.say("Qu'est-ce que tu sais faire ?") == (
-            "Je sais donner l'heure, donner la date, gérer des minuteurs, retenir votre nom, arrêter ce que je "
-            "fais et aller dans une pièce nommée. Pour le reste, j'essaierai de répondre.")
+            "Je sais donner l'heure, donner la date, gérer des minuteurs, retenir votre nom, arrêter ce que "
+            "je fais et aller dans une pièce nommée. Pour le reste, j'essaierai de répondre.")
         assert await rig.say('What can you do?', 'en') == (
-            "I can tell the time, tell the date, run timers, remember your name, stop what I'm doing and go to "
-            "a named room. Anything else, I'll try to answer.")
+            "I can tell the time, tell the date, run timers, remember your name, stop what I'm doing and go "
+            "to a named room. Anything else, I'll try to answer.")
     run(scenario)
 
 

@@ -488,7 +488,8 @@ def test_what_can_you_do_lists_the_skills_from_their_descriptions():
         rig = Rig()
         assert await rig.say('What can you do?') == (
             "I can tell the time, tell the date, run timers, remember your name, stop what I'm doing, go to "
-            'the kitchen or the charger, tell my battery level, dock at my charger and turn my lights on or off. '
+            'the kitchen or the charger, tell my battery level, dock at my charger and turn my lights on or '
+            'off. '
             "Anything else, I'll try to answer.")
     run(scenario)
 

@@ -259,7 +259,7 @@ class Match:
     kind: MatchKind
     slots: Mapping[str, Any]
     text: str
-    intent: str = ''   # timer: 'set' | 'left' | 'cancel'; name: 'tell' | 'ask'; empty for single-request skills
+    intent: str = ''   # timer: 'set' | 'left' | 'cancel'; name: 'tell' | 'ask'; else empty
     language: str = 'en'   # of the sentences that matched (the reply is in the turn's language)
 
 
