@@ -81,12 +81,30 @@ CASES = [
     ('Que sais-tu faire ?', 'help', {}),
     ("Qu'est-ce que tu peux faire pour moi ?", 'help', {}),
     ('Aide-moi.', 'help', {}),
+    # the person's name
+    ("Je m'appelle Alice.", 'name.tell', {'name': 'Alice'}),
+    ("Hey Jarvis, je m'appelle Alice.", 'name.tell', {'name': 'Alice'}),
+    ("Je m\u2019appelle Jean-Luc.", 'name.tell', {'name': 'Jean-Luc'}),
+    ('Mon nom est Alice.', 'name.tell', {'name': 'Alice'}),
+    ("Mon prénom, c'est Alice.", 'name.tell', {'name': 'Alice'}),
+    ('Appelle-moi Alice.', 'name.tell', {'name': 'Alice'}),
+    ('Appelez-moi Alice Martin.', 'name.tell', {'name': 'Alice Martin'}),
+    ("Comment je m'appelle ?", 'name.ask', {}),
+    ("Je m'appelle comment ?", 'name.ask', {}),
+    ('Quel est mon nom ?', 'name.ask', {}),
+    ('Quel est mon prénom ?', 'name.ask', {}),
+    ("Tu sais comment je m'appelle ?", 'name.ask', {}),
+    ('Qui suis-je ?', 'name.ask', {}),
     # the LLM's: questions that only contain a command's words
     ('Quelle est la capitale de la France ?', None, {}),
     ('Pourquoi les gens arrêtent-ils de fumer ?', None, {}),
     ('Quelle heure est-il à Tokyo ?', None, {}),
     ("Comment fabrique-t-on un minuteur ?", None, {}),
     ('Arrête de dire des bêtises et explique-moi la photosynthèse.', None, {}),
+    ("Je m'appelle comme mon grand-père.", None, {}),
+    ('Appelle-moi demain.', None, {}),
+    ('Mon nom est difficile à prononcer.', None, {}),
+    ("Comment s'appelle le président ?", None, {}),
 ]
 
 
@@ -232,11 +250,11 @@ def test_help_in_french_reads_the_french_descriptions():
     async def scenario():
         rig = Rig(skills_from_yaml(readme_skill()))
         assert await rig.say("Qu'est-ce que tu sais faire ?") == (
-            "Je sais donner l'heure, donner la date, gérer des minuteurs, arrêter ce que je fais et aller "
-            "dans une pièce nommée. Pour le reste, j'essaierai de répondre.")
+            "Je sais donner l'heure, donner la date, gérer des minuteurs, retenir votre nom, arrêter ce que "
+            "je fais et aller dans une pièce nommée. Pour le reste, j'essaierai de répondre.")
         assert await rig.say('What can you do?', 'en') == (
-            "I can tell the time, tell the date, run timers, stop what I'm doing and go to a named room. "
-            "Anything else, I'll try to answer.")
+            "I can tell the time, tell the date, run timers, remember your name, stop what I'm doing and go "
+            "to a named room. Anything else, I'll try to answer.")
     run(scenario)
 
 

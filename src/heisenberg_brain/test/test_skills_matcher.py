@@ -87,6 +87,22 @@ CASES = [
     ('What can you do for me?', 'help', {}),
     ('What are your skills?', 'help', {}),
     ('Help!', 'help', {}),
+    # the person's name: only what can be told to be a name (capitalised, after "my name is"...)
+    ('My name is Alice.', 'name.tell', {'name': 'Alice'}),
+    ('Hey Jarvis, my name is Alice.', 'name.tell', {'name': 'Alice'}),
+    ("My name's Bob.", 'name.tell', {'name': 'Bob'}),
+    ('Call me Alice.', 'name.tell', {'name': 'Alice'}),
+    ('You can call me Alice Smith.', 'name.tell', {'name': 'Alice Smith'}),
+    ("I'm Alice.", 'name.tell', {'name': 'Alice'}),
+    ('I am Alice.', 'name.tell', {'name': 'Alice'}),
+    ('My name is Alice, please.', 'name.tell', {'name': 'Alice'}),
+    ("My name is O'Brien.", 'name.tell', {'name': "O'Brien"}),
+    ('My name is Mary-Jane.', 'name.tell', {'name': 'Mary-Jane'}),
+    ('What is my name?', 'name.ask', {}),
+    ("What's my name?", 'name.ask', {}),
+    ('Whats my name', 'name.ask', {}),
+    ('Who am I?', 'name.ask', {}),
+    ('Do you remember my name?', 'name.ask', {}),
     # the Nav2 example
     ('Go to the kitchen.', 'go_to', {'place': 'kitchen'}),
     ('go to kitchen', 'go_to', {'place': 'kitchen'}),
@@ -121,6 +137,18 @@ CASES = [
     ('Set a timer for 2 and a half minutes.', None, None),
     ('Set the table.', None, None),
     ('Thank you.', None, None),
+    ("I'm hungry.", None, None),
+    ("I'm so tired.", None, None),
+    ("I'm back.", None, None),
+    ("I'm French.", None, None),
+    ("I'm OK.", None, None),
+    ('I am a teacher.', None, None),
+    ('Call me later.', None, None),
+    ('Call me tomorrow at 5.', None, None),
+    ('My name is not important.', None, None),
+    ('My name is Alice and I live in Paris.', None, None),
+    ('What is my name in Japanese?', None, None),
+    ('What does my name mean?', None, None),
     ('[BLANK_AUDIO]', None, None),
     ('', None, None),
 ]
@@ -174,7 +202,7 @@ def test_normalize(text, normalized):
 
 def test_the_shipped_file_has_the_builtins_alone():
     skills = load_skills(SKILLS_YAML)
-    assert [info.name for info in skills.listing()] == ['time', 'date', 'timer', 'stop', 'help']
+    assert [info.name for info in skills.listing()] == ['time', 'date', 'timer', 'name', 'stop', 'help']
     assert skills.match('Go to the kitchen.') is None
     assert skills.match('Set a timer for five minutes.').slots == {'duration': 300}
 

@@ -487,8 +487,9 @@ def test_what_can_you_do_lists_the_skills_from_their_descriptions():
     async def scenario():
         rig = Rig()
         assert await rig.say('What can you do?') == (
-            "I can tell the time, tell the date, run timers, stop what I'm doing, go to the kitchen or the "
-            'charger, tell my battery level, dock at my charger and turn my lights on or off. '
+            "I can tell the time, tell the date, run timers, remember your name, stop what I'm doing, go to "
+            'the kitchen or the charger, tell my battery level, dock at my charger and turn my lights on or '
+            'off. '
             "Anything else, I'll try to answer.")
     run(scenario)
 

@@ -155,7 +155,7 @@ def test_a_read_skill_may_be_called_by_the_llm_by_default_an_action_may_not():
     (go_to(llm='yes'), {}, "skill 'go_to': llm: must be true or false, got 'yes'"),
     (GO_TO, {'builtins': {'stop': False}}, 'robot.yaml: builtins: stop: cannot be turned off'),
     (GO_TO, {'builtins': {'weather': True}},
-     'robot.yaml: builtins: weather: unknown built-in (known: time, date, timer, stop, help)'),
+     'robot.yaml: builtins: weather: unknown built-in (known: time, date, timer, name, stop, help)'),
     (GO_TO, {'actions': []}, 'robot.yaml: actions: unknown field (known: builtins, filler, skills)'),
     (GO_TO, {'filler': 'please'}, 'robot.yaml: filler: must be a list of words'),
 ], ids=lambda value: value if isinstance(value, str) else None)
@@ -192,4 +192,5 @@ def test_an_error_in_a_file_names_the_file(tmp_path):
 
 
 def test_an_empty_file_is_the_builtins():
-    assert [info.name for info in skills_from_yaml('').listing()] == ['time', 'date', 'timer', 'stop', 'help']
+    assert [info.name for info in skills_from_yaml('').listing()] == [
+        'time', 'date', 'timer', 'name', 'stop', 'help']

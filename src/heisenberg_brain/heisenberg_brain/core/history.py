@@ -41,6 +41,10 @@ class SessionStore:
 
     At most max_sessions are kept: a robot that talks to many clients over days forgets the
     session used least recently. Thread-safe: the node's callbacks run on a multi-threaded executor.
+
+    A session also keeps facts a skill was told (the person's name: ``remember``/``recall``).
+    They belong to the session, not to one language's history, are kept even with max_turns 0,
+    and go with the session: ``clear`` or its eviction forgets them.
     """
 
     def __init__(self, max_turns: int, *, max_sessions: int = 100, summary_chars: int = 400):
@@ -53,6 +57,7 @@ class SessionStore:
         self.summary_chars = summary_chars
         self._turns: dict[str, list[Turn]] = {}
         self._summaries: dict[str, str] = {}
+        self._facts: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def turns(self, session_id: str) -> list[Turn]:
@@ -78,6 +83,18 @@ class SessionStore:
                 self._summaries[key] = fold_into_summary(
                     self._summaries.get(key, ''), slid_out, self.summary_chars)
 
+    def remember(self, session_id: str, fact: str, value: str) -> None:
+        """Keep a fact the session was told ('name' -> 'Alice')."""
+        key = _key(session_id)
+        with self._lock:
+            self._use(key)
+            self._facts.setdefault(key, {})[fact] = value
+
+    def recall(self, session_id: str, fact: str) -> str:
+        """A fact the session was told, or '' if it was not."""
+        with self._lock:
+            return self._facts.get(_key(session_id), {}).get(fact, '')
+
     def set_summary(self, session_id: str, summary: str) -> None:
         key = _key(session_id)
         with self._lock:
@@ -89,6 +106,7 @@ class SessionStore:
         with self._lock:
             self._turns.pop(key, None)
             self._summaries.pop(key, None)
+            self._facts.pop(key, None)
 
     def session_ids(self) -> list[str]:
         """Known sessions, least recently used first."""
@@ -103,6 +121,7 @@ class SessionStore:
             oldest = next(iter(self._turns))
             del self._turns[oldest]
             self._summaries.pop(oldest, None)
+            self._facts.pop(oldest, None)
         return turns
 
 

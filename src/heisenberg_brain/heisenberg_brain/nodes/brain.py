@@ -139,7 +139,7 @@ class BrainNode(Node):
         self.skill_source = SkillSource(
             self.skills, effects, fallback=self.replier, log=self.log,
             announce=lambda text, language: self.coordinator.announce(text, language),
-            on_skill=lambda outcome, name: self.coordinator.on_skill(outcome, name))
+            on_skill=lambda outcome, name: self.coordinator.on_skill(outcome, name), sessions=self.sessions)
         self.coordinator = ReplyCoordinator(
             self.config, self.skill_source, self,
             submit=lambda coroutine: asyncio.run_coroutine_threadsafe(coroutine, self._loop),

@@ -2,7 +2,7 @@
 
 Every final transcript and every Respond prompt is matched against the skills first; only
 what no skill takes goes to the LLM. A skill is a built-in (the time, the date, timers,
-stop, "what can you do?") or declared in skills.yaml with one ROS effect (send an action
+the person's name, stop, "what can you do?") or declared in skills.yaml with one ROS effect (send an action
 goal, call a service, publish a message, say a field of a topic's latest message); the
 schema is in docs/skills.md.
 
@@ -10,7 +10,8 @@ The API the brain node uses::
 
     skills = load_skills(path)                    # Skills; SkillSpecError names file, skill, field
     match = skills.match(text, language)          # Match | None (None: the LLM's); language's sentences first
-    source = SkillSource(skills, effects, announce, fallback=replier, clock=None, log=...)
+    source = SkillSource(skills, effects, announce, fallback=replier, clock=None, log=...,
+                         sessions=replier.sessions)   # the name is kept, and its turns stored, there
     coordinator = ReplyCoordinator(config, source, ...)   # source.reply(...) is a ReplySource
     source.stop_all()                             # -> tuple[GoalInfo, ...]: every goal cancelled
     source.running()                              # -> tuple[GoalInfo, ...]

@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Protocol
 from heisenberg_brain.core.phrases import MONTHS, UNITS, WEEKDAYS, phrase
 
 # The built-in skills; "what can you do?" reads out their 'does.<name>' phrases.
-BUILTINS = ('time', 'date', 'timer', 'stop', 'help')
+BUILTINS = ('time', 'date', 'timer', 'name', 'stop', 'help')
 MAX_TIMERS = 10
 MAX_TIMER_SECONDS = 24 * 3600
 

@@ -13,6 +13,13 @@ question for the LLM. What the transcript may carry around a command is tolerate
   "one hundred and twenty", "whats", and bracketed non-speech like "[BLANK_AUDIO]".
 When several skills match, "stop" wins (it must always work), then hassil's ranking.
 
+A name ("My name is Alice.", « Je m'appelle Alice. ») is taken only where a matcher can tell it
+is one: after "my name is", "call me", "I'm" (and their French forms), one or two words that
+each begin with a capital letter, as Whisper writes a proper noun and not "hungry" or "back"
+("I'm hungry." goes to the LLM); filler after it is dropped ("Alice, please"), and the few
+capitalised words that follow "I'm" without being a name (languages and nationalities, "OK")
+are refused. Anything else goes on to the next match, or to the LLM.
+
 Each language has its own sentences (a YAML skill's ``fr:`` block gives its French ones) and
 filler. The turn's language is tried first, then the others, so a French « Stop ! » in an
 English conversation still stops; what is answered, and in which language, is the turn's.
@@ -109,6 +116,20 @@ BUILTIN_INTENTS: dict[str, dict[str, list[tuple[str, list[str], dict]]]] = {'en'
             '(cancel|stop|delete|remove|turn off|end) [the|my] <length> timer',
         ], {}),
     ],
+    'name': [
+        ('name.tell', [
+            'my name is {name}',
+            "my name's {name}",
+            '(call|you can call) me {name}',
+            "(i'm|i am) {name}",
+        ], {}),
+        ('name.ask', [
+            "(what's|what is) my name",
+            'who am i',
+            'do you (know|remember) my name',
+            '(tell me|say) my name',
+        ], {}),
+    ],
     'stop': [('stop', [
         '(stop|halt|abort) [it|that|this|everything|now|moving|talking|please] [stop|halt]',
         '(cancel|cancel it|cancel that)',
@@ -169,6 +190,23 @@ BUILTIN_INTENTS: dict[str, dict[str, list[tuple[str, list[str], dict]]]] = {'en'
             "<timer> (de|d') <duration>",
         ], {}),
     ],
+    'name': [
+        ('name.tell', [
+            "je m'appelle {name}",
+            '(mon nom|mon prénom) (est|c\'est) {name}',
+            '(appelle|appelez) moi {name}',
+            '(tu peux|vous pouvez) m\'appeler {name}',
+        ], {}),
+        ('name.ask', [
+            "comment (je m'appelle|est ce que je m'appelle|m'appelle je)",
+            "je m'appelle comment",
+            'quel est mon (nom|prénom)',
+            "c'est quoi mon (nom|prénom)",
+            "(tu sais|sais tu|vous savez|savez vous) comment je m'appelle",
+            '(tu te souviens|te souviens tu|vous vous souvenez) de mon (nom|prénom)',
+            'qui suis je',
+        ], {}),
+    ],
     'stop': [('stop', [
         '(arrête|arrêtez|arrêter|stop|stoppe|stoppez|halte) [ça|tout|de parler|maintenant|là] [stop]',
         '(annule|annulez) [ça]',
@@ -186,10 +224,21 @@ BUILTIN_INTENTS: dict[str, dict[str, list[tuple[str, list[str], dict]]]] = {'en'
 }}
 
 _NUMBERS = {'hours': 24, 'minutes': 999, 'seconds': 999}
+# A word of a name: a capital, then letters (and the apostrophe of O'Brien; "Jean-Luc" comes as two words).
+_NAME_WORD = re.compile(r"[^\W\d_][^\W\d_']*(?:'[^\W\d_]+)?")
+# Capitalised words that follow "I'm" or "I am" and are no name (compared lower-cased).
+NOT_NAMES = frozenset((
+    'ok', 'okay', 'english', 'french', 'british', 'american', 'canadian', 'australian', 'irish', 'scottish',
+    'welsh', 'german', 'spanish', 'italian', 'portuguese', 'dutch', 'swiss', 'belgian', 'polish', 'russian',
+    'chinese', 'japanese', 'korean', 'indian', 'mexican', 'brazilian', 'african', 'european', 'asian',
+    'christian', 'muslim', 'jewish', 'catholic', 'buddhist', 'hindu', 'here', 'back', 'home', 'done',
+    'sorry', 'fine', 'good', 'ready', 'not', 'just', 'so', 'very', 'a', 'an', 'the', 'i',
+    'français', 'française', 'anglais', 'anglaise'))
 _BRACKETED = re.compile(r'\[[^\]]*\]|\([^)]*\)|\*[^*]*\*')
 _WORD_HYPHEN = re.compile(r'(?<=\w)-(?=\w)')
 _HUNDRED_AND = re.compile(r'\b(hundred|thousand) and\b', re.IGNORECASE)
-_CONTRACTIONS = {re.compile(r'\bwhats\b', re.IGNORECASE): "what's",
+_CONTRACTIONS = {re.compile('\u2019'): "'",   # Whisper's French apostrophe (« m’appelle »)
+                 re.compile(r'\bwhats\b', re.IGNORECASE): "what's",
                  re.compile(r'\btodays\b', re.IGNORECASE): "today's",
                  re.compile(r'\bthats\b', re.IGNORECASE): "that's"}
 
@@ -210,7 +259,7 @@ class Match:
     kind: MatchKind
     slots: Mapping[str, Any]
     text: str
-    intent: str = ''   # timer: 'set' | 'left' | 'cancel'; empty for single-request skills
+    intent: str = ''   # timer: 'set' | 'left' | 'cancel'; name: 'tell' | 'ask'; else empty
     language: str = 'en'   # of the sentences that matched (the reply is in the turn's language)
 
 
@@ -222,6 +271,26 @@ def normalize(text: str) -> str:
     for pattern, replacement in _CONTRACTIONS.items():
         text = pattern.sub(replacement, text)
     return ' '.join(text.split())
+
+
+def spoken_name(value: str, language: str = 'en') -> str | None:
+    """The name in what followed "my name is" (module docstring), or None when it is not one."""
+    words = value.replace(',', ' ').split()
+    filler = {word for word in FILLER[language] if ' ' not in word}
+    while words and words[-1].lower() in filler:
+        words.pop()
+    if not 1 <= len(words) <= 2:
+        return None
+    for word in words:
+        if not _NAME_WORD.fullmatch(word) or not word[0].isupper() or word.lower() in NOT_NAMES:
+            return None
+    return ' '.join(words)
+
+
+def _as_written(name: str, text: str) -> str:
+    """The name as the text writes it: normalize() made "Jean-Luc" two words."""
+    written = re.search(r'[\s-]'.join(map(re.escape, name.split())), text)
+    return written.group(0) if written else name
 
 
 def _number(value: Any) -> Any:
@@ -259,7 +328,8 @@ class Matcher:
             'language': language,   # hassil's number words (unicode-rbnf): "vingt et une" is 21
             'intents': intents,
             'expansion_rules': RULES[language],
-            'lists': {name: {'range': {'from': 1, 'to': top}} for name, top in _NUMBERS.items()},
+            'lists': {**{name: {'range': {'from': 1, 'to': top}} for name, top in _NUMBERS.items()},
+                      'name': {'wildcard': True}},
             'skip_words': list(dict.fromkeys(FILLER[language] + spec.filler)),
         })
 
@@ -269,19 +339,30 @@ class Matcher:
         if not normalized:
             return None
         for said_in in sorted(LANGUAGES, key=lambda other: other != language):
-            results = recognize_ranked(normalized, self._intents[said_in])
+            results = [(result, slots) for result in recognize_ranked(normalized, self._intents[said_in])
+                       if (slots := self._slots(result, said_in)) is not None]
             if results:
                 break
         else:
             return None
-        result = next((r for r in results if r.intent.name == 'stop'), results[0])
+        result, slots = next(((r, s) for r, s in results if r.intent.name == 'stop'), results[0])
         skill, request = self._owner[result.intent.name]
-        slots = {name: _number(entity.value) for name, entity in result.entities.items()}
-        if skill == 'timer':
-            slots = self._timer_slots(slots)
+        if skill == 'name' and 'name' in slots:
+            slots = {'name': _as_written(slots['name'], text)}
         kind = MatchKind.STOP if skill == 'stop' else MatchKind.BUILTIN if skill in BUILTINS \
             else MatchKind.ROS
         return Match(skill, kind, slots, text.strip(), request, said_in)
+
+    def _slots(self, result: Any, language: str) -> dict | None:
+        """A result's slots as the skill takes them, or None when they are not what it takes (a name)."""
+        slots = {name: _number(entity.value) for name, entity in result.entities.items()}
+        skill = self._owner[result.intent.name][0]
+        if skill == 'timer':
+            return self._timer_slots(slots)
+        if skill == 'name' and 'name' in slots:
+            name = spoken_name(str(slots['name']), language)
+            return None if name is None else {'name': name}
+        return slots
 
     @staticmethod
     def _timer_slots(slots: dict) -> dict:

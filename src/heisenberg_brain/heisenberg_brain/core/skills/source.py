@@ -23,6 +23,12 @@ ROS effects go through an injected ``SkillEffects``. Rules, each a case in test_
 - a turn cancelled while its goal is being sent does not cancel the goal; a failure to send
   it is then announced, since no turn is left to say it.
 
+The ``name`` built-in keeps the person's name per session (the voice session, a Respond goal's
+session_id) in the ``sessions`` store, the Replier's: it is forgotten with the session. Its
+turns are also stored in that session's history as ordinary turns (what was said, the skill's
+answer), so the LLM's later answers see "My name is Alice." → "Nice to meet you, Alice.". No
+other skill's turn is stored: a timer set or a goal sent is no conversation for the model.
+
 Threads: reply, the goals and timers run on the brain's asyncio loop; stop_all, running and
 close may be called from any thread (they hand the cancels to the loop). The effects call
 on_feedback on the loop.
@@ -36,9 +42,10 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
+from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llm_client import Token
 from heisenberg_brain.core.phrases import phrase, seconds_words
-from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, say
+from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, history_key, say
 from heisenberg_brain.core.skills.builtins import Clock, SystemClock, Timers, date_sentence, help_sentence, \
     time_sentence
 from heisenberg_brain.core.skills.catalog import Skills
@@ -161,8 +168,11 @@ class SkillSource:
     def __init__(self, skills: Skills, effects: SkillEffects | None, announce: Callable[[str, str], None],
                  fallback=None, clock: Clock | None = None,
                  log: Callable[[str, str], None] = lambda level, message: None,
-                 on_skill: Callable[[ReplyOutcome, str], None] = lambda outcome, name: None):
+                 on_skill: Callable[[ReplyOutcome, str], None] = lambda outcome, name: None,
+                 sessions: SessionStore | None = None):
         self.skills = skills
+        # The Replier's store (the brain passes it), else one of its own that keeps no turns.
+        self.sessions = sessions if sessions is not None else SessionStore(0)
         self._on_skill = on_skill
         self.effects = effects
         self.fallback = fallback
@@ -201,13 +211,13 @@ class SkillSource:
                 self._log('warning', f'tool call refused: {exc}')
                 raise
             self._log('info', f'the LLM called {match.skill} {dict(match.slots)}')
-        return await self.answer(match, outcome, on_token, on_sentence, request.language)
+        return await self.answer(match, outcome, on_token, on_sentence, request.language, request.session_id)
 
     async def answer(self, match: Match, outcome: ReplyOutcome,
                      on_token: Callable[[Token], None] = lambda token: None,
                      on_sentence: Callable[[str], None] = lambda sentence: None,
-                     language: str = 'en') -> ReplyOutcome:
-        """Run a match (from skills.match) and say its reply in language (the turn's)."""
+                     language: str = 'en', session_id: str = '') -> ReplyOutcome:
+        """Run a match (from skills.match) and say its reply in language (the turn's), for session_id."""
         self._loop = asyncio.get_running_loop()
         started = time.monotonic()
         name = f'{match.skill}.{match.intent}' if match.intent else match.skill
@@ -215,12 +225,15 @@ class SkillSource:
         self._log('info', f'skill {name} {dict(match.slots)}')
         self._on_skill(outcome, name)
         try:
-            text = await self._respond(match, language)
+            text = await self._respond(match, language, session_id)
         except asyncio.CancelledError:
             outcome.finish_reason = 'cancelled'
             raise
         outcome.time_to_first_token = time.monotonic() - started
-        return say(text, outcome, on_token, on_sentence)
+        say(text, outcome, on_token, on_sentence)
+        if match.skill == 'name':   # a conversation turn the LLM should see (module docstring)
+            self.sessions.add(history_key(session_id, language), match.text, outcome.text, language)
+        return outcome
 
     # ------------------------------------------------------------------ control
     def stop_all(self) -> tuple[GoalInfo, ...]:
@@ -265,11 +278,11 @@ class SkillSource:
             loop.call_soon_threadsafe(call)
 
     # ------------------------------------------------------------------ the skills
-    async def _respond(self, match: Match, language: str) -> str:
+    async def _respond(self, match: Match, language: str, session_id: str) -> str:
         if match.kind is MatchKind.STOP:
             return self._stop(language)
         if match.kind is MatchKind.BUILTIN:
-            return self._builtin(match, language)
+            return self._builtin(match, language, session_id)
         skill = self.skills.get(match.skill)
         values = self._slot_values(skill, match)
         if self.effects is None:
@@ -283,7 +296,9 @@ class SkillSource:
             return self._publish(skill, values, language)
         return await self._read(skill, values, language)
 
-    def _builtin(self, match: Match, language: str) -> str:
+    def _builtin(self, match: Match, language: str, session_id: str) -> str:
+        if match.skill == 'name':
+            return self._name(match, language, session_id)
         if match.skill == 'time':
             return time_sentence(self._clock.now(), language)
         if match.skill == 'date':
@@ -297,6 +312,14 @@ class SkillSource:
         if match.intent == 'left':
             return self.timers.left(language)
         return self.timers.cancel(duration, language)
+
+    def _name(self, match: Match, language: str, session_id: str) -> str:
+        """Remember the name told, or say the one remembered (the session's, in any language)."""
+        if match.intent == 'tell':
+            self.sessions.remember(session_id, 'name', match.slots['name'])
+            return phrase('name.told', language, name=match.slots['name'])
+        name = self.sessions.recall(session_id, 'name')
+        return phrase('name.is', language, name=name) if name else phrase('name.unknown', language)
 
     def _stop(self, language: str) -> str:
         """STOP as a turn: the goals are cancelled and their cancelled replies said (silence if none).
