@@ -334,7 +334,10 @@ class BrainNode(Node):
                 if not await self._client.health():
                     return False
                 # /health needs no key: /props does, so a wrong key shows here, not at the first turn.
-                await self._client.props()
+                # Asked until the server takes the key, and again after it was down (it may have
+                # come back with another key), not every period.
+                if not self._llm_reachable:
+                    await self._client.props()
         except LLMAuthError as exc:
             self._llm_refusal = str(exc)
             return False
