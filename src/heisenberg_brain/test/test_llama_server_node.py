@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -112,6 +113,9 @@ def test_serves_restarts_and_leaves_nothing_behind(tmp_path, gguf_path, diagnost
         [server] = llama_servers_on(port)
         # Below the voice: every thread of the server at the configured niceness (10 by default).
         assert {os.getpriority(os.PRIO_PROCESS, thread.id) for thread in server.threads()} == {10}
+        autogroup = Path(f'/proc/{server.pid}/autogroup')
+        if autogroup.is_file():   # its session too, else the nice value counts only inside it
+            assert autogroup.read_text().split()[-1] == '10', autogroup.read_text()
         server.kill()  # a crash: the node must notice and start a new one
         server.wait(5)
         diagnostics.received.clear()

@@ -25,7 +25,7 @@ from pathlib import Path
 from heisenberg_brain.core.api_key import (
     DEFAULT_KEY_ENV, ApiKeyError, is_loopback, resolve_api_key)
 from heisenberg_common.model_paths import resolve_model_path
-from heisenberg_common.processes import at_niceness, die_with_parent
+from heisenberg_common.processes import at_niceness, die_with_parent, lower_session_priority
 
 
 class LlamaServerError(RuntimeError):
@@ -103,8 +103,10 @@ class LlamaServerConfig:
                        'default 2048 held it ~7 s on 2 cores)'})
     threads: int = dataclasses.field(default=0, metadata={'description': 'CPU threads; 0 = all cores'})
     nice: int = dataclasses.field(default=10, metadata={
-        'description': "the server's niceness (0-19): the voice (Piper, wake word, VAD) goes first when they "
-                       'share the cores, the text it is ahead with waits; 0 = as the node'})
+        'description': "the server's niceness (0-19), of its threads and of its session (the kernel's "
+                       'autogroup, which ranks sessions against each other): the voice (Piper, wake word, '
+                       'VAD) goes first when they share the cores, the text it is ahead with waits; '
+                       '0 = as the node'})
     parallel_slots: int = dataclasses.field(default=1, metadata={
         'description': '-np: concurrent slots, one per robot sharing the server; context_size is '
                        'shared between them (each slot gets about context_size / parallel_slots)'})
@@ -257,6 +259,8 @@ class LlamaServerProcess:
             command, stdin=subprocess.DEVNULL, env=self.environment(),
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C in a terminal reaches us, we stop it in order
+        # A session of its own is ranked by its autogroup's niceness, not by its threads'.
+        lower_session_priority(self._process.pid, self.config.nice)
         self.wait_healthy()
         return self
 
