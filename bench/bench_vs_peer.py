@@ -240,15 +240,20 @@ def print_table(items: list[Item], peer_rows: list[dict], our_turns: list, cpu: 
     print(f'{"paused questions not cut":<34}{whole["peer"]:>10}{whole["ours"]:>10}   (of {len(paused)})')
     print(f'{"answers right":<34}{answered["peer"]:>10}{answered["ours"]:>10}')
     print('\nwhere the time goes, p50 ms after the end of speech')
-    print(f'{"peer: VAD stop / transcript / turn stop / 1st LLM text":<58}' + ' / '.join(
+    print(f'{"peer: VAD stop / transcript / turn stop / 1st LLM text":<68}' + ' / '.join(
         f'{ms([r[k] for r in peer_rows], 50):.0f}'
         for k in ('vad_stop_ms', 'transcript_ms', 'user_turn_stop_ms', 'llm_first_text_ms')))
     ok = [t for t in our_turns if t.ok]
     first_token = [t.stages['speech_end_to_transcript'] + t.stages['transcript_to_first_token'] for t in ok]
-    print(f'{"ours: turn decided / transcript / 1st token / 1st audio":<58}' + ' / '.join(
+    first_part = [f + t.stages['first_token_to_first_sentence'] for f, t in zip(first_token, ok)]
+    print(f'{"ours: turn decided / transcript / 1st token / 1st part / 1st audio":<68}' + ' / '.join(
         [f'{percentile([t.stages[k] for t in ok], 50) * 1000:.0f}'
          for k in ('endpoint_delay', 'speech_end_to_transcript')]
-        + [f'{percentile(first_token, 50) * 1000:.0f}', f'{ms(ours_v2v, 50):.0f}']))
+        + [f'{percentile(v, 50) * 1000:.0f}' for v in (first_token, first_part)]
+        + [f'{ms(ours_v2v, 50):.0f}']))
+    print(f'{"ours: 1st token -> 1st part -> 1st audio (each p50)":<68}' + ' / '.join(
+        f'{percentile([t.stages[k] for t in ok], 50) * 1000:.0f}'
+        for k in ('first_token_to_first_sentence', 'first_sentence_to_first_audio')))
     print('\nper question: peer v2v / ours v2v, ms | heard (peer | ours) | answered')
     for k, item in enumerate(items):
         r, t = peer_rows[k], our_turns[k]

@@ -189,7 +189,8 @@ class TtsNode(Node):
             self._executing.discard(key)
         self.get_logger().info(
             f'{job.outcome.value}: {_short(job.text)!r} (utterance {job.utterance_id!r}): '
-            f'{result.audio_duration:.2f} s audio, first audio after {result.time_to_first_audio:.3f} s'
+            f'{result.audio_duration:.2f} s audio, first audio after {result.time_to_first_audio:.3f} s '
+            f'(synthesis {job.synth_seconds:.3f} s)'
             + (f'; {job.error}' if job.error else ''))
         return result
 
