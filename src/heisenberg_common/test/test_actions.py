@@ -3,6 +3,7 @@
 from importlib.metadata import version
 import threading
 import time
+import uuid
 
 import pytest
 from rclpy.action import ActionClient as RclpyActionClient, ActionServer
@@ -42,9 +43,11 @@ def discovered_both_ways(server: RosClient, client) -> bool:
 
     wait_for_server() is the client's view only: an answer the server sends before it has
     discovered the client's response reader is dropped by DDS, and that goal is never answered
-    (a suite on 2 busy cores showed it in about one run of six).
+    (a suite on 2 busy cores showed it in about one run of six). Each test has an action name
+    of its own: the endpoints of the previous test's server and client, still in the graph for
+    a while after they are gone, would otherwise satisfy this check (2 runs of 8 under load).
     """
-    action = '/action_test/speak/_action/'
+    action = f'/{server.node.get_namespace().strip("/")}/speak/_action/'
     return (client.server_is_ready() and server.node.count_clients(action + 'send_goal') > 0
             and server.node.count_clients(action + 'get_result') > 0
             and server.node.count_clients(action + 'cancel_goal') > 0
@@ -54,7 +57,7 @@ def discovered_both_ways(server: RosClient, client) -> bool:
 
 @pytest.fixture
 def server():
-    with RosClient('speak_server', namespace='action_test') as ros:
+    with RosClient('speak_server', namespace=f'action_test_{uuid.uuid4().hex[:8]}') as ros:
         ActionServer(ros.node, Speak, 'speak', execute_callback=say_done)
         yield ros
 
@@ -63,7 +66,7 @@ def server():
 def test_a_goal_answered_before_send_goal_async_returns_is_not_lost(server, client_class):
     if client_class is RclpyActionClient and version('rclpy') not in RACY_RCLPY:
         pytest.skip(f"rclpy {version('rclpy')}: not a release known to lose the answer")
-    with RosClient('speak_client', namespace='action_test') as ros:
+    with RosClient('speak_client', namespace=server.node.get_namespace()) as ros:
         client = client_class(ros.node, Speak, 'speak')
         assert ros.wait_for(lambda: discovered_both_ways(server, client), 20)
         if client_class is ActionClient:
@@ -93,7 +96,7 @@ def test_a_goal_answered_before_send_goal_async_returns_is_not_lost(server, clie
 def test_a_client_made_while_its_node_spins_leaves_the_spin_thread_running(server, client_class):
     if client_class is RclpyActionClient and version('rclpy') not in RACY_RCLPY:
         pytest.skip(f"rclpy {version('rclpy')}: not a release known to add the client before its lock")
-    with RosClient('speak_client', namespace='action_test') as ros:
+    with RosClient('speak_client', namespace=server.node.get_namespace()) as ros:
         # rclpy asks the node for a logger between adding the client and making its lock: stretch
         # that moment so that the spinning executor, woken by the new waitable, counts it then.
         get_logger = ros.node.get_logger
