@@ -1,6 +1,6 @@
 """TTS: time to first audio chunk, real-time factor, cancel-to-silence, sentence seams.
 
-    python bench/bench_tts.py [--goals 5] [--cancels 3]
+    python bench/bench_tts.py [--goals 5] [--cancels 3] [--beside-llm]
 
 1. Piper in-process (core Synthesizer, the node's voice and settings): synthesis time and
    real-time factor per sentence length, resampling to 16 kHz included.
@@ -12,23 +12,30 @@
      chunk sent (when a downstream speaker that plays what it got falls silent);
    - seam: two queued sentences, gap in playback time between the first's end and the
      second's start (0 = synthesis of the next hid behind playback of the current).
+3. With --beside-llm, Piper in-process on short first parts: alone, and beside a llama-server
+   decoding without end, started as the llama_server node starts it (its own session, nice 10
+   for its threads and its session), and the same server with its session's niceness back at 0
+   (threads only, as before the session was niced; needs root to lower it again).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from benchlib import isolate_ros_session  # noqa: E402
+from benchlib import isolate_ros_session, load_average, machine_info  # noqa: E402
 
 SENTENCES = [
     'Sure.',
@@ -42,6 +49,14 @@ FIRST_SENTENCES = [
     'I have turned on the kitchen lights.',
     'That is a very good question.',
     'Spiders have eight legs.',
+]
+FIRST_PARTS = [   # first parts as the brain cuts them (~32 characters)
+    'The capital of France is Paris.',
+    'A spider has 8 legs.',
+    'The boiling point of water is',
+    'The largest ocean on earth is the',
+    'The opposite of hot is cold.',
+    'The planet we live on is called',
 ]
 LONG = ('This reply is deliberately long so that it can be interrupted in the middle, exactly as a '
         'person would barge in while the robot is still talking about something.')
@@ -74,6 +89,61 @@ def bench_synthesis(models: Path, rounds: int = 3) -> list[tuple[str, float, flo
             audio = sum(len(p) for p in parts) / 16000
         total = statistics.median(totals)
         rows.append((f'{len(text)} chars', audio, statistics.median(firsts), total, total / audio))
+    return rows
+
+
+def bench_beside_llm(models: Path, rounds: int = 5) -> list[tuple[str, list[float], float]]:
+    """Per setting: first-part synthesis seconds and the server's own tokens/s while they ran."""
+    from heisenberg_audio.core.tts.synthesizer import Synthesizer, VoiceConfig
+    from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess
+    synthesizer = Synthesizer(VoiceConfig(), 16000, base_dir=models)
+
+    def synthesize_all() -> list[float]:
+        times = []
+        for _ in range(rounds):
+            for text in FIRST_PARTS:
+                started = time.perf_counter()
+                for _ in synthesizer.sentences(text):
+                    pass
+                times.append(time.perf_counter() - started)
+                time.sleep(0.05)
+        return times
+
+    rows = [('alone', synthesize_all(), float('nan'))]
+    config = LlamaServerConfig(model_path=str(models / 'llm' / 'SmolLM2-135M-Instruct.Q4_1.gguf'), port=0,
+                               threads=2, context_size=2048)
+    with tempfile.TemporaryDirectory(prefix='bench-tts-llm-') as tmp, \
+            LlamaServerProcess(config, log_path=Path(tmp) / 'llama-server.log') as server:
+        body = json.dumps({'prompt': 'Tell me a long story about a robot.', 'n_predict': 64,
+                           'temperature': 0, 'cache_prompt': False, 'ignore_eos': True}).encode()
+        stop, speeds = threading.Event(), []
+
+        def decode() -> None:
+            while not stop.is_set():
+                request = urllib.request.Request(server.base_url + '/completion', body,
+                                                 {'Content-Type': 'application/json'})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    speeds.append(json.load(response)['timings']['predicted_per_second'])
+
+        decoder = threading.Thread(target=decode, daemon=True)
+        decoder.start()
+        time.sleep(1.0)
+        autogroup = Path(f'/proc/{server.pid}/autogroup')
+        settings = [('beside llama-server as the node starts it', None)]
+        if autogroup.is_file():
+            settings.append(('the same, its session at niceness 0 (threads at 10)', '0'))
+        for label, session_nice in settings:
+            if session_nice is not None:
+                try:
+                    autogroup.write_text(session_nice)
+                except OSError as exc:
+                    print(f'  ({label}: skipped, {exc.strerror}: lowering a niceness needs root)')
+                    continue
+            speeds.clear()
+            times = synthesize_all()
+            rows.append((label, times, statistics.median(speeds) if speeds else float('nan')))
+        stop.set()
+        decoder.join(timeout=60)
     return rows
 
 
@@ -181,6 +251,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--goals', type=int, default=5, help='time-to-first-audio goals')
     parser.add_argument('--cancels', type=int, default=3, help='cancel-to-silence trials')
+    parser.add_argument('--beside-llm', action='store_true',
+                        help='also Piper beside a decoding llama-server, its session niced and not')
     args = parser.parse_args()
     models = Path(os.environ.get('HEISENBERG_MODELS', ROOT / 'models'))
     isolate_ros_session()
@@ -210,6 +282,13 @@ def main() -> int:
     ]
     for label, values in rows:
         print(f'{label:<58} {ms(values)} {len(values):4d}')
+    if args.beside_llm:
+        print(f'\nPiper on first parts (~32 characters), p50 / p90 ms; {machine_info()}, '
+              f'load {load_average()}')
+        for label, times, speed in bench_beside_llm(models):
+            p50, p90 = (float(np.percentile(times, q)) * 1000 for q in (50, 90))
+            tokens = f'{speed:5.0f} tok/s' if speed == speed else ''
+            print(f'{label:<58} {p50:5.0f} / {p90:4.0f}  {tokens}')
     return 0
 
 
