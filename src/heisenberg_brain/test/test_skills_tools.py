@@ -197,6 +197,22 @@ def test_the_model_calls_a_skill_that_runs_as_a_matched_sentence(tools_server):
     assert replier.sessions.turns('s') == []   # the call's JSON is not an answer to remember
 
 
+def test_the_tool_paths_prompt_is_counted_with_its_tools(tools_server):
+    """The history is fitted to the prompt /v1/chat/completions reads: the template with the tools."""
+    messages = [{'role': 'system', 'content': 'You are a robot.'}, {'role': 'user', 'content': 'Hello.'}]
+
+    async def scenario():
+        async with LlamaClient(LLMConfig(endpoint=tools_server.completion_url)) as client:
+            bare = await client.apply_template(messages)
+            offered = await client.apply_template(messages, tool_schemas(make_skills()))
+            return bare, offered, await client.count_tokens(bare), await client.count_tokens(offered)
+
+    bare, offered, bare_tokens, offered_tokens = asyncio.run(asyncio.wait_for(scenario(), 60))
+    print(bare_tokens, offered_tokens, offered)
+    assert 'go_to' not in bare and all(name in offered for name in ('"go_to"', '"battery"', '"speed"'))
+    assert 'Hello.' in offered and offered_tokens > bare_tokens
+
+
 # ---------------------------------------------------------------------- SkillSource with a scripted LLM
 # The LLM here is a double on purpose: a model cannot be made to call a skill that is not
 # offered, or with a value outside the list, on demand; the real model's call is tested above.
@@ -259,3 +275,4 @@ def test_a_plain_answer_with_tools_on_is_the_llms_and_a_sentence_still_wins():
     assert [tool['function']['name'] for tool in llm.offered] == ['go_to', 'battery', 'speed']
     outcome, effects, spoken, llm = ask_with_tools((), prompt='Go to the kitchen.')
     assert llm.offered is None and outcome.skill == 'go_to' and spoken == ['Going to the kitchen.']
+
