@@ -142,7 +142,13 @@ LOOPING_SYSTEM_PROMPT = 'You are Heisenberg, a helpful voice assistant.'
 LOOPING_QUESTION = 'Count the stars.'
 
 
-def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_server):
+@pytest.mark.parametrize('path', ['reply', 'reply_with_tools'])
+def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_server, path):
+    """Both paths share the token loop. SmolLM2 cannot call tools, so reply_with_tools offers none.
+
+    It still goes the tool path's way (/v1/chat/completions, the server's chat template, ChatML as
+    reply's), and loops the same way.
+    """
     config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42,
                        system_prompt=LOOPING_SYSTEM_PROMPT)
     sessions = SessionStore(5)
@@ -151,9 +157,13 @@ def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_serv
     async def ask():
         async with LlamaClient(config) as client:
             replier = Replier(config, client, sessions)
-            return await replier.reply(ReplyRequest(prompt=LOOPING_QUESTION, session_id='s', max_tokens=160),
-                                       ReplyOutcome(), on_token=lambda token: tokens.append(token.text),
-                                       on_sentence=sentences.append)
+            request = ReplyRequest(prompt=LOOPING_QUESTION, session_id='s', max_tokens=160)
+            outcome = ReplyOutcome()
+            hooks = {'on_token': lambda token: tokens.append(token.text), 'on_sentence': sentences.append}
+            if path == 'reply':
+                return await replier.reply(request, outcome, **hooks)
+            assert await replier.reply_with_tools(request, outcome, [], **hooks) == ()
+            return outcome
 
     outcome = asyncio.run(ask())
     streamed = ''.join(tokens)

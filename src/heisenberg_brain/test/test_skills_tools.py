@@ -22,7 +22,7 @@ import yaml
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess
-from heisenberg_brain.core.llm_client import LlamaClient, ToolCall
+from heisenberg_brain.core.llm_client import Done, LlamaClient, Token, ToolCall
 from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, _bare_call
 from heisenberg_brain.core.skills import SkillSource, skills_from_yaml
 from heisenberg_brain.core.skills.matcher import MatchKind
@@ -276,3 +276,61 @@ def test_a_plain_answer_with_tools_on_is_the_llms_and_a_sentence_still_wins():
     outcome, effects, spoken, llm = ask_with_tools((), prompt='Go to the kitchen.')
     assert llm.offered is None and outcome.skill == 'go_to' and spoken == ['Going to the kitchen.']
 
+
+# ---------------------------------------------------------------------- the tool path's token loop, scripted
+# The stream here is a double on purpose: a model cannot be made to write its call over and over
+# on demand; the loop cut on the real server is tested in test_replier (both paths).
+
+class ScriptedStream:
+    """The LlamaClient's place for reply_with_tools: chat_stream writes the text a few characters a token."""
+
+    def __init__(self, text: str, piece: int = 5):
+        self.pieces = [text[i:i + piece] for i in range(0, len(text), piece)]
+        self.read = 0   # tokens the replier took before it closed the stream
+
+    async def context_size(self):
+        return 4096
+
+    async def apply_template(self, messages, tools=None):
+        return json.dumps([messages, tools])
+
+    async def count_tokens(self, text):
+        return len(text.encode())
+
+    async def chat_stream(self, messages, tools, **options):
+        for index, piece in enumerate(self.pieces):
+            self.read = index + 1
+            yield Token(piece, index)
+        yield Done('length', len(self.pieces), {}, 0.0)
+
+
+CALL = '{"name": "go_to", "arguments": {"place": "kitchen"}}'
+
+
+@pytest.mark.parametrize('written, calls, said', [
+    (CALL + '\n' + CALL + '\n' + CALL + '\n' + CALL, (ToolCall('go_to', {'place': 'kitchen'}),), ''),
+    ('{"answer": "kitchen"} ' * 8, (), '{"answer": "kitchen"}'),
+], ids=['a call written again and again', 'an answer in braces written again and again'])
+def test_a_held_reply_that_loops_is_cut_and_taken_as_the_first_copy(written, calls, said):
+    stream = ScriptedStream(written)
+    sessions = SessionStore(5)
+    tokens: list[str] = []
+    sentences: list[str] = []
+
+    async def scenario():
+        replier = Replier(LLMConfig(), stream, sessions)
+        outcome = ReplyOutcome()
+        made = await replier.reply_with_tools(
+            ReplyRequest(prompt='Go to the kitchen.', session_id='s'), outcome, tool_schemas(make_skills()),
+            on_token=lambda token: tokens.append(token.text), on_sentence=sentences.append)
+        return made, outcome
+
+    made, outcome = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert made == calls
+    assert outcome.finish_reason == 'loop' and stream.read < len(stream.pieces)   # closed at the loop
+    assert outcome.text == (said or CALL)
+    if calls:
+        assert tokens == [] and sentences == []   # a call is never spoken
+    else:
+        assert ''.join(tokens) == written[:len(''.join(tokens))] and ' '.join(sentences) == said
+    assert sessions.turns('s') == []
