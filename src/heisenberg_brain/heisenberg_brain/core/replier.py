@@ -131,10 +131,11 @@ class Replier:
         return self._context_size
 
     async def _build(self, turns: list[Turn], user_text: str, summary: str, personality: str,
-                     language: str) -> str:
-        if self.config.prompt_format == 'server':
+                     language: str, tools: list[dict] | None = None) -> str:
+        """The prompt llama-server will read; with tools, the chat template's, tool schemas included."""
+        if tools is not None or self.config.prompt_format == 'server':
             return await self.client.apply_template(
-                self.builder.messages(turns, user_text, personality, summary, language))
+                self.builder.messages(turns, user_text, personality, summary, language), tools)
         return self.builder.render(turns, user_text, personality, summary, language)
 
     async def _count_tokens(self, text: str, budget: int) -> int:
@@ -144,14 +145,17 @@ class Replier:
         return size if size <= budget else await self.client.count_tokens(text)
 
     async def _fit(self, session_id: str, user_text: str, personality: str, max_tokens: int,
-                   room: int = 0, language: str = 'en'):
-        """(max_tokens as bounded by the context, the richest prompt that leaves it and room tokens)."""
+                   room: int = 0, language: str = 'en', tools: list[dict] | None = None):
+        """(max_tokens as bounded by the context, the richest prompt that leaves it and room tokens).
+
+        tools: the prompt is the chat template's with these tools offered (reply_with_tools).
+        """
         n_ctx = await self.context_size()
         max_tokens = max(1, min(max_tokens, n_ctx // 2))
         budget = n_ctx - max_tokens - CONTEXT_MARGIN_TOKENS - room
         key = history_key(session_id, language)
         fit = await fit_prompt(
-            lambda turns, text, summary: self._build(turns, text, summary, personality, language),
+            lambda turns, text, summary: self._build(turns, text, summary, personality, language, tools),
             lambda text: self._count_tokens(text, budget),
             self.sessions.turns(key), user_text, self.sessions.summary(key), budget)
         return max_tokens, fit
@@ -186,8 +190,8 @@ class Replier:
                                ) -> tuple[ToolCall, ...]:
         """Answer through /v1/chat/completions offering tools; the calls the model made, or () for an answer.
 
-        The reply is streamed as with reply() (the same token loop: a reply that loops is cut),
-        and a plain answer is remembered as with reply().
+        The history is fitted into the context and the reply streamed as with reply() (the same
+        token loop: a reply that loops is cut), and a plain answer is remembered as with reply().
         A tool call is the caller's to check and run; the turn is not remembered (its words are
         the skill's). The model may write a call as its whole reply, ``{"name": ..., "arguments":
         ...}``, instead of in the form llama-server parses (Qwen2.5-Coder-0.5B does): so a reply
@@ -197,10 +201,11 @@ class Replier:
         self.cancel_prime()
         personality = request.personality or self.config.personality
         user_text = _user_text(request)
-        key = history_key(request.session_id, request.language)
-        messages = self.builder.messages(self.sessions.turns(key), user_text, personality,
-                                         self.sessions.summary(key), request.language)
-        max_tokens = request.max_tokens or self.config.max_tokens
+        max_tokens, fit = await self._fit(request.session_id, user_text, personality,
+                                          request.max_tokens or self.config.max_tokens,
+                                          language=request.language, tools=tools)
+        outcome.dropped_turns = fit.dropped_turns
+        messages = self.builder.messages(fit.turns, user_text, personality, fit.summary, request.language)
         tokens = _TokenLoop(self._splitter_args, on_token, on_sentence, hold_calls=True)
         calls: tuple[ToolCall, ...] = ()
         try:
