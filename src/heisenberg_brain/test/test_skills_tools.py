@@ -177,7 +177,8 @@ def test_the_model_calls_a_skill_that_runs_as_a_matched_sentence(tools_server):
             assert tools is not None, message
             assert message.startswith('LLM tool calls on: its chat template supports tool calls')
             replier = Replier(config, client, SessionStore(5))
-            source = SkillSource(skills, effects, announced.append, fallback=replier, clock=FakeClock())
+            source = SkillSource(skills, effects, lambda text, language: announced.append(text),
+                                 fallback=replier, clock=FakeClock())
             source.llm_tools = tools
             prompt = 'Please drive over to the kitchen for me.'
             assert skills.match(prompt) is None   # no sentence takes it: the LLM's
