@@ -142,7 +142,13 @@ LOOPING_SYSTEM_PROMPT = 'You are Heisenberg, a helpful voice assistant.'
 LOOPING_QUESTION = 'Count the stars.'
 
 
-def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_server):
+@pytest.mark.parametrize('path', ['reply', 'reply_with_tools'])
+def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_server, path):
+    """Both paths share the token loop. SmolLM2 cannot call tools, so reply_with_tools offers none.
+
+    It still goes the tool path's way (/v1/chat/completions, the server's chat template, ChatML as
+    reply's), and loops the same way.
+    """
     config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42,
                        system_prompt=LOOPING_SYSTEM_PROMPT)
     sessions = SessionStore(5)
@@ -151,9 +157,13 @@ def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_serv
     async def ask():
         async with LlamaClient(config) as client:
             replier = Replier(config, client, sessions)
-            return await replier.reply(ReplyRequest(prompt=LOOPING_QUESTION, session_id='s', max_tokens=160),
-                                       ReplyOutcome(), on_token=lambda token: tokens.append(token.text),
-                                       on_sentence=sentences.append)
+            request = ReplyRequest(prompt=LOOPING_QUESTION, session_id='s', max_tokens=160)
+            outcome = ReplyOutcome()
+            hooks = {'on_token': lambda token: tokens.append(token.text), 'on_sentence': sentences.append}
+            if path == 'reply':
+                return await replier.reply(request, outcome, **hooks)
+            assert await replier.reply_with_tools(request, outcome, [], **hooks) == ()
+            return outcome
 
     outcome = asyncio.run(ask())
     streamed = ''.join(tokens)
@@ -165,6 +175,41 @@ def test_a_reply_that_loops_is_cut_before_the_loop_and_not_remembered(llama_serv
     assert ' '.join(sentences) == outcome.text   # what is spoken is exactly the part before the loop
     assert "counting them" in outcome.text and len(set(sentences)) == len(sentences)
     assert sessions.turns('s') == [] and sessions.summary('s') == ''
+
+
+@pytest.mark.parametrize('path', ['reply', 'reply_with_tools'])
+def test_a_history_longer_than_the_context_is_folded_until_the_prompt_fits(llama_server, path):
+    """Five stored turns of ~1,300 tokens each do not fit the 4096-token context: the oldest fold.
+
+    Unfitted, llama-server refuses the request (it exceeds the context); fitted, the question is
+    answered and stored after the turns that were kept.
+    """
+    config = LLMConfig(endpoint=llama_server.completion_url, temperature=0.0, seed=42)
+    sessions = SessionStore(5)
+    for turn in range(5):
+        facts = ' '.join(f'Fact {turn}.{n}: robot number {n} likes to sail on lake {turn}.'
+                         for n in range(80))
+        sessions.add('s', f'Tell me facts about robots, set {turn}.', facts)
+
+    async def ask():
+        async with LlamaClient(config) as client:
+            replier = Replier(config, client, sessions)
+            history = await client.count_tokens(''.join(t.user + t.assistant for t in sessions.turns('s')))
+            request = ReplyRequest(prompt='What is the capital of France?', session_id='s', max_tokens=24)
+            outcome = ReplyOutcome()
+            if path == 'reply':
+                await replier.reply(request, outcome)
+            else:
+                assert await replier.reply_with_tools(request, outcome, []) == ()
+            return history, await client.context_size(), outcome
+
+    history, n_ctx, outcome = asyncio.run(ask())
+    print(history, n_ctx, outcome.dropped_turns, repr(outcome.text))
+    assert history > n_ctx
+    assert outcome.finish_reason in ('stop', 'length') and outcome.text.strip()
+    assert 1 <= outcome.dropped_turns < 5
+    turns = sessions.turns('s')
+    assert turns[-1].user == 'What is the capital of France?' and turns[-1].assistant == outcome.text.strip()
 
 
 FRENCH_WORDS = {'le', 'la', 'les', 'est', 'de', 'du', 'des', 'un', 'une', 'et', 'en', 'je', 'tu', 'il'}

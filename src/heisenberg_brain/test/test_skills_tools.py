@@ -22,7 +22,7 @@ import yaml
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_brain.core.history import SessionStore
 from heisenberg_brain.core.llama_server import LlamaServerConfig, LlamaServerProcess
-from heisenberg_brain.core.llm_client import LlamaClient, ToolCall
+from heisenberg_brain.core.llm_client import Done, LlamaClient, Token, ToolCall
 from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, _bare_call
 from heisenberg_brain.core.skills import SkillSource, skills_from_yaml
 from heisenberg_brain.core.skills.matcher import MatchKind
@@ -177,7 +177,8 @@ def test_the_model_calls_a_skill_that_runs_as_a_matched_sentence(tools_server):
             assert tools is not None, message
             assert message.startswith('LLM tool calls on: its chat template supports tool calls')
             replier = Replier(config, client, SessionStore(5))
-            source = SkillSource(skills, effects, announced.append, fallback=replier, clock=FakeClock())
+            source = SkillSource(skills, effects, lambda text, language: announced.append(text),
+                                 fallback=replier, clock=FakeClock())
             source.llm_tools = tools
             prompt = 'Please drive over to the kitchen for me.'
             assert skills.match(prompt) is None   # no sentence takes it: the LLM's
@@ -195,6 +196,22 @@ def test_the_model_calls_a_skill_that_runs_as_a_matched_sentence(tools_server):
     assert spoken == ['Going to the kitchen.'] and outcome.text == 'Going to the kitchen.'
     assert announced == ["I'm at the kitchen."]
     assert replier.sessions.turns('s') == []   # the call's JSON is not an answer to remember
+
+
+def test_the_tool_paths_prompt_is_counted_with_its_tools(tools_server):
+    """The history is fitted to the prompt /v1/chat/completions reads: the template with the tools."""
+    messages = [{'role': 'system', 'content': 'You are a robot.'}, {'role': 'user', 'content': 'Hello.'}]
+
+    async def scenario():
+        async with LlamaClient(LLMConfig(endpoint=tools_server.completion_url)) as client:
+            bare = await client.apply_template(messages)
+            offered = await client.apply_template(messages, tool_schemas(make_skills()))
+            return bare, offered, await client.count_tokens(bare), await client.count_tokens(offered)
+
+    bare, offered, bare_tokens, offered_tokens = asyncio.run(asyncio.wait_for(scenario(), 60))
+    print(bare_tokens, offered_tokens, offered)
+    assert 'go_to' not in bare and all(name in offered for name in ('"go_to"', '"battery"', '"speed"'))
+    assert 'Hello.' in offered and offered_tokens > bare_tokens
 
 
 # ---------------------------------------------------------------------- SkillSource with a scripted LLM
@@ -259,3 +276,62 @@ def test_a_plain_answer_with_tools_on_is_the_llms_and_a_sentence_still_wins():
     assert [tool['function']['name'] for tool in llm.offered] == ['go_to', 'battery', 'speed']
     outcome, effects, spoken, llm = ask_with_tools((), prompt='Go to the kitchen.')
     assert llm.offered is None and outcome.skill == 'go_to' and spoken == ['Going to the kitchen.']
+
+
+# ---------------------------------------------------------------------- the tool path's token loop, scripted
+# The stream here is a double on purpose: a model cannot be made to write its call over and over
+# on demand; the loop cut on the real server is tested in test_replier (both paths).
+
+class ScriptedStream:
+    """The LlamaClient's place for reply_with_tools: chat_stream writes the text a few characters a token."""
+
+    def __init__(self, text: str, piece: int = 5):
+        self.pieces = [text[i:i + piece] for i in range(0, len(text), piece)]
+        self.read = 0   # tokens the replier took before it closed the stream
+
+    async def context_size(self):
+        return 4096
+
+    async def apply_template(self, messages, tools=None):
+        return json.dumps([messages, tools])
+
+    async def count_tokens(self, text):
+        return len(text.encode())
+
+    async def chat_stream(self, messages, tools, **options):
+        for index, piece in enumerate(self.pieces):
+            self.read = index + 1
+            yield Token(piece, index)
+        yield Done('length', len(self.pieces), {}, 0.0)
+
+
+CALL = '{"name": "go_to", "arguments": {"place": "kitchen"}}'
+
+
+@pytest.mark.parametrize('written, calls, said', [
+    (CALL + '\n' + CALL + '\n' + CALL + '\n' + CALL, (ToolCall('go_to', {'place': 'kitchen'}),), ''),
+    ('{"answer": "kitchen"} ' * 8, (), '{"answer": "kitchen"}'),
+], ids=['a call written again and again', 'an answer in braces written again and again'])
+def test_a_held_reply_that_loops_is_cut_and_taken_as_the_first_copy(written, calls, said):
+    stream = ScriptedStream(written)
+    sessions = SessionStore(5)
+    tokens: list[str] = []
+    sentences: list[str] = []
+
+    async def scenario():
+        replier = Replier(LLMConfig(), stream, sessions)
+        outcome = ReplyOutcome()
+        made = await replier.reply_with_tools(
+            ReplyRequest(prompt='Go to the kitchen.', session_id='s'), outcome, tool_schemas(make_skills()),
+            on_token=lambda token: tokens.append(token.text), on_sentence=sentences.append)
+        return made, outcome
+
+    made, outcome = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert made == calls
+    assert outcome.finish_reason == 'loop' and stream.read < len(stream.pieces)   # closed at the loop
+    assert outcome.text == (said or CALL)
+    if calls:
+        assert tokens == [] and sentences == []   # a call is never spoken
+    else:
+        assert ''.join(tokens) == written[:len(''.join(tokens))] and ' '.join(sentences) == said
+    assert sessions.turns('s') == []

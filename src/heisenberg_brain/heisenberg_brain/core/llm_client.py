@@ -344,10 +344,15 @@ class LlamaClient:
         """What llama-server says of itself and its model (chat_template, chat_template_caps, ...)."""
         return await self._request('GET', '/props', wait_loading=True)
 
-    async def apply_template(self, messages: list[dict]) -> str:
-        """The model's own chat template applied by the server to [{'role', 'content'}, ...]."""
-        reply = await self._request('POST', '/apply-template', {'messages': list(messages)},
-                                    wait_loading=True)
+    async def apply_template(self, messages: list[dict], tools: Sequence[dict] | None = None) -> str:
+        """The model's own chat template applied by the server to [{'role', 'content'}, ...].
+
+        With tools (the server needs --jinja), the prompt chat_stream() would make: tools included.
+        """
+        body: dict[str, Any] = {'messages': list(messages)}
+        if tools:
+            body['tools'] = list(tools)
+        reply = await self._request('POST', '/apply-template', body, wait_loading=True)
         return reply['prompt']
 
     async def health(self) -> bool:

@@ -32,7 +32,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 from heisenberg_brain.core.config import LANGUAGES, PERSONALITIES, LLMConfig
 from heisenberg_brain.core.history import DEFAULT_SESSION, PromptTooLong, SessionStore, fit_prompt
@@ -131,10 +131,11 @@ class Replier:
         return self._context_size
 
     async def _build(self, turns: list[Turn], user_text: str, summary: str, personality: str,
-                     language: str) -> str:
-        if self.config.prompt_format == 'server':
+                     language: str, tools: list[dict] | None = None) -> str:
+        """The prompt llama-server will read; with tools, the chat template's, tool schemas included."""
+        if tools is not None or self.config.prompt_format == 'server':
             return await self.client.apply_template(
-                self.builder.messages(turns, user_text, personality, summary, language))
+                self.builder.messages(turns, user_text, personality, summary, language), tools)
         return self.builder.render(turns, user_text, personality, summary, language)
 
     async def _count_tokens(self, text: str, budget: int) -> int:
@@ -144,14 +145,17 @@ class Replier:
         return size if size <= budget else await self.client.count_tokens(text)
 
     async def _fit(self, session_id: str, user_text: str, personality: str, max_tokens: int,
-                   room: int = 0, language: str = 'en'):
-        """(max_tokens as bounded by the context, the richest prompt that leaves it and room tokens)."""
+                   room: int = 0, language: str = 'en', tools: list[dict] | None = None):
+        """(max_tokens as bounded by the context, the richest prompt that leaves it and room tokens).
+
+        tools: the prompt is the chat template's with these tools offered (reply_with_tools).
+        """
         n_ctx = await self.context_size()
         max_tokens = max(1, min(max_tokens, n_ctx // 2))
         budget = n_ctx - max_tokens - CONTEXT_MARGIN_TOKENS - room
         key = history_key(session_id, language)
         fit = await fit_prompt(
-            lambda turns, text, summary: self._build(turns, text, summary, personality, language),
+            lambda turns, text, summary: self._build(turns, text, summary, personality, language, tools),
             lambda text: self._count_tokens(text, budget),
             self.sessions.turns(key), user_text, self.sessions.summary(key), budget)
         return max_tokens, fit
@@ -167,43 +171,11 @@ class Replier:
                                           request.max_tokens or self.config.max_tokens,
                                           language=request.language)
         outcome.dropped_turns = fit.dropped_turns
-
-        splitter = SentenceSplitter(*self._splitter_args)
-        loops = LoopDetector()
-        spoken = _SpokenChars(on_sentence)
-        started = time.monotonic()
+        tokens = _TokenLoop(self._splitter_args, on_token, on_sentence)
         try:
-            stream = self.client.stream(
+            await tokens.run(self.client.stream(
                 fit.prompt, max_tokens=max_tokens, temperature=self.config.temperature,
-                seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop)
-            # aclosing: leaving the loop early (a loop found) closes the HTTP stream at once.
-            async with contextlib.aclosing(stream) as items:
-                async for item in items:
-                    if isinstance(item, Done):
-                        outcome.finish_reason = item.finish_reason
-                        outcome.token_count = item.token_count or outcome.token_count
-                        outcome.timings = item.timings
-                        break
-                    if outcome.time_to_first_token < 0:
-                        outcome.time_to_first_token = time.monotonic() - started
-                    outcome.text += item.text
-                    outcome.token_count = item.index + 1
-                    on_token(item)
-                    # Before the splitter sees the token: a copy the loop check catches is never spoken.
-                    if (loop := loops.push(item.text)) is not None:
-                        outcome.text = outcome.text[:loop.cut].rstrip()
-                        outcome.finish_reason = 'loop'
-                        # What is left to say ends at the cut (the old splitter holds the loop's start).
-                        splitter = SentenceSplitter(self._splitter_args[0])
-                        for sentence in splitter.push(spoken.unspoken(outcome.text)):
-                            spoken(sentence)
-                        break
-                    for sentence in splitter.push(item.text):
-                        spoken(sentence)
-            if (rest := splitter.flush()) is not None:
-                spoken(rest)
-            if not outcome.text.strip():
-                raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
+                seed=self.config.seed if self.config.seed >= 0 else None, stop=self.stop), outcome)
         except (asyncio.CancelledError, Exception) as exc:
             _record_ending(outcome, exc)
             raise
@@ -218,70 +190,35 @@ class Replier:
                                ) -> tuple[ToolCall, ...]:
         """Answer through /v1/chat/completions offering tools; the calls the model made, or () for an answer.
 
-        A plain answer streams and is remembered as with reply(). A tool call is the caller's to
-        check and run; the turn is not remembered (its words are the skill's). The model may
-        write a call as its whole reply, ``{"name": ..., "arguments": ...}``, instead of in the
-        form llama-server parses (Qwen2.5-Coder-0.5B does): so a reply whose first character
-        is '{' is held back until it ends, and is spoken only if it is not such a call.
+        The history is fitted into the context and the reply streamed as with reply() (the same
+        token loop: a reply that loops is cut), and a plain answer is remembered as with reply().
+        A tool call is the caller's to check and run; the turn is not remembered (its words are
+        the skill's). The model may write a call as its whole reply, ``{"name": ..., "arguments":
+        ...}``, instead of in the form llama-server parses (Qwen2.5-Coder-0.5B does): so a reply
+        whose first character is '{' is held back until it ends, and is spoken only if it is not
+        such a call. Nothing is primed after it: the next /completion prompt is not this one.
         """
         self.cancel_prime()
         personality = request.personality or self.config.personality
         user_text = _user_text(request)
-        key = history_key(request.session_id, request.language)
-        messages = self.builder.messages(self.sessions.turns(key), user_text, personality,
-                                         self.sessions.summary(key), request.language)
-        max_tokens = request.max_tokens or self.config.max_tokens
-        splitter = SentenceSplitter(*self._splitter_args)
-        held: list[Token] | None = []   # tokens not yet given out while the first character is unknown
+        max_tokens, fit = await self._fit(request.session_id, user_text, personality,
+                                          request.max_tokens or self.config.max_tokens,
+                                          language=request.language, tools=tools)
+        outcome.dropped_turns = fit.dropped_turns
+        messages = self.builder.messages(fit.turns, user_text, personality, fit.summary, request.language)
+        tokens = _TokenLoop(self._splitter_args, on_token, on_sentence, hold_calls=True)
         calls: tuple[ToolCall, ...] = ()
-
-        def give(token: Token) -> None:
-            on_token(token)
-            for sentence in splitter.push(token.text):
-                on_sentence(sentence)
-
-        started = time.monotonic()
         try:
-            async for item in self.client.chat_stream(
-                    messages, tools, max_tokens=max_tokens, temperature=self.config.temperature,
-                    seed=self.config.seed if self.config.seed >= 0 else None):
-                if isinstance(item, Done):
-                    outcome.finish_reason = item.finish_reason
-                    outcome.token_count = item.token_count or outcome.token_count
-                    outcome.timings = item.timings
-                    calls = item.tool_calls
-                    break
-                if outcome.time_to_first_token < 0:
-                    outcome.time_to_first_token = time.monotonic() - started
-                outcome.text += item.text
-                outcome.token_count = item.index + 1
-                if held is not None:
-                    held.append(item)
-                    if not outcome.text.strip() or outcome.text.lstrip().startswith('{'):
-                        continue
-                    for token in held:
-                        give(token)
-                    held = None
-                else:
-                    give(item)
-            if not calls and held:
-                bare = _bare_call(outcome.text)
-                if bare is not None:
-                    calls = (bare,)
-                else:
-                    for token in held:
-                        give(token)
-            if calls:
-                return calls
-            if (rest := splitter.flush()) is not None:
-                on_sentence(rest)
-            if not outcome.text.strip():
-                raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
+            calls = await tokens.run(self.client.chat_stream(
+                messages, tools, max_tokens=max_tokens, temperature=self.config.temperature,
+                seed=self.config.seed if self.config.seed >= 0 else None), outcome)
         except (asyncio.CancelledError, Exception) as exc:
             _record_ending(outcome, exc)
             raise
-        self._remember(request, user_text, outcome)
-        return ()
+        finally:
+            if not calls and not tokens.held:   # words held back were never said (a call, or part of one)
+                self._remember(request, user_text, outcome)
+        return calls
 
     def schedule_prime(self, session_id: str = '', personality: str = '', language: str = 'en') -> None:
         """Prime the session's next turn in the background (call on the replier's event loop).
@@ -347,6 +284,91 @@ def _user_text(request: ReplyRequest) -> str:
 def history_key(session_id: str, language: str) -> str:
     """Where a session's history in a language is kept: each language has its own (module docstring)."""
     return session_id if language == 'en' else f'{session_id or DEFAULT_SESSION}#{language}'
+
+
+class _TokenLoop:
+    """The token loop both reply paths share, so every guard applies to both.
+
+    Each token is counted into the outcome and given to on_token, then checked for a loop
+    (core/loops.py) before the splitter sees it: a reply that repeats itself is cut where the
+    loop began, the stream closed, and only the part before the loop spoken. An empty answer
+    is an EmptyAnswerError.
+
+    hold_calls (reply_with_tools): while the reply is blank or starts with '{' it may be a bare
+    tool call, so its tokens are held, not given out, until the reply ends (or loops): a call
+    is returned, anything else is given out then. ``held`` is what is still held.
+    """
+
+    def __init__(self, splitter_args: tuple[int, int, int], on_token: Callable[[Token], None],
+                 on_sentence: Callable[[str], None], hold_calls: bool = False):
+        self.splitter_args = splitter_args
+        self.splitter = SentenceSplitter(*splitter_args)
+        self.loops = LoopDetector()
+        self.spoken = _SpokenChars(on_sentence)
+        self.on_token = on_token
+        self.held: list[Token] | None = [] if hold_calls else None
+
+    async def run(self, stream: AsyncIterator[Token | Done], outcome: ReplyOutcome) -> tuple[ToolCall, ...]:
+        """Consume stream into outcome; the tool calls the model made (in Done or as a bare reply)."""
+        calls: tuple[ToolCall, ...] = ()
+        started = time.monotonic()
+        # aclosing: leaving the loop early (a loop found) closes the HTTP stream at once.
+        async with contextlib.aclosing(stream) as items:
+            async for item in items:
+                if isinstance(item, Done):
+                    outcome.finish_reason = item.finish_reason
+                    outcome.token_count = item.token_count or outcome.token_count
+                    outcome.timings = item.timings
+                    calls = item.tool_calls
+                    break
+                if outcome.time_to_first_token < 0:
+                    outcome.time_to_first_token = time.monotonic() - started
+                outcome.text += item.text
+                outcome.token_count = item.index + 1
+                if self.held is None:
+                    self.on_token(item)
+                else:
+                    self.held.append(item)
+                # Before the splitter sees the token: a copy the loop check catches is never spoken.
+                if (loop := self.loops.push(item.text)) is not None:
+                    outcome.text = outcome.text[:loop.cut].rstrip()
+                    outcome.finish_reason = 'loop'
+                    if self.held and (bare := _bare_call(outcome.text)) is not None:
+                        return (bare,)   # a call written again and again: the first copy is the call
+                    self._give_held(split=False)
+                    # What is left to say ends at the cut (the old splitter holds the loop's start).
+                    self.splitter = SentenceSplitter(self.splitter_args[0])
+                    self._split(self.spoken.unspoken(outcome.text))
+                    break
+                if self.held is None:
+                    self._split(item.text)
+                elif outcome.text.strip() and not outcome.text.lstrip().startswith('{'):
+                    self._give_held()
+        if not calls and self.held:
+            bare = _bare_call(outcome.text)
+            if bare is not None:
+                calls = (bare,)
+            else:
+                self._give_held()
+        if calls:
+            return calls
+        if (rest := self.splitter.flush()) is not None:
+            self.spoken(rest)
+        if not outcome.text.strip():
+            raise EmptyAnswerError(outcome.finish_reason, outcome.token_count)
+        return ()
+
+    def _give_held(self, split: bool = True) -> None:
+        """Give out the held tokens, and from now on every token as it comes."""
+        held, self.held = self.held or [], None
+        for token in held:
+            self.on_token(token)
+            if split:
+                self._split(token.text)
+
+    def _split(self, text: str) -> None:
+        for sentence in self.splitter.push(text):
+            self.spoken(sentence)
 
 
 class _SpokenChars:
