@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from heisenberg_brain.core.history import (
-    FitResult, PromptTooLong, SessionStore, fit_prompt, fold_into_summary, summarize_turns)
+    FitResult, PromptTooLong, SessionStore, fit_prompt, fold_into_summary, history_key, summarize_turns)
 from heisenberg_brain.core.prompts import PromptBuilder, Turn
 
 
@@ -89,6 +89,21 @@ def test_clear_and_set_summary():
     assert store.turns('s') == [] and store.summary('s') == '' and store.session_ids() == []
     store.set_summary('t', 'Known.')
     assert store.session_ids() == ['t']
+
+
+def test_clear_forgets_the_session_in_every_language_and_no_other_session():
+    store = SessionStore(max_turns=4)
+    for session in ('s', 'sa', ''):
+        store.add(history_key(session, 'en'), 'Hi.', 'Hello.')
+        store.add(history_key(session, 'fr'), 'Salut.', 'Bonjour.')
+        store.remember(history_key(session, 'en'), 'name', 'Alice')
+    store.clear('s')
+    assert store.turns(history_key('s', 'en')) == [] and store.turns(history_key('s', 'fr')) == []
+    assert store.recall(history_key('s', 'en'), 'name') == ''
+    assert store.turns(history_key('sa', 'fr')) == [Turn('Salut.', 'Bonjour.')]   # a key starting alike
+    store.clear('')
+    assert store.turns(history_key('', 'fr')) == [] and store.turns('default') == []
+    assert sorted(store.session_ids()) == ['sa', 'sa#fr']
 
 
 def test_negative_window_is_refused():

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 
 from heisenberg_brain.core.config import LLMConfig
-from heisenberg_brain.core.history import SessionStore
+from heisenberg_brain.core.history import SessionStore, history_key
 from heisenberg_brain.core.llm_client import LlamaClient
-from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest, history_key
+from heisenberg_brain.core.replier import Replier, ReplyOutcome, ReplyRequest
 from heisenberg_brain.core.skills import SkillSource, skills_from_yaml
 from test_skills_source import Fallback
 

@@ -20,6 +20,7 @@ from heisenberg_brain.core.prompts import SUMMARY_LABELS, Turn
 from heisenberg_brain.core.sentences import SentenceSplitter
 
 DEFAULT_SESSION = 'default'
+LANGUAGE_MARK = '#'   # session key + mark + language: the session's history in that language
 SUMMARY_PREFIX = SUMMARY_LABELS['en']   # shown in the reply's language by the PromptBuilder
 _QUOTE_CHARS = 100  # one side of a turn in the summary; longer first sentences are cut
 # A turn's fact, in the language it was said in: (said, said nothing, replied, did not answer).
@@ -102,11 +103,12 @@ class SessionStore:
             self._summaries[key] = summary.strip()
 
     def clear(self, session_id: str) -> None:
+        """Forget the session: its turns, summary and facts, in every language (history_key)."""
         key = _key(session_id)
         with self._lock:
-            self._turns.pop(key, None)
-            self._summaries.pop(key, None)
-            self._facts.pop(key, None)
+            for store in (self._turns, self._summaries, self._facts):
+                for stored in [k for k in store if k == key or k.startswith(key + LANGUAGE_MARK)]:
+                    del store[stored]
 
     def session_ids(self) -> list[str]:
         """Known sessions, least recently used first."""
@@ -127,6 +129,14 @@ class SessionStore:
 
 def _key(session_id: str) -> str:
     return session_id or DEFAULT_SESSION
+
+
+def history_key(session_id: str, language: str) -> str:
+    """Where a session's history in a language is kept; English keeps the session's own key.
+
+    Each language has its own, so a French answer is not prompted with English turns.
+    """
+    return session_id if language == 'en' else f'{_key(session_id)}{LANGUAGE_MARK}{language}'
 
 
 def summarize_turns(turns: Sequence[Turn], max_chars: int = 400) -> str:

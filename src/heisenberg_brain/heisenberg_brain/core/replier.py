@@ -35,7 +35,7 @@ import time
 from typing import AsyncIterator, Callable
 
 from heisenberg_brain.core.config import LANGUAGES, PERSONALITIES, LLMConfig
-from heisenberg_brain.core.history import DEFAULT_SESSION, PromptTooLong, SessionStore, fit_prompt
+from heisenberg_brain.core.history import PromptTooLong, SessionStore, fit_prompt, history_key
 from heisenberg_brain.core.llm_client import Done, LlamaClient, Token, ToolCall
 from heisenberg_brain.core.llm_errors import EmptyAnswerError
 from heisenberg_brain.core.loops import LoopDetector
@@ -279,11 +279,6 @@ def _user_text(request: ReplyRequest) -> str:
         raise PromptTooLong(f'the prompt is too long: {len(user_text)} characters, at most '
                             f'{MAX_PROMPT_CHARS} are accepted: shorten it')
     return user_text
-
-
-def history_key(session_id: str, language: str) -> str:
-    """Where a session's history in a language is kept: each language has its own (module docstring)."""
-    return session_id if language == 'en' else f'{session_id or DEFAULT_SESSION}#{language}'
 
 
 class _TokenLoop:

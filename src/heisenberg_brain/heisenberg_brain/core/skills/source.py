@@ -42,10 +42,10 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from heisenberg_brain.core.history import SessionStore
+from heisenberg_brain.core.history import SessionStore, history_key
 from heisenberg_brain.core.llm_client import Token
 from heisenberg_brain.core.phrases import phrase, seconds_words
-from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, history_key, say
+from heisenberg_brain.core.replier import ReplyOutcome, ReplyRequest, say
 from heisenberg_brain.core.skills.builtins import Clock, SystemClock, Timers, date_sentence, help_sentence, \
     time_sentence
 from heisenberg_brain.core.skills.catalog import Skills
