@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable
 from action_msgs.msg import GoalStatus
 from rclpy.action.client import ClientGoalHandle
 from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from unique_identifier_msgs.msg import UUID
@@ -201,7 +202,12 @@ class RosSkillEffects:
 
         The clients' graph view, for /diagnostics; any thread.
         """
-        return {name: (what, ready()) for name, (what, ready) in self._servers.items()}
+        try:
+            return {name: (what, ready()) for name, (what, ready) in self._servers.items()}
+        except (_rclpy.RCLError, _rclpy.InvalidHandle):
+            if self._node.context.ok():
+                raise
+            return {}   # Ctrl-C shut the context down under the health report: nobody is left to tell
 
     # ------------------------------------------------------------------ actions
     async def send_goal(self, action_type: str, action_name: str, goal: dict,
