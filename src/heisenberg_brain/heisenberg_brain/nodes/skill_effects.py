@@ -10,11 +10,11 @@ or an answer sent in that window is dropped (heisenberg_common/test/test_actions
 prepared (a caller that did not call prepare) gets its entity on first use, as before.
 
 Threads: every method but ``prepare`` and ``servers`` runs on the brain's asyncio loop (the
-skills core calls them there);
-rclpy completes its futures and runs callbacks on executor threads, which only hand the
-outcome to the loop (call_soon_threadsafe). So ``on_feedback``, goal results and the latest
-message of a topic are all seen on the loop, and nothing here blocks it: waiting for a server
-is polled on the loop (rclpy's wait_for_server/wait_for_service sleep the calling thread).
+skills core calls them there); rclpy completes its futures and runs callbacks on executor
+threads, which only hand the outcome to the loop (call_soon_threadsafe). So ``on_feedback``,
+goal results and the latest message of a topic are all seen on the loop, and nothing here
+blocks it: waiting for a server is polled on the loop (rclpy's wait_for_server and
+wait_for_service sleep the calling thread).
 
 Rules:
 - every wait is bounded by the timeout given: no server by then is "the <name> action server
