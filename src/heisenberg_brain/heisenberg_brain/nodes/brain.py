@@ -135,7 +135,11 @@ class BrainNode(Node):
                                self.config.max_clause_chars, self.config.first_clause_min_chars,
                                self.config.first_chunk_max_chars)
         reentrant = ReentrantCallbackGroup()
-        effects = RosSkillEffects(self, self._loop, reentrant, namespace=self.config.skills_namespace)
+        effects = self._skill_effects = RosSkillEffects(self, self._loop, reentrant,
+                                                        namespace=self.config.skills_namespace)
+        # Every skill's client now, not at its first goal: DDS discovery is long done by the first
+        # command (nodes/skill_effects.py). Here, before the node spins.
+        effects.prepare(self.skills.spec.skills)
         self.skill_source = SkillSource(
             self.skills, effects, fallback=self.replier, log=self.log,
             announce=lambda text, language: self.coordinator.announce(text, language),
@@ -390,7 +394,10 @@ class BrainNode(Node):
              'prompts_trimmed': stats['prompts_trimmed'], 'prompts_primed': self.replier.primes,
              'last_error': stats['last_error'] or 'none',
              'llama_server_report': self.coordinator.server_down_report or 'none',
-             'last_voice_to_voice_s': 'n/a' if math.isnan(v2v) else f'{v2v:.3f}'})
+             'last_voice_to_voice_s': 'n/a' if math.isnan(v2v) else f'{v2v:.3f}',
+             # Each action or service skill's server as the brain's client sees it now.
+             **{f'skill {name}: {what}': 'seen' if seen else 'not seen'
+                for name, (what, seen) in self._skill_effects.servers().items()}})
 
 
 def main(args=None):

@@ -1,14 +1,20 @@
 """The skills' ROS effects with rclpy: SkillEffects (core/skills/source.py) for the brain node.
 
 Types come as names ('nav2_msgs/action/NavigateToPose') and fields as nested dicts; both go
-through heisenberg_common.messages. Clients, publishers and subscriptions are made on first
-use, one per (type, name), and kept.
+through heisenberg_common.messages. Clients, publishers and subscriptions are one per
+(type, name), kept. The brain makes every configured skill's with ``prepare`` when it starts
+(before it spins), so DDS has matched them both ways long before the first command: a client's
+graph view says its server is there before the server has discovered the client, and a goal
+or an answer sent in that window is dropped (heisenberg_common/test/test_actions.py,
+``discovered_both_ways``): the person would hear a failure on the first command. A name not
+prepared (a caller that did not call prepare) gets its entity on first use, as before.
 
-Threads: every method runs on the brain's asyncio loop (the skills core calls them there);
-rclpy completes its futures and runs callbacks on executor threads, which only hand the
-outcome to the loop (call_soon_threadsafe). So ``on_feedback``, goal results and the latest
-message of a topic are all seen on the loop, and nothing here blocks it: waiting for a server
-is polled on the loop (rclpy's wait_for_server/wait_for_service sleep the calling thread).
+Threads: every method but ``prepare`` and ``servers`` runs on the brain's asyncio loop (the
+skills core calls them there); rclpy completes its futures and runs callbacks on executor
+threads, which only hand the outcome to the loop (call_soon_threadsafe). So ``on_feedback``,
+goal results and the latest message of a topic are all seen on the loop, and nothing here
+blocks it: waiting for a server is polled on the loop (rclpy's wait_for_server and
+wait_for_service sleep the calling thread).
 
 Rules:
 - every wait is bounded by the timeout given: no server by then is "the <name> action server
@@ -36,16 +42,18 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from action_msgs.msg import GoalStatus
 from rclpy.action.client import ClientGoalHandle
 from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from unique_identifier_msgs.msg import UUID
 
 from heisenberg_brain.core.skills.source import GoalResult, SkillEffectError, speakable
+from heisenberg_brain.core.skills.spec import TYPE_KIND, SkillSpec
 from heisenberg_common.actions import ActionClient
 from heisenberg_common.messages import FieldError, TypeNotFound, fill, read, resolve
 from heisenberg_common.qos import EVENTS
@@ -126,7 +134,9 @@ class _HeldPublisher:
             matched=lambda info: loop.call_soon_threadsafe(self._release) if info.current_count else None)
         self.publisher = node.create_publisher(message_class, topic, EVENTS, callback_group=callback_group,
                                                event_callbacks=events)
-        loop.call_later(PUBLISH_MATCH_WAIT, self._release)
+        # Made on the loop (first use) or before it runs anything of ours (prepare): call_later is
+        # not thread-safe, so it is handed to the loop either way.
+        loop.call_soon_threadsafe(loop.call_later, PUBLISH_MATCH_WAIT, self._release)
 
     def publish(self, message) -> None:
         if self._held is None:
@@ -158,6 +168,46 @@ class RosSkillEffects:
         self._services: dict[tuple[str, str], Any] = {}
         self._publishers: dict[tuple[str, str], _HeldPublisher] = {}
         self._latest: dict[tuple[str, str], _Latest] = {}
+        # skill name -> (its action or service, said as 'action /robot/go_to'; is its server seen?)
+        self._servers: dict[str, tuple[str, Callable[[], bool]]] = {}
+
+    # ------------------------------------------------------------------ start-up
+    def prepare(self, skills: Iterable[SkillSpec]) -> None:
+        """Make each skill's action or service client, publisher or subscription now (module docstring).
+
+        Call it before the node spins: the maps it fills are the loop's afterwards. A skill whose
+        type is not installed is skipped (the brain has warned, and the skill says so when asked);
+        one whose server is absent gets its client all the same, and fails clearly at use.
+        """
+        for skill in skills:
+            effect = skill.effect
+            try:
+                interface = resolve(effect.type, TYPE_KIND[effect.kind])
+            except TypeNotFound:
+                continue
+            key = (effect.type, self._name(effect.name))
+            if effect.kind == 'action':
+                client = self._action_client(interface, key)
+                self._servers[skill.name] = (f'action {key[1]}', client.server_is_ready)
+            elif effect.kind == 'service':
+                client = self._service_client(interface, key)
+                self._servers[skill.name] = (f'service {key[1]}', client.service_is_ready)
+            elif effect.kind == 'publish':
+                self._publisher(interface, key)
+            else:
+                self._subscribe(interface, effect.type, effect.name)
+
+    def servers(self) -> dict[str, tuple[str, bool]]:
+        """Each prepared action or service skill: (its action or service, whether its server is seen now).
+
+        The clients' graph view, for /diagnostics; any thread.
+        """
+        try:
+            return {name: (what, ready()) for name, (what, ready) in self._servers.items()}
+        except (_rclpy.RCLError, _rclpy.InvalidHandle):
+            if self._node.context.ok():
+                raise
+            return {}   # Ctrl-C shut the context down under the health report: nobody is left to tell
 
     # ------------------------------------------------------------------ actions
     async def send_goal(self, action_type: str, action_name: str, goal: dict,
@@ -168,10 +218,7 @@ class RosSkillEffects:
         server = speakable(action_name)
         action = self._resolve(action_type, 'action')
         message = self._fill(action.Goal, goal, action_type, 'goal')
-        key = (action_type, self._name(action_name))
-        client = self._actions.get(key)
-        if client is None:
-            client = self._actions[key] = ActionClient(self._node, action, key[1], callback_group=self._group)
+        client = self._action_client(action, (action_type, self._name(action_name)))
         if not await self._until(client.server_is_ready, deadline):
             raise SkillEffectError(key='action_missing', name=server)
 
@@ -221,10 +268,7 @@ class RosSkillEffects:
         service = speakable(service_name)
         srv = self._resolve(service_type, 'srv')
         message = self._fill(srv.Request, request, service_type, 'request')
-        key = (service_type, self._name(service_name))
-        client = self._services.get(key)
-        if client is None:
-            client = self._services[key] = self._node.create_client(srv, key[1], callback_group=self._group)
+        client = self._service_client(srv, (service_type, self._name(service_name)))
         if not await self._until(client.service_is_ready, deadline):
             raise SkillEffectError(key='service_missing', name=service)
         answer = loop.create_future()
@@ -250,12 +294,7 @@ class RosSkillEffects:
         """Publish (reliable, EVENTS QoS); a new publisher holds it until a subscription matches."""
         message_class = self._resolve(message_type, 'msg')
         filled = self._fill(message_class, message, message_type, 'message')
-        key = (message_type, self._name(topic))
-        publisher = self._publishers.get(key)
-        if publisher is None:
-            publisher = self._publishers[key] = _HeldPublisher(self._node, message_class, key[1], self._loop,
-                                                               self._group)
-        publisher.publish(filled)
+        self._publisher(message_class, (message_type, self._name(topic))).publish(filled)
 
     async def read_field(self, message_type: str, topic: str, field: str, timeout: float) -> Any:
         """The dotted field of the latest message on topic, waiting up to timeout for a first one."""
@@ -280,7 +319,7 @@ class RosSkillEffects:
                                    field=speakable(field.replace('.', ' '))) from None
 
     def received(self, message_type: str, topic: str) -> int:
-        """How many messages read_field's subscription to topic has taken (0 before the first read)."""
+        """How many messages read_field's subscription to topic has taken (0 before it subscribed)."""
         latest = self._latest.get((message_type, self._name(topic)))
         return 0 if latest is None else latest.count
 
@@ -296,6 +335,25 @@ class RosSkillEffects:
         return latest
 
     # ------------------------------------------------------------------ helpers
+    def _action_client(self, action: type, key: tuple[str, str]) -> ActionClient:
+        client = self._actions.get(key)
+        if client is None:
+            client = self._actions[key] = ActionClient(self._node, action, key[1], callback_group=self._group)
+        return client
+
+    def _service_client(self, srv: type, key: tuple[str, str]) -> Any:
+        client = self._services.get(key)
+        if client is None:
+            client = self._services[key] = self._node.create_client(srv, key[1], callback_group=self._group)
+        return client
+
+    def _publisher(self, message_class: type, key: tuple[str, str]) -> _HeldPublisher:
+        publisher = self._publishers.get(key)
+        if publisher is None:
+            publisher = self._publishers[key] = _HeldPublisher(self._node, message_class, key[1], self._loop,
+                                                               self._group)
+        return publisher
+
     def _name(self, name: str) -> str:
         if self._namespace is None or name.startswith(('/', '~')):
             return name
