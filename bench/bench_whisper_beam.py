@@ -12,6 +12,8 @@ int8, one thread per core), one Transcriber per beam, each clip given to every b
   real openWakeWord detector, Silero VAD and the stt node's Endpointer (shipped SttConfig), the
   last speculative utterance of the turn, which ends speculative_after (0.1 s) after the last
   voiced window;
+- peer wav whole, peer wav cut: the peer's WAVs of the same questions (no wake phrase), as
+  they are, and cut like the next ones;
 - en-us cut, en-gb-x-rp cut: the 20 one-part questions in two espeak-ng English voices, cut
   the same way with the turn started 0.1 s before the speech (no wake phrase).
 
@@ -35,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 from benchlib import load_average, machine_info  # noqa: E402
-from bench_vs_peer import ITEMS, LEAD, TAIL, Item, heard_right, make_wavs  # noqa: E402
+from bench_vs_peer import ITEMS, LEAD, TAIL, Item, heard_right, make_wavs, spoken  # noqa: E402
 
 ESPEAK_VOICES = ('en-us', 'en-gb-x-rp')
 CHUNK = 320   # samples: the graph's 20 ms audio messages
@@ -88,7 +90,8 @@ def clips(models: Path, work: Path, espeak_too: bool) -> dict[str, list[tuple[It
     from heisenberg_audio.core.stt.config import SttConfig
     from heisenberg_audio.core.wake_word import WakeWordConfig, WakeWordDetector
     from heisenberg_testing.speech import Speech, silence
-    _, ours, _ = make_wavs(Speech(models / 'piper' / 'en_US-joe-medium.onnx'), ITEMS, work)
+    speech = Speech(models / 'piper' / 'en_US-joe-medium.onnx')
+    _, ours, _ = make_wavs(speech, ITEMS, work)
     config = SttConfig()
     wake = WakeWordDetector(WakeWordConfig(models_dir=str(models)))
     sets = {'piper whole': [(item, q.audio) for item, q in zip(ITEMS, ours)], 'piper cut': []}
@@ -98,6 +101,11 @@ def clips(models: Path, work: Path, espeak_too: bool) -> dict[str, list[tuple[It
             print(f'  no speculation for {item.text!r} (wake word or VAD missed it)', file=sys.stderr)
             continue
         sets['piper cut'].append((item, cut))
+    # The peer's WAVs: the question alone, no wake phrase before it (as the peer hears it).
+    alone = [(item, spoken(speech, item, wake=False)) for item in ITEMS]
+    sets['peer wav whole'] = alone
+    sets['peer wav cut'] = [(item, cut) for item, audio in alone
+                            if (cut := speculated(audio, config, LEAD - 0.1, None)) is not None]
     if espeak_too:
         for voice in ESPEAK_VOICES:
             sets[f'{voice} cut'] = []
