@@ -28,6 +28,7 @@ from action_msgs.msg import GoalStatus
 from rclpy.action.client import ClientGoalHandle
 from unique_identifier_msgs.msg import UUID
 
+from heisenberg_brain.core.coordinator import ANSWERED
 from heisenberg_brain.core.fsm import Event
 from heisenberg_brain.core.llama_server import get_json
 from heisenberg_brain.core.replier import ReplyRequest
@@ -68,6 +69,7 @@ class GoalRecord:
     status: str = 'no answer'
     finish_reason: str = ''
     error: str = ''
+    text: str = ''
     sent: float = 0.0                 # monotonic
     cancel_sent: float | None = None
     ended: float | None = None
@@ -145,6 +147,7 @@ class StormClient:
         answer = result.result()
         record.status = STATUS_NAMES.get(answer.status, f'status {answer.status}')
         record.finish_reason = answer.result.finish_reason
+        record.text = answer.result.text
         record.error = answer.result.error
 
     @staticmethod
@@ -241,6 +244,9 @@ def test_cancel_storm_every_goal_ends_nothing_runs_on_memory_flat(storm_brain, l
               f'{last / 2**20:.1f} MiB (growth {(last - first) / 2**20:+.1f} MiB, '
               f'bound {RSS_GROWTH_BOUND / 2**20:.0f} MiB)')
 
+        looped = [r.text for r in storm.records if r.finish_reason == 'loop']
+        print(f'  answers cut where they started repeating: {len(looped)} {looped[:3]}')
+
         # Every goal reached a terminal state, and none of them failed.
         assert sum(by_status[name] for name in STATUS_NAMES.values()) == GOALS, dict(by_status)
         failed = [r for r in storm.records if r.finish_reason == 'error']
@@ -251,7 +257,9 @@ def test_cancel_storm_every_goal_ends_nothing_runs_on_memory_flat(storm_brain, l
             elif record.status == 'ABORTED':  # preempted by a newer goal
                 assert record.finish_reason == 'cancelled' and 'preempted' in record.error, record
             else:
-                assert record.finish_reason in ('stop', 'length'), record
+                # A small model can repeat itself ("Hello there! Hello there!"), more so with the
+                # storm's cache reuse: the loop cut still answers (Respond's FINISH_LOOP).
+                assert record.finish_reason in ANSWERED and record.text.strip(), record
         # Each kind of moment really happened.
         assert by_plan['never']['SUCCEEDED'] > 0 and by_status['ABORTED'] > 0
         assert by_plan['on_accept']['CANCELED'] > 0 and by_plan['mid_stream']['CANCELED'] > 0

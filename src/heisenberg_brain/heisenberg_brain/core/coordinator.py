@@ -60,6 +60,9 @@ from heisenberg_brain.core.sentences import clean_for_speech
 
 NAN = float('nan')
 GOAL_POLL = 0.02  # s between looks at a goal's cancel flag (set by the ROS action server)
+# The finish reasons of a goal that SUCCEEDED; 'loop': the reply repeated itself, and the part
+# before the loop is the answer.
+ANSWERED = ('stop', 'length', 'loop')
 # BargeIn's sources for stt's tentative onset and its withdrawal (BargeIn.msg): tts pauses and
 # resumes the reply, the brain waits for the confirmation.
 PAUSE_ONLY_BARGE_IN = ('onset', 'withdrawn')
@@ -275,7 +278,7 @@ class ReplyCoordinator:
         if cancel_requested():
             outcome.finish_reason = 'cancelled'
             return GoalEnding('canceled', outcome)
-        if outcome.finish_reason in ('stop', 'length', 'loop'):   # 'loop': the part before it was answered
+        if outcome.finish_reason in ANSWERED:
             return GoalEnding('succeeded', outcome)
         if outcome.finish_reason == 'cancelled':
             return GoalEnding('aborted', outcome, reply.preempted_by or 'cancelled')
