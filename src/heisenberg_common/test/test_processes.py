@@ -14,9 +14,14 @@ from heisenberg_common.processes import at_niceness, die_with_parent, lower_sess
 AUTOGROUPS = Path('/proc/self/autogroup').is_file()
 
 
-def autogroup_nice(pid: int) -> int:
-    """The niceness of pid's session in its /proc autogroup line ('/autogroup-42 nice 10')."""
-    return int(Path(f'/proc/{pid}/autogroup').read_text().split()[-1])
+def autogroup_nice(pid: int) -> int | None:
+    """The niceness of pid's session in its /proc autogroup line ('/autogroup-42 nice 10').
+
+    None for a process that never left the first session's group (a service started by init
+    with no setsid, as a CI runner may be): the kernel prints an empty line for it.
+    """
+    line = Path(f'/proc/{pid}/autogroup').read_text().split()
+    return int(line[-1]) if line else None
 
 
 @pytest.fixture
