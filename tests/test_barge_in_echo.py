@@ -93,8 +93,11 @@ class EchoRoom:
     def retraction(self, pause: float) -> tuple[np.ndarray, list]:
         """audio/out around a pause at `pause`: (the samples taken back, the chunks that replaced them).
 
-        A chunk whose stamp falls inside audio already sent replaces it (tts's pause); the samples
-        taken back are the earlier chunks' from `pause` on.
+        The first chunk whose stamp falls inside audio already sent starts the replacements (tts's
+        pause); the samples taken back are the earlier chunks' from `pause` on, and tts publishes one
+        replacement for each such chunk, at once. (The resumed audio can also be stamped inside what
+        was sent, when the pause is withdrawn sooner than the lead tts sends ahead: so the
+        replacements are counted, not told by their stamps.)
         """
         with self._lock:
             out = list(self._out)
@@ -105,10 +108,16 @@ class EchoRoom:
                 break
             sent_end = max(sent_end, stamp + len(samples) / 16000)
         assert first_repeat is not None, 'no chunk of audio/out replaced what was sent'
-        taken = [samples[max(0, int(round((pause - stamp) * 16000))):]
-                 for stamp, samples in out[:first_repeat] if stamp + len(samples) / 16000 > pause + 1e-4]
-        repeats = [(stamp, samples) for stamp, samples in out[first_repeat:] if stamp < sent_end - 1e-4]
-        return np.concatenate(taken), repeats
+        cuts = [(stamp, samples, max(0, int(round((pause - stamp) * 16000))))
+                for stamp, samples in out[:first_repeat]]
+        taken = [(stamp + cut / 16000, samples[cut:]) for stamp, samples, cut in cuts if cut < len(samples)]
+        repeats = out[first_repeat:first_repeat + len(taken)]
+        assert len(repeats) == len(taken) and all(
+            abs(stamp - at) < 1e-3 and abs(len(samples) - len(piece)) <= 1
+            for (stamp, samples), (at, piece) in zip(repeats, taken)), \
+            f'the replacements {[(s, len(x)) for s, x in repeats]} are not what was taken ' \
+            f'{[(s, len(x)) for s, x in taken]}'
+        return np.concatenate([samples for _, samples in taken]), repeats
 
     def resumed_after(self, pause: float, count: int) -> np.ndarray:
         """The first `count` samples audio/out sent after the replacements of a pause, by stamp.
