@@ -14,7 +14,7 @@ from rcl_interfaces.srv import GetParameters
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_testing.processes import NodeProcess
-from heisenberg_testing.ros_client import RosClient
+from heisenberg_testing.ros_client import RosClient, call_parameter_service
 
 CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'assistant.yaml'
 
@@ -25,10 +25,8 @@ def test_the_brain_takes_the_shipped_values_under_any_namespace(tmp_path, namesp
                        log_dir=tmp_path)
     try:
         with RosClient(namespace=namespace) as ros:
-            client = ros.node.create_client(GetParameters, f'/{namespace}/brain/get_parameters')
-            assert client.wait_for_service(timeout_sec=30), node.output()
             request = GetParameters.Request(names=['llm.temperature', 'llm.endpoint'])
-            values = ros.result_of(client.call_async(request), 10).values
+            values = call_parameter_service(ros.node, GetParameters, f'/{namespace}/brain', request).values
     finally:
         node.stop()
     shipped = yaml.safe_load(CONFIG.read_text())['/**/brain']['ros__parameters']['llm']

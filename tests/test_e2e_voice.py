@@ -26,6 +26,7 @@ from heisenberg_interfaces.action import Respond
 from heisenberg_testing.speech import silence, similarity, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 from heisenberg_testing.robot import Robot, go_to_skill
+from heisenberg_testing.ros_client import call_parameter_service
 
 # Whole-graph voice turns, each tried once: no reruns. SmolLM2-135M's greedy answer can change with
 # llama-server's cache state, so scenarios assert on what the graph does (transcripts, states,
@@ -67,16 +68,10 @@ class Assistant:
 
     def set_brain_parameter(self, name: str, value) -> None:
         """As `ros2 param set /heisenberg/brain name value` does it."""
-        client = self.monitor.node.create_client(SetParameters, '/heisenberg/brain/set_parameters')
-        try:
-            assert client.wait_for_service(timeout_sec=30)
-            future = client.call_async(SetParameters.Request(
-                parameters=[Parameter(name, value=value).to_parameter_msg()]))
-            assert self.monitor.wait_for(future.done, 10)
-            [result] = future.result().results
-            assert result.successful, result.reason
-        finally:
-            self.monitor.node.destroy_client(client)
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        [result] = call_parameter_service(self.monitor.node, SetParameters, '/heisenberg/brain',
+                                          request).results
+        assert result.successful, result.reason
 
     def reply_text(self, since: float) -> str:
         return ''.join(msg.data for msg in self.monitor.of('reply', since))

@@ -14,17 +14,14 @@ from rclpy.parameter import Parameter
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.processes import NodeProcess, write_params
-from heisenberg_testing.ros_client import RosClient
+from heisenberg_testing.ros_client import RosClient, call_parameter_service
 
 NAMESPACE = 'live_params'
 
 
 def set_parameter(ros: RosClient, node: str, name: str, value):
-    client = ros.node.create_client(SetParameters, f'/{NAMESPACE}/{node}/set_parameters')
-    assert client.wait_for_service(timeout_sec=30), f'{node} has no set_parameters service'
     request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
-    [result] = ros.result_of(client.call_async(request), 10).results
-    ros.node.destroy_client(client)
+    [result] = call_parameter_service(ros.node, SetParameters, f'/{NAMESPACE}/{node}', request).results
     return result
 
 

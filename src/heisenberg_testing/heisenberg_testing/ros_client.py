@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 import rclpy
+from rcl_interfaces.msg import Log
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from heisenberg_common.executors import MultiThreadedExecutor
+
+# /rosout as every node publishes it: reliable, transient local (a late reader gets the history).
+ROSOUT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class RosClient:
@@ -48,3 +55,34 @@ class RosClient:
         if not RosClient.wait_for(future.done, timeout):
             raise TimeoutError(f'no answer within {timeout} s')
         return future.result()
+
+
+def call_parameter_service(node, srv_type, target: str, request, timeout: float = 30.0):
+    """Call target's parameter service srv_type (``ros2 param set/get``) from node, once target has seen us.
+
+    target is the node's full name ('/live_params/brain'); node must be spun by an executor.
+    wait_for_service() is only this side's view: rmw_fastrtps drops the response to a client
+    whose response reader the server has not discovered 100 ms after the request ("failed to
+    send response (timeout): client will not receive response"), and the call is never answered
+    (seen in a suite on 2 busy cores). A participant reads another's endpoint
+    announcements in order, so target's /rosout history (every node has logged by the time it
+    serves) reaching a reader made after the client shows that target has seen the client's
+    response reader too. The target must have logged a line.
+    """
+    service = f'{target}/{re.sub(r"(?<!^)(?=[A-Z])", "_", srv_type.__name__).lower()}'
+    logger = target.strip('/').replace('/', '.')
+    heard = threading.Event()
+    client = node.create_client(srv_type, service)
+    rosout = node.create_subscription(Log, '/rosout', lambda log: heard.set() if log.name == logger else None,
+                                      ROSOUT_QOS)
+    try:
+        deadline = time.monotonic() + timeout
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f'no {service} service within {timeout} s')
+        if not heard.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f'{target} has not seen this client within {timeout} s '
+                               '(no /rosout line of it reached a reader made after the client)')
+        return RosClient.result_of(client.call_async(request), max(0.0, deadline - time.monotonic()))
+    finally:
+        node.destroy_subscription(rosout)
+        node.destroy_client(client)
