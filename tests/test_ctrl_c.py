@@ -26,7 +26,7 @@ from heisenberg_brain.core.llama_server import free_port, get_json
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.processes import NodeProcess, write_params
-from heisenberg_testing.ros_client import RosClient
+from heisenberg_testing.ros_client import RosClient, seen_by
 
 pytestmark = pytest.mark.llm
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +97,7 @@ def test_brain_stops_cleanly_on_two_sigints_after_serving_a_goal(tmp_path, llama
         with RosClient(namespace='ctrl_c') as ros:
             action = ActionClient(ros.node, Respond, 'respond')
             assert action.wait_for_server(timeout_sec=30), node.output()
+            assert seen_by(ros.node, '/ctrl_c/brain', 30), node.output()
             goal = Respond.Goal(prompt='Say hello.', max_tokens=8)
             handle = ros.result_of(action.send_goal_async(goal), 10)
             assert ros.result_of(handle.get_result_async(), 60).status == GoalStatus.STATUS_SUCCEEDED
@@ -183,6 +184,7 @@ def test_tts_stops_cleanly_on_two_sigints_in_the_middle_of_a_sentence(tmp_path):
         with RosClient(namespace='ctrl_c_tts') as ros:
             action = ActionClient(ros.node, Speak, 'speak')
             assert action.wait_for_server(timeout_sec=30), node.output()
+            assert seen_by(ros.node, '/ctrl_c_tts/tts', 30), node.output()
             audio = []
             goal = Speak.Goal(text='This is a long sentence that goes on and on, so that the robot is '
                                    'still speaking it when the person presses Control C twice.',

@@ -26,7 +26,7 @@ from heisenberg_interfaces.action import Respond
 from heisenberg_testing.speech import silence, similarity, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 from heisenberg_testing.robot import Robot, go_to_skill
-from heisenberg_testing.ros_client import call_parameter_service
+from heisenberg_testing.ros_client import call_parameter_service, seen_by
 
 # Whole-graph voice turns, each tried once: no reruns. SmolLM2-135M's greedy answer can change with
 # llama-server's cache state, so scenarios assert on what the graph does (transcripts, states,
@@ -166,7 +166,7 @@ def test_the_second_question_uses_the_first(assistant):
 def test_hey_jarvis_while_speaking_interrupts_and_the_next_question_is_answered(assistant):
     client = assistant.monitor.node
     respond = ActionClient(client, Respond, 'respond')
-    assert respond.wait_for_server(timeout_sec=20)
+    assert respond.wait_for_server(timeout_sec=20) and seen_by(client, '/heisenberg/brain', 20)
     feedback = []
     goal_sent = time.monotonic()
     future = respond.send_goal_async(
@@ -204,6 +204,7 @@ def test_hey_jarvis_while_speaking_interrupts_and_the_next_question_is_answered(
 def test_respond_while_idle_streams_tokens_and_preempts_a_voice_turn(assistant):
     respond = ActionClient(assistant.monitor.node, Respond, 'respond')
     assert respond.wait_for_server(timeout_sec=20)
+    assert seen_by(assistant.monitor.node, '/heisenberg/brain', 20)
     assert assistant.monitor.wait_for(lambda: assistant.monitor.state_names()[-1] == 'IDLE', 60)
 
     feedback = []

@@ -14,7 +14,7 @@ from rclpy.parameter import Parameter
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.processes import NodeProcess, write_params
-from heisenberg_testing.ros_client import RosClient, call_parameter_service
+from heisenberg_testing.ros_client import RosClient, call_parameter_service, seen_by
 
 NAMESPACE = 'live_params'
 
@@ -48,7 +48,7 @@ def test_brain_applies_max_tokens_live_and_refuses_the_rest_with_reasons(tmp_pat
                 assert result.successful, (name, result.reason)
 
             action = ActionClient(ros.node, Respond, 'respond')
-            assert action.wait_for_server(timeout_sec=30)
+            assert action.wait_for_server(timeout_sec=30) and seen_by(ros.node, f'/{NAMESPACE}/brain', 30)
             handle = ros.result_of(action.send_goal_async(Respond.Goal(prompt='Tell me a long story.')), 10)
             answer = ros.result_of(handle.get_result_async(), 60)
             assert answer.status == GoalStatus.STATUS_SUCCEEDED, answer.result.error

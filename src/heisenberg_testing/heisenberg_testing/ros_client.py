@@ -57,32 +57,40 @@ class RosClient:
         return future.result()
 
 
-def call_parameter_service(node, srv_type, target: str, request, timeout: float = 30.0):
-    """Call target's parameter service srv_type (``ros2 param set/get``) from node, once target has seen us.
+def seen_by(node, target: str, timeout: float) -> bool:
+    """Whether target (a node's full name, '/live_params/brain') has seen node's endpoints made so far.
 
-    target is the node's full name ('/live_params/brain'); node must be spun by an executor.
-    wait_for_service() is only this side's view: rmw_fastrtps drops the response to a client
-    whose response reader the server has not discovered 100 ms after the request ("failed to
-    send response (timeout): client will not receive response"), and the call is never answered
-    (seen in a suite on 2 busy cores). A participant reads another's endpoint
-    announcements in order, so target's /rosout history (every node has logged by the time it
-    serves) reaching a reader made after the client shows that target has seen the client's
-    response reader too. The target must have logged a line.
+    A client's wait_for_service() or wait_for_server() is only this side's view: rmw_fastrtps
+    drops a response to a client whose response reader the server has not discovered 100 ms
+    after the request ("failed to send response (timeout): client will not receive response"),
+    and the call or goal is never answered (seen in a suite on 2 busy cores). A participant reads
+    another's reader announcements in order, so target's /rosout history reaching a reader made
+    now shows that target has seen every reader node made before. node must be spun by an
+    executor; target must have logged a line (every node here logs when it is ready).
     """
-    service = f'{target}/{re.sub(r"(?<!^)(?=[A-Z])", "_", srv_type.__name__).lower()}'
     logger = target.strip('/').replace('/', '.')
     heard = threading.Event()
-    client = node.create_client(srv_type, service)
     rosout = node.create_subscription(Log, '/rosout', lambda log: heard.set() if log.name == logger else None,
                                       ROSOUT_QOS)
+    try:
+        return heard.wait(timeout)
+    finally:
+        node.destroy_subscription(rosout)
+
+
+def call_parameter_service(node, srv_type, target: str, request, timeout: float = 30.0):
+    """Call target's parameter service srv_type (``ros2 param set/get``) from node, once target has seen it.
+
+    target is the node's full name ('/live_params/brain'); see seen_by() for why.
+    """
+    service = f'{target}/{re.sub(r"(?<!^)(?=[A-Z])", "_", srv_type.__name__).lower()}'
+    client = node.create_client(srv_type, service)
     try:
         deadline = time.monotonic() + timeout
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f'no {service} service within {timeout} s')
-        if not heard.wait(max(0.0, deadline - time.monotonic())):
-            raise TimeoutError(f'{target} has not seen this client within {timeout} s '
-                               '(no /rosout line of it reached a reader made after the client)')
+        if not seen_by(node, target, max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f'{target} has not seen this client within {timeout} s')
         return RosClient.result_of(client.call_async(request), max(0.0, deadline - time.monotonic()))
     finally:
-        node.destroy_subscription(rosout)
         node.destroy_client(client)
