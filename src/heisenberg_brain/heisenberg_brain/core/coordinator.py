@@ -366,10 +366,10 @@ class ReplyCoordinator:
                 self.effects.publish_state(nxt, previous, event.name, detail, self.turn_id,
                                            listen_window=self._listen_window)
                 self.effects.log('info', f'{previous.name} -> {nxt.name} ({event.name}) turn {self.turn_id}')
-            if cancelled is not None:
-                self._end(cancelled)   # after the state it left its goal in
             if then is not None:
                 self.dispatch(then[0], detail=then[1])
+            if cancelled is not None:
+                self._end(cancelled)   # after the states this event led to
             return started
 
     def _start_reply(self, request: ReplyRequest, goal) -> ActiveReply:
