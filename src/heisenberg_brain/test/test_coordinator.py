@@ -230,6 +230,91 @@ def test_a_goal_succeeds_whether_or_not_it_is_voiced(loop, speak, tts, voiced):
     assert warnings == ([] if tts or not speak else [no_tts])
 
 
+# ---------------------------------------------------------------- a spoken goal ends once heard
+
+def run_spoken_goal(coordinator, effects, cancel=lambda: False, tokens_said=('One.', 'Two.')):
+    """A spoken goal whose text is complete and sent to tts; returns (thread, box).
+
+    The box gets the goal's ending, then the states published before it ended.
+    """
+    box = []
+
+    def run():
+        box.append(coordinator.execute_goal(ReplyRequest(prompt='Count.', speak=True), object(), cancel))
+        box.append(list(effects.states))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert wait(lambda: [s.text for s in effects.spoken] == list(tokens_said))
+    assert wait(lambda: coordinator.replies and coordinator.replies[-1].generation_done)
+    effects.spoken[0]._on_audio()   # the first sentence is playing
+    assert effects.state_names()[-1] == 'SPEAKING'
+    return thread, box
+
+
+def test_a_spoken_goal_ends_when_its_last_sentence_has_been_heard(loop):
+    coordinator, effects = make(loop, ScriptedSource(('One.', ' Two.')))
+    thread, box = run_spoken_goal(coordinator, effects)
+    effects.spoken[0].play()
+    time.sleep(0.1)
+    assert thread.is_alive() and not box   # the text is complete, the second sentence is not heard yet
+    effects.spoken[1].play()
+    thread.join(WAIT)
+    ending, seen = box
+    assert ending.status == 'succeeded' and ending.outcome.finish_reason == 'stop'
+    assert ending.outcome.text == 'One. Two.'
+    assert seen[-2:] == [('SPEAKING', 'SPEECH_STARTED'), ('IDLE', 'SPEECH_FINISHED')]   # before the result
+
+
+def test_a_cancel_while_the_complete_text_is_spoken_silences_it_and_ends_canceled(loop):
+    coordinator, effects = make(loop, ScriptedSource(('One.', ' Two.')))
+    cancelled = threading.Event()
+    thread, box = run_spoken_goal(coordinator, effects, cancel=cancelled.is_set)
+    cancelled.set()
+    thread.join(WAIT)
+    ending, seen = box
+    assert ending.status == 'canceled' and ending.outcome.finish_reason == 'cancelled'
+    assert ending.outcome.text == 'One. Two.' and ending.outcome.token_count == 2   # all of it
+    assert all(speech.cancelled for speech in effects.spoken)
+    assert seen[-1] == ('IDLE', 'GOAL_CANCELLED') and effects.states[-1] == ('IDLE', 'GOAL_CANCELLED')
+    assert coordinator.active is None
+
+
+@pytest.mark.parametrize('newcomer, cause', [
+    ('goal', 'RESPOND_GOAL'), ('voice turn', 'TRANSCRIPTION_FINAL'), ('barge-in', 'BARGE_IN'),
+    ('wake word', 'WAKEWORD_DETECTED'), ('stalled tts', 'STATE_TIMEOUT')])
+def test_a_spoken_goal_whose_speech_is_cut_ends_aborted_with_all_its_text(loop, newcomer, cause):
+    coordinator, effects = make(loop, ScriptedSource(('One.', ' Two.')), speak_stall_timeout=0.1)
+    thread, box = run_spoken_goal(coordinator, effects)
+    coordinator.source = ScriptedSource(('Three.',))
+    if newcomer == 'goal':
+        second, _ = run_goal(coordinator, speak=False)
+        second.join(WAIT)
+    elif newcomer == 'voice turn':
+        coordinator.on_transcript('And then?')
+    elif newcomer == 'barge-in':
+        coordinator.on_barge_in('vad')
+    elif newcomer == 'wake word':
+        coordinator.on_wake_word('hey_jarvis')
+    else:   # tts says nothing more for longer than speak_stall_timeout
+        time.sleep(0.2)
+        coordinator.tick()
+    thread.join(WAIT)
+    ending, seen = box
+    assert ending.status == 'aborted' and ending.outcome.finish_reason == 'cancelled'
+    assert ending.error == f'preempted by {cause}' and ending.outcome.text == 'One. Two.'
+    assert all(speech.cancelled for speech in effects.spoken[:2])
+    assert ('SPEAKING', 'SPEECH_STARTED') in seen and seen[-1][0] != 'SPEAKING'   # left before the result
+
+
+def test_a_spoken_goal_waiting_for_its_speech_ends_when_the_coordinator_closes(loop):
+    coordinator, effects = make(loop, ScriptedSource(('One.', ' Two.')))
+    thread, box = run_spoken_goal(coordinator, effects)
+    coordinator.close()
+    thread.join(WAIT)
+    assert box and not thread.is_alive()
+
+
 # ---------------------------------------------------------------- the newest request wins
 
 @pytest.mark.parametrize('newcomer', ['goal', 'voice turn'])

@@ -15,6 +15,11 @@ Rules kept here, each a case in test_coordinator:
   ends "preempted by <event>";
 - a reply is over when its generation has ended and every sentence it sent to tts has been
   played (or refused): LLM_COMPLETE if none was heard, SPEECH_FINISHED if some was;
+- a Respond goal ends when its reply is over (``ActiveReply.done``): a spoken goal once its
+  last sentence has been heard, or its speech flushed (a cancel, a newer request, a barge-in,
+  the watchdog), a silent one (or a spoken one with no tts) when its text is done; a cancel
+  while it is spoken silences it and ends it CANCELED with all the text; a newer request
+  that cuts its speech ends it ABORTED, finish_reason 'cancelled', as one that cuts its text;
 - a failed spoken reply is followed by a spoken apology (a silent Respond goal's is not), in
   the reply's language (core/phrases.py, unless the ``apology`` parameter sets one), then IDLE;
   with no tts to say it, ERROR is shown and left at once;
@@ -113,8 +118,11 @@ class ActiveReply:
     goal: object = None   # the Respond goal it answers (opaque here), None for a voice turn
     outcome: ReplyOutcome = dataclasses.field(default_factory=ReplyOutcome)
     future: concurrent.futures.Future | None = None
+    # Set once the reply is over: its generation has ended and it is no longer the active reply
+    # (its speech played, or it was flushed, failed or timed out). Its goal's result leaves then.
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    generation_done: bool = False
+    generation_ended: bool = False   # the source's reply returned, however it ended
+    generation_done: bool = False    # ... and without an error
     preempted_by: str = ''
     speech: list = dataclasses.field(default_factory=list)   # Speech sent and not yet done
     held_sentences: list = dataclasses.field(default_factory=list)
@@ -255,7 +263,7 @@ class ReplyCoordinator:
             self._flush_reply_speech(reply)
 
     def execute_goal(self, request: ReplyRequest, goal, cancel_requested: Callable[[], bool]) -> GoalEnding:
-        """Run a Respond goal to its end, in the calling thread.
+        """Run a Respond goal to its end (a spoken one's after its speech), in the calling thread.
 
         cancel_requested is polled: a cancel's state change reaches the goal only after the
         action server's cancel callback has returned, and rclpy 9.1's executor would spin on
@@ -278,6 +286,9 @@ class ReplyCoordinator:
         if cancel_requested():
             outcome.finish_reason = 'cancelled'
             return GoalEnding('canceled', outcome)
+        if reply.preempted_by and request.speak and outcome.finish_reason in ANSWERED:
+            # Its text was complete, but a newer request (or the watchdog) cut its speech.
+            outcome.finish_reason = 'cancelled'
         if outcome.finish_reason in ANSWERED:
             return GoalEnding('succeeded', outcome)
         if outcome.finish_reason == 'cancelled':
@@ -285,7 +296,7 @@ class ReplyCoordinator:
         return GoalEnding('aborted', outcome, outcome.error)
 
     def cancel(self, reply: ActiveReply, reason: str) -> None:
-        """A client's cancel: the reply ends (also when it is no longer the active one)."""
+        """A client's cancel: the reply ends, its speech silenced (also once its text is complete)."""
         reply.preempted_by = reply.preempted_by or reason
         self.dispatch(Event.GOAL_CANCELLED, reply=reply)
         if reply.future is not None:
@@ -308,6 +319,8 @@ class ReplyCoordinator:
     def close(self) -> None:
         with self._lock:
             reply, self.active = self.active, None
+            if reply is not None:
+                self._end(reply)   # a goal waiting for its speech ends too
         if reply is not None and reply.future is not None:
             reply.future.cancel()
 
@@ -324,6 +337,7 @@ class ReplyCoordinator:
             previous = self.state
             nxt, actions = step(previous, event)
             started = None
+            cancelled = None   # the reply CANCEL_GENERATION ended
             then = None   # an event that follows this one at once
             # Only a reply meant to be heard gets a spoken apology (a silent Respond goal does not), in
             # the language the person was being answered in.
@@ -333,7 +347,7 @@ class ReplyCoordinator:
                 if action is Action.START_TURN:
                     self.turn_id += 1
                 elif action is Action.CANCEL_GENERATION:
-                    self._cancel_active(f'preempted by {event.name}')
+                    cancelled = self._cancel_active(f'preempted by {event.name}')
                 elif action is Action.FLUSH_SPEECH:
                     self._flush_speech()
                 elif action is Action.START_GENERATION:
@@ -354,6 +368,8 @@ class ReplyCoordinator:
                 self.effects.log('info', f'{previous.name} -> {nxt.name} ({event.name}) turn {self.turn_id}')
             if then is not None:
                 self.dispatch(then[0], detail=then[1])
+            if cancelled is not None:
+                self._end(cancelled)   # after the states this event led to
             return started
 
     def _start_reply(self, request: ReplyRequest, goal) -> ActiveReply:
@@ -367,16 +383,17 @@ class ReplyCoordinator:
         reply.future = self._submit(self._run_reply(reply))
         return reply
 
-    def _cancel_active(self, reason: str) -> None:
+    def _cancel_active(self, reason: str) -> ActiveReply | None:
         reply, self.active = self.active, None
         if reply is None:
-            return
+            return None
         reply.preempted_by = reply.preempted_by or reason
         if reply.future is not None:
             reply.future.cancel()
         self._flush_reply_speech(reply)
         self.stats['cancelled'] += 1
         self._publish_metrics(reply)
+        return reply
 
     # ------------------------------------------------------------------ generation (asyncio thread)
     async def _run_reply(self, reply: ActiveReply) -> None:
@@ -392,8 +409,9 @@ class ReplyCoordinator:
                     reply.generation_done = True
                     self._maybe_finish(reply)
         finally:
-            # Last: a goal's result leaves after the state it ended in (LLM_COMPLETE's IDLE, ERROR).
-            reply.done.set()
+            with self._lock:
+                reply.generation_ended = True
+                self._end(reply)
 
     async def _generate(self, reply: ActiveReply) -> None:
         def on_token(token):
@@ -505,6 +523,17 @@ class ReplyCoordinator:
         self.dispatch(event, reply=reply)
         if self.active is reply:
             self.active = None
+        self._end(reply)
+
+    def _end(self, reply: ActiveReply) -> None:
+        """Set reply.done if it is over: generation ended, no longer active (lock held).
+
+        Called where either becomes true, after the state it ends in has been published, so a
+        goal's result leaves after that state (LLM_COMPLETE's or SPEECH_FINISHED's IDLE, ERROR,
+        GOAL_CANCELLED's IDLE) and, for a spoken reply, after its speech.
+        """
+        if reply.generation_ended and reply is not self.active:
+            reply.done.set()
 
     def _flush_speech(self) -> None:
         if self.active is not None:

@@ -11,6 +11,7 @@ skills_file) is answered without the LLM, through the same coordinator.
 Policy (also in Respond.action): one reply at a time, the newest request wins. A new
 Respond goal or a voice turn preempts a running goal (it ends ABORTED, finish_reason
 "cancelled", error "preempted ..."); a cancelled goal ends CANCELED with the partial text.
+A spoken goal's result leaves once its speech has been played (or flushed), not with its text.
 """
 
 from __future__ import annotations
