@@ -117,6 +117,9 @@ class Recorder:
         return [state for state, _ in self.states]
 
 
+GOAL_THREAD = 'goal: '   # the name of each thread run_goal() starts begins so
+
+
 class Loop:
     """The asyncio loop thread replies run on, and the coordinators made on it (closed after)."""
 
@@ -128,12 +131,16 @@ class Loop:
 
     def close(self):
         for coordinator in self.coordinators:
+            coordinator.close()   # as the node's shutdown: a goal still waiting for its speech ends
             for reply in (coordinator.active, *coordinator.replies):
                 if reply is not None and reply.future is not None:
                     reply.future.cancel()
         time.sleep(0.05)   # the cancelled replies end on the loop
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(WAIT)
+        for thread in [t for t in threading.enumerate() if t.name.startswith(GOAL_THREAD)]:
+            thread.join(WAIT)
+            assert not thread.is_alive(), 'a goal never ended'
 
 
 @pytest.fixture
@@ -180,8 +187,10 @@ def wait(predicate, within: float = WAIT) -> bool:
 def run_goal(coordinator, prompt='What is the capital of France?', cancel=lambda: False, **request):
     """execute_goal in a thread (as the action server's); returns (thread, box with the ending)."""
     box = []
+    # A daemon, so that a goal a failing test leaves waiting cannot hang the interpreter's exit;
+    # Loop.close() fails the test that leaves one.
     thread = threading.Thread(target=lambda: box.append(coordinator.execute_goal(
-        ReplyRequest(prompt=prompt, **request), object(), cancel)))
+        ReplyRequest(prompt=prompt, **request), object(), cancel)), name=GOAL_THREAD + prompt, daemon=True)
     thread.start()
     return thread, box
 
