@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rcl_interfaces.srv import GetParameters
 
 from heisenberg_brain.core.config import LLMConfig
 from heisenberg_testing.processes import NodeProcess
-from heisenberg_testing.ros_client import RosClient, call_parameter_service
+from heisenberg_testing.ros_client import RosClient, remote_parameters
 
 CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'assistant.yaml'
 
@@ -25,8 +24,8 @@ def test_the_brain_takes_the_shipped_values_under_any_namespace(tmp_path, namesp
                        log_dir=tmp_path)
     try:
         with RosClient(namespace=namespace) as ros:
-            request = GetParameters.Request(names=['llm.temperature', 'llm.endpoint'])
-            values = call_parameter_service(ros.node, GetParameters, f'/{namespace}/brain', request).values
+            params = remote_parameters(ros.node, f'/{namespace}/brain')
+            values = ros.result_of(params.get_parameters(['llm.temperature', 'llm.endpoint']), 10).values
     finally:
         node.stop()
     shipped = yaml.safe_load(CONFIG.read_text())['/**/brain']['ros__parameters']['llm']

@@ -14,7 +14,6 @@ import wave
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
-from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 
 from heisenberg_brain.core.llama_server import free_port
@@ -26,7 +25,7 @@ from heisenberg_interfaces.action import Respond
 from heisenberg_testing.speech import silence, similarity, write_wav
 from heisenberg_testing.graph_params import STORYTELLER, graph_overrides
 from heisenberg_testing.robot import Robot, go_to_skill
-from heisenberg_testing.ros_client import call_parameter_service, seen_by
+from heisenberg_testing.ros_client import remote_parameters, seen_by
 
 # Whole-graph voice turns, each tried once: no reruns. SmolLM2-135M's greedy answer can change with
 # llama-server's cache state, so scenarios assert on what the graph does (transcripts, states,
@@ -45,6 +44,7 @@ class Assistant:
         self.tmp_path = tmp_path
         self.record_dir = record_dir
         self._clips = 0
+        self._brain_parameters = None   # rclpy's parameter client of the brain, made at first use
 
     def say(self, *texts: str, pause: float = 0.4) -> float:
         """Play the texts (spoken one after another) through capture; return the start time."""
@@ -68,9 +68,11 @@ class Assistant:
 
     def set_brain_parameter(self, name: str, value) -> None:
         """As `ros2 param set /heisenberg/brain name value` does it."""
-        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
-        [result] = call_parameter_service(self.monitor.node, SetParameters, '/heisenberg/brain',
-                                          request).results
+        if self._brain_parameters is None:
+            self._brain_parameters = remote_parameters(self.monitor.node, '/heisenberg/brain')
+        future = self._brain_parameters.set_parameters([Parameter(name, value=value)])
+        assert self.monitor.wait_for(future.done, 10)
+        [result] = future.result().results
         assert result.successful, result.reason
 
     def reply_text(self, since: float) -> str:

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import pytest
 from action_msgs.msg import GoalStatus
-from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 
 from heisenberg_common.actions import ActionClient
 from heisenberg_interfaces.action import Respond
 from heisenberg_testing.processes import NodeProcess, write_params
-from heisenberg_testing.ros_client import RosClient, call_parameter_service, seen_by
+from heisenberg_testing.ros_client import RosClient, remote_parameters, seen_by
 
 NAMESPACE = 'live_params'
 
 
 def set_parameter(ros: RosClient, node: str, name: str, value):
-    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
-    [result] = call_parameter_service(ros.node, SetParameters, f'/{NAMESPACE}/{node}', request).results
+    """As `ros2 param set` does it: a client of its own, one request."""
+    params = remote_parameters(ros.node, f'/{NAMESPACE}/{node}')
+    [result] = ros.result_of(params.set_parameters([Parameter(name, value=value)]), 10).results
     return result
 
 

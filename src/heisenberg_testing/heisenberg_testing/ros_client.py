@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
 import rclpy
 from rcl_interfaces.msg import Log
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from heisenberg_common.executors import MultiThreadedExecutor
@@ -78,19 +78,11 @@ def seen_by(node, target: str, timeout: float) -> bool:
         node.destroy_subscription(rosout)
 
 
-def call_parameter_service(node, srv_type, target: str, request, timeout: float = 30.0):
-    """Call target's parameter service srv_type (``ros2 param set/get``) from node, once target has seen it.
-
-    target is the node's full name ('/live_params/brain'); see seen_by() for why.
-    """
-    service = f'{target}/{re.sub(r"(?<!^)(?=[A-Z])", "_", srv_type.__name__).lower()}'
-    client = node.create_client(srv_type, service)
-    try:
-        deadline = time.monotonic() + timeout
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f'no {service} service within {timeout} s')
-        if not seen_by(node, target, max(0.0, deadline - time.monotonic())):
-            raise TimeoutError(f'{target} has not seen this client within {timeout} s')
-        return RosClient.result_of(client.call_async(request), max(0.0, deadline - time.monotonic()))
-    finally:
-        node.destroy_client(client)
+def remote_parameters(node, target: str, timeout: float = 30.0) -> AsyncParameterClient:
+    """A parameter client (rclpy's) of target, a node's full name, once target has seen it (seen_by)."""
+    client = AsyncParameterClient(node, target)
+    if not client.wait_for_services(timeout_sec=timeout):
+        raise TimeoutError(f'{target} has no parameter services within {timeout} s')
+    if not seen_by(node, target, timeout):
+        raise TimeoutError(f'{target} has not seen this parameter client within {timeout} s')
+    return client
